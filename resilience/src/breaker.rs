@@ -1,0 +1,1271 @@
+//! The circuit breaker: its settings, its state machine, admission permits and metrics.
+//!
+//! ```text
+//!  CLOSED ──[failure_threshold consecutive failures]──▶ OPEN
+//!    ▲                                                   │
+//!    │                                        [recovery_timeout passed,
+//!    │                                         checked on the next call]
+//!    │                                                   ▼
+//!    └──────[success_threshold successes]──────── HALF_OPEN ──[any failure]──▶ OPEN
+//! ```
+//!
+//! * **Closed**: every call is admitted; failures are counted and a success clears the count.
+//!   Optionally, a failure rate over a sliding window of the last `window_size` calls trips it too.
+//! * **Open**: calls are refused at once with [`CircuitBreakerOpenError`], without being made.
+//! * **Half-open**: at most `half_open_max_calls` probe calls are in flight at once; after
+//!   `success_threshold` successes the breaker closes, after any failure it opens again.
+//!
+//! Operators also have [`CircuitBreaker::reset`], [`CircuitBreaker::force_open`] and
+//! [`CircuitBreaker::disable`].
+//!
+//! # How it works
+//!
+//! State, generation and counters live in one `AtomicU64`, so admission and recording are
+//! lock-free: a closed-state success is one load, one `fetch_add` on the sliding window, and no
+//! clock read or allocation. Transitions take a mutex so that their side effects (deadline, window
+//! reset, events) are applied in order. Every transition increments the generation; a
+//! [`Permit`] remembers the generation it was admitted in, and its result is ignored once the
+//! breaker has moved on, so a slow call admitted before a trip cannot count in the next state.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::broadcast;
+use tokio::time::Instant;
+
+use crate::config::{self, BreakerKey, BreakerOverrides, BreakerSettings};
+use crate::error::{CircuitBreakerOpenError, ConfigError};
+use crate::events::{self, Hub, StateChange};
+
+// ---------------------------------------------------------------------------------------------
+// The state word
+//
+//   bits 0..3    state (CircuitState as u8)
+//   bits 3..32   closed: consecutive failures; open: the failure count that opened it
+//                half-open: in-flight probes (bits 3..17) and successes (bits 17..32)
+//   bits 32..64  generation, incremented by every transition
+// ---------------------------------------------------------------------------------------------
+
+const STATE_MASK: u64 = 0b111;
+const COUNT_SHIFT: u32 = 3;
+const COUNT_MAX: u64 = (1 << 29) - 1;
+const COUNT_MASK: u64 = COUNT_MAX << COUNT_SHIFT;
+const IN_FLIGHT_MAX: u64 = (1 << 14) - 1;
+const SUCCESS_SHIFT: u32 = 17;
+const SUCCESS_MAX: u64 = (1 << 15) - 1;
+const GEN_SHIFT: u32 = 32;
+/// The part of the word a permit is stamped with: generation and state.
+const STAMP_MASK: u64 = !COUNT_MASK;
+
+const _: () = assert!(config::MAX_HALF_OPEN_CALLS as u64 <= IN_FLIGHT_MAX);
+const _: () = assert!(config::MAX_HALF_OPEN_CALLS as u64 <= SUCCESS_MAX);
+const _: () = assert!(config::MAX_FAILURE_THRESHOLD as u64 <= COUNT_MAX);
+
+fn state_of(word: u64) -> CircuitState {
+    CircuitState::from_bits(word & STATE_MASK)
+}
+
+fn count_of(word: u64) -> u32 {
+    ((word & COUNT_MASK) >> COUNT_SHIFT) as u32
+}
+
+fn with_count(word: u64, count: u64) -> u64 {
+    (word & !COUNT_MASK) | (count.min(COUNT_MAX) << COUNT_SHIFT)
+}
+
+fn in_flight_of(word: u64) -> u64 {
+    (word >> COUNT_SHIFT) & IN_FLIGHT_MAX
+}
+
+fn successes_of(word: u64) -> u64 {
+    (word >> SUCCESS_SHIFT) & SUCCESS_MAX
+}
+
+fn half_open_word(word: u64, in_flight: u64, successes: u64) -> u64 {
+    (word & !COUNT_MASK) | (in_flight << COUNT_SHIFT) | (successes << SUCCESS_SHIFT)
+}
+
+/// The word after a transition to `to`: next generation, counts cleared (or `count`).
+fn next_word(word: u64, to: CircuitState, count: u64) -> u64 {
+    let generation = (word >> GEN_SHIFT).wrapping_add(1);
+    (generation << GEN_SHIFT) | (count.min(COUNT_MAX) << COUNT_SHIFT) | to as u64
+}
+
+/// The state of a circuit breaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[repr(u8)]
+pub enum CircuitState {
+    /// Normal operation: calls pass, failures are counted.
+    Closed = 0,
+    /// Tripped: calls are refused until `recovery_timeout` has passed.
+    Open = 1,
+    /// Testing recovery: a limited number of probe calls pass.
+    HalfOpen = 2,
+    /// Opened by an operator: calls are refused until [`CircuitBreaker::reset`].
+    ForcedOpen = 3,
+    /// Switched off by an operator: every call passes and is still counted in the metrics.
+    Disabled = 4,
+}
+
+impl CircuitState {
+    fn from_bits(bits: u64) -> Self {
+        match bits {
+            0 => CircuitState::Closed,
+            1 => CircuitState::Open,
+            2 => CircuitState::HalfOpen,
+            3 => CircuitState::ForcedOpen,
+            _ => CircuitState::Disabled,
+        }
+    }
+
+    /// The guide's name for the state: `closed`, `open`, `half_open`, `forced_open`, `disabled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open => "open",
+            CircuitState::HalfOpen => "half_open",
+            CircuitState::ForcedOpen => "forced_open",
+            CircuitState::Disabled => "disabled",
+        }
+    }
+
+    /// Whether calls are refused in this state (`Open` or `ForcedOpen`).
+    pub fn is_open(self) -> bool {
+        matches!(self, CircuitState::Open | CircuitState::ForcedOpen)
+    }
+}
+
+impl fmt::Display for CircuitState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration
+// ---------------------------------------------------------------------------------------------
+
+/// The resolved, validated settings of one circuit breaker.
+///
+/// Made by [`CircuitBreakerBuilder`]; read it back with [`CircuitBreaker::config`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CircuitBreakerConfig {
+    /// Consecutive failures that open a closed breaker. Default 5.
+    pub failure_threshold: u32,
+    /// How long an open breaker refuses calls before it lets probes through. Default 60 s.
+    pub recovery_timeout: Duration,
+    /// How many probe calls a half-open breaker lets run at once. Default 3.
+    pub half_open_max_calls: u32,
+    /// Successful probes that close a half-open breaker. Default 2.
+    pub success_threshold: u32,
+    /// How many of the latest calls the sliding window keeps (for `total_calls`, `error_rate`
+    /// and the failure-rate rule). Default 100.
+    pub window_size: u32,
+    /// Calls the window must hold before the failure-rate rule may fire. Default 20.
+    pub minimum_calls: u32,
+    /// The failure-rate rule: open when the window's error rate reaches this (0.0 exclusive to
+    /// 1.0 inclusive). `None` (the default) turns the rule off.
+    pub failure_rate_threshold: Option<f64>,
+}
+
+impl CircuitBreakerConfig {
+    const DEFAULT_WINDOW_SIZE: u32 = 100;
+    const DEFAULT_MINIMUM_CALLS: u32 = 20;
+
+    /// Checks every rule. `source` names the environment variable a setting's value came
+    /// from, if it came from one, so that the error points at the variable.
+    fn validate(
+        &self,
+        context: &str,
+        source: impl Fn(&'static str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        let err = |setting: &'static str, value: String, reason: String| match source(setting) {
+            Some(variable) => ConfigError::InvalidEnv {
+                variable,
+                value,
+                reason,
+            },
+            None => ConfigError::InvalidSetting {
+                setting,
+                value,
+                reason,
+                context: context.to_owned(),
+            },
+        };
+        let at_least_one = |setting, value: u32| match value {
+            0 => Err(err(setting, "0".into(), "must be at least 1".into())),
+            _ => Ok(()),
+        };
+        let at_most = |setting, value: u32, max: u32, why: &str| match value > max {
+            true => Err(err(
+                setting,
+                value.to_string(),
+                format!("must be at most {max}{why}"),
+            )),
+            false => Ok(()),
+        };
+        at_least_one("failure_threshold", self.failure_threshold)?;
+        at_most(
+            "failure_threshold",
+            self.failure_threshold,
+            config::MAX_FAILURE_THRESHOLD,
+            "",
+        )?;
+        if self.recovery_timeout.is_zero() {
+            let reason = "must be greater than zero".into();
+            return Err(err("recovery_timeout", "0s".into(), reason));
+        }
+        if self.recovery_timeout > config::MAX_DURATION {
+            let value = format!("{:?}", self.recovery_timeout);
+            return Err(err(
+                "recovery_timeout",
+                value,
+                "must be at most 365 days".into(),
+            ));
+        }
+        at_least_one("half_open_max_calls", self.half_open_max_calls)?;
+        at_most(
+            "half_open_max_calls",
+            self.half_open_max_calls,
+            config::MAX_HALF_OPEN_CALLS,
+            "",
+        )?;
+        at_least_one("success_threshold", self.success_threshold)?;
+        at_most(
+            "success_threshold",
+            self.success_threshold,
+            self.half_open_max_calls,
+            " (half_open_max_calls), or the circuit could never close",
+        )?;
+        at_least_one("window_size", self.window_size)?;
+        at_most("window_size", self.window_size, config::MAX_WINDOW_SIZE, "")?;
+        at_least_one("minimum_calls", self.minimum_calls)?;
+        at_most(
+            "minimum_calls",
+            self.minimum_calls,
+            self.window_size,
+            " (window_size), or the failure-rate rule could never fire",
+        )?;
+        match self.failure_rate_threshold {
+            Some(rate) if !(rate > 0.0 && rate <= 1.0) => Err(err(
+                "failure_rate_threshold",
+                rate.to_string(),
+                "must be greater than 0.0 and at most 1.0".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Builds a [`CircuitBreaker`]: every setting is optional.
+///
+/// Where a setting comes from, highest first: the per-breaker environment variable
+/// `CIRCUIT_BREAKER_<NAME>_<KEY>`, the value set on this builder, the global environment variable
+/// (`CIRCUIT_BREAKER_FAILURE_THRESHOLD`, ...), the built-in default. See [`crate::config`].
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience::CircuitBreaker;
+///
+/// let breaker = CircuitBreaker::builder("zoho_mcp")
+///     .failure_threshold(5)
+///     .recovery_timeout(Duration::from_secs(60))
+///     .half_open_max_calls(3)
+///     .success_threshold(2)
+///     .build()?;
+/// assert_eq!(breaker.name(), "zoho_mcp");
+/// # Ok::<(), resilience::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build()` is called"]
+pub struct CircuitBreakerBuilder {
+    name: String,
+    failure_threshold: Option<u32>,
+    recovery_timeout: Option<Duration>,
+    half_open_max_calls: Option<u32>,
+    success_threshold: Option<u32>,
+    window_size: Option<u32>,
+    minimum_calls: Option<u32>,
+    failure_rate_threshold: Option<f64>,
+    read_env: bool,
+}
+
+impl CircuitBreakerBuilder {
+    fn new(name: String) -> Self {
+        Self {
+            name,
+            failure_threshold: None,
+            recovery_timeout: None,
+            half_open_max_calls: None,
+            success_threshold: None,
+            window_size: None,
+            minimum_calls: None,
+            failure_rate_threshold: None,
+            read_env: true,
+        }
+    }
+
+    /// The breaker's name, as given to [`CircuitBreaker::builder`].
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Consecutive failures that open the breaker (at least 1). Default 5.
+    pub fn failure_threshold(mut self, n: u32) -> Self {
+        self.failure_threshold = Some(n);
+        self
+    }
+
+    /// How long the breaker stays open before probing (greater than zero). Default 60 s.
+    pub fn recovery_timeout(mut self, d: Duration) -> Self {
+        self.recovery_timeout = Some(d);
+        self
+    }
+
+    /// Probe calls allowed in flight at once while half-open (at least 1). Default 3.
+    pub fn half_open_max_calls(mut self, n: u32) -> Self {
+        self.half_open_max_calls = Some(n);
+        self
+    }
+
+    /// Successful probes that close the breaker (1 to `half_open_max_calls`). Default 2.
+    pub fn success_threshold(mut self, n: u32) -> Self {
+        self.success_threshold = Some(n);
+        self
+    }
+
+    /// Size of the sliding window of latest calls behind `total_calls`, `error_rate` and the
+    /// failure-rate rule (1 to 10 000). Default 100.
+    pub fn window_size(mut self, n: u32) -> Self {
+        self.window_size = Some(n);
+        self
+    }
+
+    /// Calls the window must hold before the failure-rate rule may fire (1 to `window_size`).
+    /// Default 20.
+    pub fn minimum_calls(mut self, n: u32) -> Self {
+        self.minimum_calls = Some(n);
+        self
+    }
+
+    /// Turns on the failure-rate rule: the breaker also opens when the error rate over the
+    /// window reaches `rate` (greater than 0.0, at most 1.0) with at least `minimum_calls` calls
+    /// in the window.
+    pub fn failure_rate_threshold(mut self, rate: f64) -> Self {
+        self.failure_rate_threshold = Some(rate);
+        self
+    }
+
+    fn tuning(self, failure: u32, recovery_secs: u64, half_open: u32, success: u32) -> Self {
+        self.failure_threshold(failure)
+            .recovery_timeout(Duration::from_secs(recovery_secs))
+            .half_open_max_calls(half_open)
+            .success_threshold(success)
+    }
+
+    /// The guide's aggressive tuning (fast failure detection): failure_threshold 3,
+    /// recovery_timeout 30 s, half_open_max_calls 2, success_threshold 2.
+    pub fn aggressive(self) -> Self {
+        self.tuning(3, 30, 2, 2)
+    }
+
+    /// The guide's conservative tuning (tolerant of transients): failure_threshold 10,
+    /// recovery_timeout 120 s, half_open_max_calls 5, success_threshold 3.
+    pub fn conservative(self) -> Self {
+        self.tuning(10, 120, 5, 3)
+    }
+
+    /// The guide's production recommendation, the built-in defaults written out:
+    /// failure_threshold 5, recovery_timeout 60 s, half_open_max_calls 3, success_threshold 2.
+    pub fn production(self) -> Self {
+        self.tuning(5, 60, 3, 2)
+    }
+
+    /// Ignores the environment: only the values set here and the built-in defaults count.
+    pub fn ignore_env(mut self) -> Self {
+        self.read_env = false;
+        self
+    }
+
+    /// Resolves and validates the settings, reading the process environment (unless
+    /// [`ignore_env`](Self::ignore_env) was called), and builds the breaker.
+    ///
+    /// An environment variable that does not parse, or whose value makes the configuration
+    /// unworkable, is logged at error level and ignored: the breaker is built from the code's
+    /// values and the defaults. Call [`crate::init`] at start-up to fail fast on such variables
+    /// instead. An invalid value set in code is an error.
+    pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
+        self.build_in(None)
+    }
+
+    /// Like [`build`](Self::build), but reads the variables through `lookup` instead of the
+    /// process environment (global variables included): for tests, or another source of
+    /// configuration.
+    ///
+    /// ```
+    /// use resilience::CircuitBreaker;
+    ///
+    /// let env = |var: &str| {
+    ///     (var == "CIRCUIT_BREAKER_TIER1_MCP_FAILURE_THRESHOLD").then(|| "8".to_string())
+    /// };
+    /// let breaker = CircuitBreaker::builder("tier1_mcp")
+    ///     .failure_threshold(5)
+    ///     .build_with_env(env)?;
+    /// assert_eq!(breaker.config().failure_threshold, 8); // the per-breaker variable wins
+    /// # Ok::<(), resilience::ConfigError>(())
+    /// ```
+    pub fn build_with_env(
+        self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<CircuitBreaker, ConfigError> {
+        let config = self.resolve_with(Env::Lookup(&lookup))?.0;
+        Ok(CircuitBreaker::from_parts(self.name, config, None))
+    }
+
+    pub(crate) fn build_in(self, parent: Option<Arc<Hub>>) -> Result<CircuitBreaker, ConfigError> {
+        let config = self.resolve()?;
+        Ok(CircuitBreaker::from_parts(self.name, config, parent))
+    }
+
+    /// The resolved configuration, from the process environment.
+    pub(crate) fn resolve(&self) -> Result<CircuitBreakerConfig, ConfigError> {
+        self.resolve_with(Env::Process).map(|(config, _)| config)
+    }
+
+    /// Applies the precedence rule. Returns the configuration and the environment errors that
+    /// were logged and ignored.
+    fn resolve_with(
+        &self,
+        env: Env<'_>,
+    ) -> Result<(CircuitBreakerConfig, Vec<ConfigError>), ConfigError> {
+        if let Err(reason) = config::validate_name(&self.name) {
+            return Err(ConfigError::InvalidSetting {
+                setting: "name",
+                value: format!("{:?}", self.name),
+                reason,
+                context: String::new(),
+            });
+        }
+        let context = format!("circuit breaker '{}'", self.name);
+        let code_only = self.apply(&BreakerSettings::BUILT_IN, &BreakerOverrides::default());
+        let process = |var: &str| std::env::var(var).ok();
+        let (lookup, globals, mut problems): (Lookup<'_>, _, _) = match env {
+            _ if !self.read_env => {
+                code_only.validate(&context, |_| None)?;
+                return Ok((code_only, Vec::new()));
+            }
+            // Global variables of the process are read once, and their errors logged once.
+            Env::Process => (&process, config::settings().breaker, Vec::new()),
+            Env::Lookup(lookup) => {
+                let (settings, errors) = config::Settings::from_lookup_lenient(lookup);
+                (lookup, settings.breaker, errors)
+            }
+        };
+        let (overrides, errors) = BreakerOverrides::from_lookup_lenient(&self.name, lookup);
+        problems.extend(errors);
+        let resolved = self.apply(&globals, &overrides);
+        // Name the variable a value came from, so that an error points at it.
+        let source = |setting: &'static str| -> Option<String> {
+            let key = BreakerKey::ALL
+                .into_iter()
+                .find(|k| k.setting() == setting)?;
+            if overridden(&overrides, key) {
+                Some(key.breaker_var(&self.name))
+            } else if self.code_value(key).is_none() && lookup(key.global_var()).is_some() {
+                Some(key.global_var().to_owned())
+            } else {
+                None
+            }
+        };
+        let config = match resolved.validate(&context, source) {
+            Ok(()) => resolved,
+            Err(env_error @ ConfigError::InvalidEnv { .. }) => {
+                // The environment made the configuration unworkable: keep the code's values.
+                code_only.validate(&context, |_| None)?;
+                problems.push(env_error);
+                code_only
+            }
+            Err(code_error) => return Err(code_error),
+        };
+        for e in &problems {
+            log_ignored_env(&self.name, e);
+        }
+        Ok((config, problems))
+    }
+
+    /// Whether a value for `key` was set on this builder.
+    fn code_value(&self, key: BreakerKey) -> Option<()> {
+        match key {
+            BreakerKey::FailureThreshold => self.failure_threshold.map(drop),
+            BreakerKey::RecoveryTimeout => self.recovery_timeout.map(drop),
+            BreakerKey::HalfOpenCalls => self.half_open_max_calls.map(drop),
+            BreakerKey::SuccessThreshold => self.success_threshold.map(drop),
+        }
+    }
+
+    fn apply(&self, globals: &BreakerSettings, env: &BreakerOverrides) -> CircuitBreakerConfig {
+        let window_size = self
+            .window_size
+            .unwrap_or(CircuitBreakerConfig::DEFAULT_WINDOW_SIZE);
+        CircuitBreakerConfig {
+            failure_threshold: env
+                .failure_threshold
+                .or(self.failure_threshold)
+                .unwrap_or(globals.failure_threshold),
+            recovery_timeout: env
+                .recovery_timeout
+                .or(self.recovery_timeout)
+                .unwrap_or(globals.recovery_timeout),
+            half_open_max_calls: env
+                .half_open_max_calls
+                .or(self.half_open_max_calls)
+                .unwrap_or(globals.half_open_max_calls),
+            success_threshold: env
+                .success_threshold
+                .or(self.success_threshold)
+                .unwrap_or(globals.success_threshold),
+            window_size,
+            minimum_calls: self
+                .minimum_calls
+                .unwrap_or(CircuitBreakerConfig::DEFAULT_MINIMUM_CALLS.min(window_size)),
+            failure_rate_threshold: self.failure_rate_threshold,
+        }
+    }
+}
+
+fn overridden(env: &BreakerOverrides, key: BreakerKey) -> bool {
+    match key {
+        BreakerKey::FailureThreshold => env.failure_threshold.is_some(),
+        BreakerKey::RecoveryTimeout => env.recovery_timeout.is_some(),
+        BreakerKey::HalfOpenCalls => env.half_open_max_calls.is_some(),
+        BreakerKey::SuccessThreshold => env.success_threshold.is_some(),
+    }
+}
+
+/// Where a builder reads environment variables from.
+#[derive(Clone, Copy)]
+enum Env<'a> {
+    Process,
+    Lookup(Lookup<'a>),
+}
+
+/// A source of environment variables: name to value.
+type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Logs an environment variable that is being ignored, once per variable and value.
+fn log_ignored_env(name: &str, error: &ConfigError) {
+    static LOGGED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+    let key = (error.input().to_owned(), error.value().to_owned());
+    let mut logged = LOGGED.lock().unwrap_or_else(PoisonError::into_inner);
+    if logged.contains(&key) {
+        return;
+    }
+    logged.push(key);
+    drop(logged);
+    tracing::error!(
+        target: "resilience",
+        event = "config_error",
+        circuit_breaker = name,
+        variable = error.input(),
+        value = error.value(),
+        error = %error,
+        "ignoring an environment variable; keeping the value from code or the default"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sliding window
+// ---------------------------------------------------------------------------------------------
+
+/// The outcomes of the latest `size` calls, one bit each (1 = failure), written lock-free.
+///
+/// A call takes the next slot with one `fetch_add`; a success only writes when its slot held a
+/// failure. The failure count is a population count, so concurrent writers can never make it
+/// drift or underflow.
+struct Window {
+    size: u32,
+    /// `u64::MAX / size + 1`, for a division-free `% size` (Lemire's fastmod).
+    fastmod: u64,
+    calls: AtomicU64,
+    bits: Box<[AtomicU64]>,
+}
+
+impl Window {
+    fn new(size: u32) -> Self {
+        let size = size.max(1);
+        Self {
+            size,
+            fastmod: (u64::MAX / u64::from(size)).wrapping_add(1),
+            calls: AtomicU64::new(0),
+            bits: (0..size.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    #[inline]
+    fn slot(&self, index: u64) -> usize {
+        let low = self.fastmod.wrapping_mul(u64::from(index as u32));
+        ((u128::from(low) * u128::from(self.size)) >> 64) as usize
+    }
+
+    #[inline]
+    fn record(&self, failed: bool) {
+        let slot = self.slot(self.calls.fetch_add(1, Ordering::Relaxed));
+        let word = &self.bits[slot / 64];
+        let mask = 1u64 << (slot % 64);
+        if failed {
+            word.fetch_or(mask, Ordering::Relaxed);
+        } else if word.load(Ordering::Relaxed) & mask != 0 {
+            word.fetch_and(!mask, Ordering::Relaxed);
+        }
+    }
+
+    /// (calls in the window, failures among them)
+    fn snapshot(&self) -> (u32, u32) {
+        let total = self.calls.load(Ordering::Relaxed).min(u64::from(self.size)) as u32;
+        let failures: u32 = self
+            .bits
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed).count_ones())
+            .sum();
+        (total, failures.min(total))
+    }
+
+    fn clear(&self) {
+        self.calls.store(0, Ordering::Relaxed);
+        for w in self.bits.iter() {
+            w.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The breaker
+// ---------------------------------------------------------------------------------------------
+
+/// A circuit breaker: refuses calls to a failing dependency until it has had time to recover.
+///
+/// Share it by reference or `Arc`, or by name through the [registry](crate::registry()). All
+/// methods take `&self` and are safe to call from many tasks at once.
+///
+/// ```
+/// use resilience::{CircuitBreaker, CallError};
+///
+/// # tokio_test_block_on(async {
+/// let breaker = CircuitBreaker::builder("zoho_mcp").failure_threshold(2).build()?;
+/// for _ in 0..2 {
+///     let r: Result<(), _> = breaker.call(|| async { Err::<(), _>("timeout") }).await;
+///     assert!(matches!(r, Err(CallError::Failed("timeout"))));
+/// }
+/// // Open now: the operation is not called.
+/// let r = breaker.call(|| async { Ok::<_, &str>("never runs") }).await;
+/// assert!(matches!(r, Err(CallError::Rejected(_))));
+/// # Ok::<(), resilience::ConfigError>(())
+/// # }).unwrap();
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(f)
+/// # }
+/// ```
+pub struct CircuitBreaker {
+    word: AtomicU64,
+    /// When an open breaker may let probes through: nanoseconds since `epoch`.
+    open_until: AtomicU64,
+    /// When the last failure was recorded: nanoseconds since `epoch`, plus one (0 = never).
+    last_failure: AtomicU64,
+    window: Window,
+    /// Serializes transitions and their side effects; never taken on the call path.
+    transitions: Mutex<()>,
+    epoch: Instant,
+    epoch_wall: SystemTime,
+    name: Arc<str>,
+    config: CircuitBreakerConfig,
+    hub: Hub,
+    parent_hub: Option<Arc<Hub>>,
+}
+
+impl fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("name", &self.name)
+            .field("state", &self.state())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CircuitBreaker {
+    /// Starts building a breaker named `name` (ASCII letters, digits and `_`, so that its
+    /// environment variables `CIRCUIT_BREAKER_<NAME>_<KEY>` exist).
+    pub fn builder(name: impl Into<String>) -> CircuitBreakerBuilder {
+        CircuitBreakerBuilder::new(name.into())
+    }
+
+    pub(crate) fn from_parts(
+        name: String,
+        config: CircuitBreakerConfig,
+        parent_hub: Option<Arc<Hub>>,
+    ) -> Self {
+        Self {
+            word: AtomicU64::new(CircuitState::Closed as u64),
+            open_until: AtomicU64::new(0),
+            last_failure: AtomicU64::new(0),
+            window: Window::new(config.window_size),
+            transitions: Mutex::new(()),
+            epoch: Instant::now(),
+            epoch_wall: SystemTime::now(),
+            name: name.into(),
+            config,
+            hub: Hub::default(),
+            parent_hub,
+        }
+    }
+
+    /// The breaker's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The settings the breaker runs with.
+    pub fn config(&self) -> &CircuitBreakerConfig {
+        &self.config
+    }
+
+    /// The current state. An open breaker whose recovery timeout has passed still reports
+    /// `Open` until the next call moves it to `HalfOpen`.
+    pub fn state(&self) -> CircuitState {
+        state_of(self.word.load(Ordering::Acquire))
+    }
+
+    fn now_nanos(&self) -> u64 {
+        let elapsed = Instant::now().saturating_duration_since(self.epoch);
+        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Asks to make a call. On success the returned [`Permit`] must be given the call's outcome
+    /// ([`Permit::record_success`], [`Permit::record_failure`], [`Permit::record`]); a permit
+    /// dropped without one (cancelled future, panic) counts as neither and frees its half-open
+    /// slot.
+    ///
+    /// Fails with [`CircuitBreakerOpenError`], without calling anything, when the breaker is
+    /// open, forced open, or half-open with every probe slot taken.
+    ///
+    /// ```
+    /// use resilience::CircuitBreaker;
+    ///
+    /// let breaker = CircuitBreaker::builder("tier2_sdk").build()?;
+    /// let permit = breaker.try_acquire().expect("closed breakers admit");
+    /// let outcome: Result<u32, std::io::Error> = Ok(42); // the call
+    /// permit.record(&outcome);
+    /// # Ok::<(), resilience::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_>, CircuitBreakerOpenError> {
+        let word = self.word.load(Ordering::Acquire);
+        match state_of(word) {
+            CircuitState::Closed | CircuitState::Disabled => Ok(Permit::new(self, word)),
+            _ => self.acquire_slow(word),
+        }
+    }
+
+    #[cold]
+    fn acquire_slow(&self, mut word: u64) -> Result<Permit<'_>, CircuitBreakerOpenError> {
+        loop {
+            match state_of(word) {
+                CircuitState::Closed | CircuitState::Disabled => {
+                    return Ok(Permit::new(self, word));
+                }
+                CircuitState::ForcedOpen => return Err(self.reject(CircuitState::ForcedOpen, None)),
+                CircuitState::Open => {
+                    let deadline = self.open_until.load(Ordering::Acquire);
+                    let now = self.now_nanos();
+                    if now < deadline {
+                        let wait = Duration::from_nanos(deadline - now);
+                        return Err(self.reject(CircuitState::Open, Some(wait)));
+                    }
+                    self.transition_from(word, CircuitState::HalfOpen, 0);
+                    word = self.word.load(Ordering::Acquire);
+                }
+                CircuitState::HalfOpen => {
+                    let in_flight = in_flight_of(word);
+                    if in_flight >= u64::from(self.config.half_open_max_calls) {
+                        return Err(self.reject(CircuitState::HalfOpen, Some(Duration::ZERO)));
+                    }
+                    let next = half_open_word(word, in_flight + 1, successes_of(word));
+                    match self.word.compare_exchange_weak(
+                        word,
+                        next,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    ) {
+                        Ok(_) => return Ok(Permit::new(self, next)),
+                        Err(actual) => word = actual,
+                    }
+                }
+            }
+        }
+    }
+
+    fn reject(
+        &self,
+        state: CircuitState,
+        retry_after: Option<Duration>,
+    ) -> CircuitBreakerOpenError {
+        events::call_rejected(&self.name, state);
+        CircuitBreakerOpenError {
+            circuit_name: Arc::clone(&self.name),
+            retry_after,
+        }
+    }
+
+    /// Runs `operation` through the breaker: refuses it when the breaker is open, and records
+    /// its outcome (every `Err` is a failure) otherwise.
+    ///
+    /// If the returned future is dropped before the operation finishes, nothing is recorded
+    /// and any half-open slot is freed.
+    pub async fn call<T, E, F, Fut>(&self, operation: F) -> Result<T, CallError<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.call_with(|_| true, operation).await
+    }
+
+    /// Like [`call`](Self::call), but only the errors for which `is_failure` returns `true`
+    /// count as failures; the others count as successes (the dependency answered), and are
+    /// still returned.
+    ///
+    /// ```
+    /// use resilience::{CircuitBreaker, CallError};
+    ///
+    /// #[derive(Debug, PartialEq)]
+    /// enum ZohoError { NotFound, Unavailable }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// let breaker = CircuitBreaker::builder("zoho_rest").failure_threshold(1).build()?;
+    /// let is_failure = |e: &ZohoError| *e == ZohoError::Unavailable;
+    /// let r = breaker.call_with(is_failure, || async { Err::<(), _>(ZohoError::NotFound) }).await;
+    /// assert!(matches!(r, Err(CallError::Failed(ZohoError::NotFound))));
+    /// assert_eq!(breaker.state(), resilience::CircuitState::Closed); // a 404 is not an outage
+    /// # Ok::<(), resilience::ConfigError>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn call_with<T, E, F, Fut, P>(
+        &self,
+        is_failure: P,
+        operation: F,
+    ) -> Result<T, CallError<E>>
+    where
+        P: FnOnce(&E) -> bool,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let permit = self.try_acquire().map_err(CallError::Rejected)?;
+        let result = operation().await;
+        permit.record_with(&result, is_failure);
+        result.map_err(CallError::Failed)
+    }
+
+    fn on_outcome(&self, stamp: u64, failed: bool) {
+        let mut word = self.word.load(Ordering::Acquire);
+        if word & STAMP_MASK != stamp {
+            return; // admitted before the last transition: does not count now
+        }
+        self.window.record(failed);
+        if failed {
+            self.last_failure
+                .store(self.now_nanos().saturating_add(1), Ordering::Relaxed);
+        }
+        loop {
+            if word & STAMP_MASK != stamp {
+                return;
+            }
+            // The word to store, or the transition to make; and the failure count to report.
+            let (step, failures) = match (state_of(word), failed) {
+                (CircuitState::Closed, false) if count_of(word) == 0 => return,
+                (CircuitState::Closed, false) => (Ok(with_count(word, 0)), None),
+                (CircuitState::Closed, true) => {
+                    let failures = count_of(word) + 1;
+                    let step = if failures >= self.config.failure_threshold {
+                        Err((CircuitState::Open, failures))
+                    } else if let Some(in_window) = self.failure_rate_tripped() {
+                        Err((CircuitState::Open, in_window))
+                    } else {
+                        Ok(with_count(word, u64::from(failures)))
+                    };
+                    (step, Some((failures, self.config.failure_threshold)))
+                }
+                (CircuitState::HalfOpen, false) => {
+                    let successes = successes_of(word) + 1;
+                    if successes >= u64::from(self.config.success_threshold) {
+                        (Err((CircuitState::Closed, 0)), None)
+                    } else {
+                        let in_flight = in_flight_of(word).saturating_sub(1);
+                        (Ok(half_open_word(word, in_flight, successes)), None)
+                    }
+                }
+                // Any failure of a probe reopens: one failure is the threshold here.
+                (CircuitState::HalfOpen, true) => (Err((CircuitState::Open, 1)), Some((1, 1))),
+                // Disabled: counted in the window only. Open states admit no permits.
+                _ => return,
+            };
+            let done = match step {
+                Ok(next) => self
+                    .word
+                    .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire)
+                    .map_err(|actual| word = actual)
+                    .is_ok(),
+                Err((to, count)) => {
+                    if let Some((failures, threshold)) = failures {
+                        events::call_failed(&self.name, failures, threshold);
+                    }
+                    self.transition_from(word, to, count);
+                    return;
+                }
+            };
+            if done {
+                if let Some((failures, threshold)) = failures {
+                    events::call_failed(&self.name, failures, threshold);
+                }
+                return;
+            }
+        }
+    }
+
+    /// The window's failure count when the failure-rate rule fires now.
+    fn failure_rate_tripped(&self) -> Option<u32> {
+        let threshold = self.config.failure_rate_threshold?;
+        let (total, failures) = self.window.snapshot();
+        (total >= self.config.minimum_calls && f64::from(failures) >= threshold * f64::from(total))
+            .then_some(failures)
+    }
+
+    fn on_abandon(&self, stamp: u64) {
+        let mut word = self.word.load(Ordering::Acquire);
+        while word & STAMP_MASK == stamp && state_of(word) == CircuitState::HalfOpen {
+            let next = half_open_word(
+                word,
+                in_flight_of(word).saturating_sub(1),
+                successes_of(word),
+            );
+            match self
+                .word
+                .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(actual) => word = actual,
+            }
+        }
+    }
+
+    /// Moves from the state stamped in `from` to `to`, unless another transition happened
+    /// first (then the other one wins and this does nothing). Returns whether it moved.
+    fn transition_from(&self, from: u64, to: CircuitState, failures: u32) -> bool {
+        let _guard = self
+            .transitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut word = self.word.load(Ordering::Acquire);
+        loop {
+            if word & STAMP_MASK != from & STAMP_MASK {
+                return false;
+            }
+            if self.apply_transition(word, to, failures) {
+                return true;
+            }
+            word = self.word.load(Ordering::Acquire);
+        }
+    }
+
+    /// Moves to `to` from whatever state the breaker is in (operator controls).
+    fn transition_any(&self, to: CircuitState) {
+        let _guard = self
+            .transitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        loop {
+            let word = self.word.load(Ordering::Acquire);
+            if self.apply_transition(word, to, 0) {
+                return;
+            }
+        }
+    }
+
+    /// With the transition lock held: CAS `word` to the first word of `to`, and on success apply
+    /// the side effects and tell the world.
+    /// `failures` is what opened it, for the event and the metrics of the open state.
+    fn apply_transition(&self, word: u64, to: CircuitState, failures: u32) -> bool {
+        let from = state_of(word);
+        if to == CircuitState::Open {
+            let deadline = self.now_nanos().saturating_add(
+                u64::try_from(self.config.recovery_timeout.as_nanos()).unwrap_or(u64::MAX),
+            );
+            self.open_until.store(deadline, Ordering::Release);
+        }
+        let count = if to == CircuitState::Open {
+            u64::from(failures)
+        } else {
+            0
+        };
+        if self
+            .word
+            .compare_exchange(
+                word,
+                next_word(word, to, count),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            return false;
+        }
+        if to == CircuitState::Closed {
+            self.window.clear();
+        }
+        if from != to {
+            events::state_changed(&self.name, from, to, failures, self.config.recovery_timeout);
+            let change = StateChange {
+                circuit_breaker: Arc::clone(&self.name),
+                old_state: from,
+                new_state: to,
+                at: SystemTime::now(),
+            };
+            self.hub.publish(&change);
+            if let Some(parent) = &self.parent_hub {
+                parent.publish(&change);
+            }
+        }
+        true
+    }
+
+    /// Closes the breaker and clears its counters and window (the guide's `reset()`). Calls in
+    /// flight when it happens do not count afterwards.
+    pub fn reset(&self) {
+        self.transition_any(CircuitState::Closed);
+    }
+
+    /// Opens the breaker until [`reset`](Self::reset): every call is refused, whatever the
+    /// recovery timeout.
+    pub fn force_open(&self) {
+        self.transition_any(CircuitState::ForcedOpen);
+    }
+
+    /// Switches the breaker off until [`reset`](Self::reset): every call is admitted and still
+    /// counted in the metrics, and the breaker never opens.
+    pub fn disable(&self) {
+        self.transition_any(CircuitState::Disabled);
+    }
+
+    /// Lets an open breaker probe now instead of waiting out the rest of its recovery timeout
+    /// (moves it to half-open). Does nothing in any other state; returns whether it moved.
+    ///
+    /// For a health check that has just seen the dependency answer again.
+    pub fn try_half_open(&self) -> bool {
+        let word = self.word.load(Ordering::Acquire);
+        state_of(word) == CircuitState::Open
+            && self.transition_from(word, CircuitState::HalfOpen, 0)
+    }
+
+    /// Receives every state change of this breaker from now on. See [`crate::events`].
+    pub fn subscribe(&self) -> broadcast::Receiver<StateChange> {
+        self.hub.subscribe()
+    }
+
+    /// A snapshot of the breaker's state and counters (the guide's metrics structure).
+    ///
+    /// ```
+    /// use resilience::{CircuitBreaker, CircuitState};
+    ///
+    /// let breaker = CircuitBreaker::builder("tier3_rest").build()?;
+    /// breaker.try_acquire().unwrap().record_failure();
+    /// breaker.try_acquire().unwrap().record_success();
+    /// let m = breaker.metrics();
+    /// assert_eq!(m.state, CircuitState::Closed);
+    /// assert_eq!(m.failure_count, 0); // a success clears the consecutive count
+    /// assert_eq!(m.total_calls, 2);
+    /// assert_eq!(m.error_rate, 0.5);
+    /// assert!(m.last_failure_time.is_some());
+    /// assert_eq!(m.time_until_retry, None);
+    /// # Ok::<(), resilience::ConfigError>(())
+    /// ```
+    pub fn metrics(&self) -> Metrics {
+        let word = self.word.load(Ordering::Acquire);
+        let state = state_of(word);
+        let (total_calls, failures) = self.window.snapshot();
+        let now = self.now_nanos();
+        let last_failure = self.last_failure.load(Ordering::Relaxed);
+        Metrics {
+            state,
+            failure_count: match state {
+                CircuitState::Closed | CircuitState::Open | CircuitState::Disabled => {
+                    count_of(word)
+                }
+                CircuitState::HalfOpen | CircuitState::ForcedOpen => 0,
+            },
+            success_count: match state {
+                CircuitState::HalfOpen => successes_of(word) as u32,
+                _ => 0,
+            },
+            total_calls,
+            error_rate: match total_calls {
+                0 => 0.0,
+                n => f64::from(failures) / f64::from(n),
+            },
+            // The wall clock at construction, moved on by the monotonic clock since.
+            last_failure_time: (last_failure != 0)
+                .then(|| self.epoch_wall + Duration::from_nanos(last_failure - 1)),
+            time_until_retry: (state == CircuitState::Open).then(|| {
+                Duration::from_nanos(self.open_until.load(Ordering::Acquire).saturating_sub(now))
+            }),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Permits
+// ---------------------------------------------------------------------------------------------
+
+/// Leave to make one call through a [`CircuitBreaker`], from [`CircuitBreaker::try_acquire`].
+///
+/// Give it the call's outcome with one of its `record` methods. Dropping it without doing so
+/// (the call was cancelled or panicked) records nothing and frees its half-open slot.
+#[must_use = "record the call's outcome with `record_success`, `record_failure` or `record`"]
+#[derive(Debug)]
+pub struct Permit<'a> {
+    breaker: &'a CircuitBreaker,
+    stamp: u64,
+    done: bool,
+}
+
+impl<'a> Permit<'a> {
+    fn new(breaker: &'a CircuitBreaker, word: u64) -> Self {
+        Self {
+            breaker,
+            stamp: word & STAMP_MASK,
+            done: false,
+        }
+    }
+
+    /// The state the call was admitted in.
+    pub fn admitted_in(&self) -> CircuitState {
+        state_of(self.stamp)
+    }
+
+    /// The call succeeded.
+    #[inline]
+    pub fn record_success(mut self) {
+        self.done = true;
+        self.breaker.on_outcome(self.stamp, false);
+    }
+
+    /// The call failed.
+    pub fn record_failure(mut self) {
+        self.done = true;
+        self.breaker.on_outcome(self.stamp, true);
+    }
+
+    /// Records `Ok` as a success and every `Err` as a failure.
+    #[inline]
+    pub fn record<T, E>(self, result: &Result<T, E>) {
+        self.record_with(result, |_| true);
+    }
+
+    /// Records `Ok` as a success, and an `Err` as a failure when `is_failure` says so (as a
+    /// success otherwise: the dependency answered).
+    #[inline]
+    pub fn record_with<T, E>(self, result: &Result<T, E>, is_failure: impl FnOnce(&E) -> bool) {
+        match result {
+            Err(e) if is_failure(e) => self.record_failure(),
+            _ => self.record_success(),
+        }
+    }
+}
+
+impl Drop for Permit<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.done && state_of(self.stamp) == CircuitState::HalfOpen {
+            self.breaker.on_abandon(self.stamp);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metrics and call errors
+// ---------------------------------------------------------------------------------------------
+
+/// A snapshot of one breaker: the guide's "Metrics Structure".
+///
+/// With the `serde` feature it serialises to the guide's JSON shape: `state` as `"closed"`,
+/// `last_failure_time` as an RFC 3339 string, `time_until_retry` in seconds or `null`.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct Metrics {
+    /// The current state.
+    pub state: CircuitState,
+    /// Closed: consecutive failures so far. Open: the failures that opened it (consecutive, or in
+    /// the window when the failure-rate rule fired). Otherwise 0.
+    pub failure_count: u32,
+    /// Half-open: successful probes so far. Otherwise 0.
+    pub success_count: u32,
+    /// Calls in the sliding window (since the breaker last closed, at most `window_size`).
+    pub total_calls: u32,
+    /// Share of failures among `total_calls`, from 0.0 to 1.0; 0.0 with no calls.
+    pub error_rate: f64,
+    /// When the last failure was recorded, by the wall clock.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "events::ser::opt_rfc3339"))]
+    pub last_failure_time: Option<SystemTime>,
+    /// Open: how long until a call may probe (zero once due). Otherwise `None`.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "events::ser::opt_secs"))]
+    pub time_until_retry: Option<Duration>,
+}
+
+/// The error of [`CircuitBreaker::call`]: the breaker refused, or the operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError<E> {
+    /// The breaker refused the call; the operation was not run.
+    Rejected(CircuitBreakerOpenError),
+    /// The operation ran and returned this error.
+    Failed(E),
+}
+
+impl<E> CallError<E> {
+    /// The operation's error, if it ran.
+    pub fn into_failed(self) -> Option<E> {
+        match self {
+            CallError::Failed(e) => Some(e),
+            CallError::Rejected(_) => None,
+        }
+    }
+
+    /// The rejection, if the breaker refused.
+    pub fn as_rejected(&self) -> Option<&CircuitBreakerOpenError> {
+        match self {
+            CallError::Rejected(e) => Some(e),
+            CallError::Failed(_) => None,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for CallError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Rejected(e) => e.fmt(f),
+            CallError::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for CallError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CallError::Rejected(e) => Some(e),
+            CallError::Failed(e) => Some(e),
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! What the breakers tell the world: tracing events and state-change subscriptions.
+//!
+//! # Tracing events
+//!
+//! Every event has the target `resilience` and a field `event` with its name, and carries the
+//! guide's fields:
+//!
+//! | `event`             | level | fields                                                                 |
+//! |---------------------|-------|------------------------------------------------------------------------|
+//! | `circuit_opened`    | WARN  | `circuit_breaker`, `old_state`, `failure_count`, `recovery_timeout` (s) |
+//! | `circuit_half_open` | INFO  | `circuit_breaker`, `old_state`                                         |
+//! | `circuit_closed`    | INFO  | `circuit_breaker`, `old_state`                                         |
+//! | `circuit_disabled`  | WARN  | `circuit_breaker`, `old_state`                                         |
+//! | `call_failed`       | INFO  | `circuit_breaker`, `failure_count`, `threshold`                        |
+//! | `call_rejected`     | DEBUG | `circuit_breaker`, `state`                                             |
+//! | `config_conflict`   | WARN  | `circuit_breaker`, `kept`, `ignored`                                   |
+//!
+//! `circuit_opened` is also emitted, with `old_state` and `forced = true`, when an operator forces
+//! a breaker open.
+//!
+//! # Subscribing to state changes
+//!
+//! [`CircuitBreaker::subscribe`](crate::CircuitBreaker::subscribe) and
+//! [`CircuitBreakerManager::subscribe`](crate::CircuitBreakerManager::subscribe) hand out a
+//! [`tokio::sync::broadcast::Receiver`] of [`StateChange`]s, for alerting. Sending never waits:
+//! a receiver that falls more than [`STATE_CHANGE_CAPACITY`] changes behind gets
+//! [`RecvError::Lagged`](tokio::sync::broadcast::error::RecvError::Lagged) with the number it
+//! missed, and the calls through the breaker are never slowed by it.
+
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::broadcast;
+
+use crate::breaker::CircuitState;
+
+/// How many state changes a subscriber may fall behind before it starts missing them.
+pub const STATE_CHANGE_CAPACITY: usize = 64;
+
+/// One transition of one circuit breaker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct StateChange {
+    /// The breaker's name.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "ser::arc_str"))]
+    pub circuit_breaker: Arc<str>,
+    /// The state it left.
+    pub old_state: CircuitState,
+    /// The state it entered.
+    pub new_state: CircuitState,
+    /// When, by the wall clock.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "ser::rfc3339"))]
+    pub at: SystemTime,
+}
+
+impl fmt::Display for StateChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "circuit '{}': {} -> {} at {}",
+            self.circuit_breaker,
+            self.old_state,
+            self.new_state,
+            rfc3339(self.at)
+        )
+    }
+}
+
+/// Formats a wall-clock time as RFC 3339 (UTC, milliseconds). A time before 1970, which only a
+/// badly set clock produces, prints as the epoch instead of failing.
+pub(crate) fn rfc3339(t: SystemTime) -> humantime::Rfc3339Timestamp {
+    humantime::format_rfc3339_millis(t.max(SystemTime::UNIX_EPOCH))
+}
+
+/// A broadcast channel made on its first subscriber, so that a breaker nobody listens to pays
+/// nothing for it.
+#[derive(Debug, Default)]
+pub(crate) struct Hub {
+    sender: OnceLock<broadcast::Sender<StateChange>>,
+}
+
+impl Hub {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<StateChange> {
+        self.sender
+            .get_or_init(|| broadcast::channel(STATE_CHANGE_CAPACITY).0)
+            .subscribe()
+    }
+
+    pub(crate) fn publish(&self, change: &StateChange) {
+        if let Some(sender) = self.sender.get() {
+            if sender.receiver_count() > 0 {
+                // An error only means every receiver left meanwhile; nothing to do.
+                let _ = sender.send(change.clone());
+            }
+        }
+    }
+}
+
+pub(crate) fn state_changed(
+    name: &str,
+    old: CircuitState,
+    new: CircuitState,
+    failure_count: u32,
+    recovery_timeout: Duration,
+) {
+    let old_state = old.as_str();
+    match new {
+        CircuitState::Open => tracing::warn!(
+            target: "resilience",
+            event = "circuit_opened",
+            circuit_breaker = name,
+            old_state,
+            failure_count,
+            recovery_timeout = recovery_timeout.as_secs_f64(),
+            "circuit breaker opened"
+        ),
+        CircuitState::ForcedOpen => tracing::warn!(
+            target: "resilience",
+            event = "circuit_opened",
+            circuit_breaker = name,
+            old_state,
+            forced = true,
+            "circuit breaker forced open"
+        ),
+        CircuitState::HalfOpen => tracing::info!(
+            target: "resilience",
+            event = "circuit_half_open",
+            circuit_breaker = name,
+            old_state,
+            "circuit breaker half-open: probing recovery"
+        ),
+        CircuitState::Closed => tracing::info!(
+            target: "resilience",
+            event = "circuit_closed",
+            circuit_breaker = name,
+            old_state,
+            "circuit breaker closed"
+        ),
+        CircuitState::Disabled => tracing::warn!(
+            target: "resilience",
+            event = "circuit_disabled",
+            circuit_breaker = name,
+            old_state,
+            "circuit breaker disabled: every call is admitted"
+        ),
+    }
+}
+
+pub(crate) fn call_failed(name: &str, failure_count: u32, threshold: u32) {
+    tracing::info!(
+        target: "resilience",
+        event = "call_failed",
+        circuit_breaker = name,
+        failure_count,
+        threshold,
+        "call through circuit breaker failed"
+    );
+}
+
+pub(crate) fn call_rejected(name: &str, state: CircuitState) {
+    tracing::debug!(
+        target: "resilience",
+        event = "call_rejected",
+        circuit_breaker = name,
+        state = state.as_str(),
+        "call rejected by circuit breaker"
+    );
+}
+
+pub(crate) fn config_conflict(name: &str, kept: &dyn fmt::Debug, ignored: &dyn fmt::Debug) {
+    tracing::warn!(
+        target: "resilience",
+        event = "config_conflict",
+        circuit_breaker = name,
+        kept = ?kept,
+        ignored = ?ignored,
+        "circuit breaker registered again with a different configuration; keeping the first"
+    );
+}
+
+#[cfg(feature = "serde")]
+pub(crate) mod ser {
+    use std::sync::Arc;
+    use std::time::SystemTime;
+
+    pub(crate) fn arc_str<S: serde::Serializer>(v: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v)
+    }
+
+    pub(crate) fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&super::rfc3339(*t))
+    }
+
+    pub(crate) fn opt_rfc3339<S: serde::Serializer>(
+        t: &Option<SystemTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => rfc3339(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn opt_secs<S: serde::Serializer>(
+        d: &Option<std::time::Duration>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_f64(d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! Named circuit breakers: [`CircuitBreakerManager`], and the process-wide one, [`registry()`].
+//!
+//! Every function that names the same breaker shares it. The guide's advice holds: one breaker
+//! per service or tier (`tier1_mcp`, `tier2_sdk`, `tier3_rest`), not one for everything.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock, PoisonError, RwLock};
+
+use tokio::sync::broadcast;
+
+use crate::breaker::{CircuitBreaker, CircuitBreakerBuilder, CircuitState, Metrics};
+use crate::error::ConfigError;
+use crate::events::{self, Hub, StateChange};
+
+/// A set of named circuit breakers.
+///
+/// ```
+/// use resilience::{CircuitBreaker, CircuitBreakerManager, CircuitState};
+///
+/// let manager = CircuitBreakerManager::new();
+/// for tier in ["tier1_mcp", "tier2_sdk", "tier3_rest"] {
+///     manager.register(CircuitBreaker::builder(tier).failure_threshold(5))?;
+/// }
+/// let tier1 = manager.get("tier1_mcp").expect("registered above");
+/// tier1.force_open();
+/// let states = manager.all_states();
+/// assert!(states.values().any(|s| s.is_open()));
+/// manager.reset_all();
+/// assert_eq!(manager.all_states()["tier1_mcp"], CircuitState::Closed);
+/// # Ok::<(), resilience::ConfigError>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct CircuitBreakerManager {
+    breakers: RwLock<HashMap<Arc<str>, Arc<CircuitBreaker>>>,
+    hub: Arc<Hub>,
+}
+
+impl CircuitBreakerManager {
+    /// An empty manager.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Builds the breaker and registers it under its name, or returns the one already
+    /// registered under that name.
+    ///
+    /// When the name is taken by a breaker with a different configuration, the first one is
+    /// kept and returned, and a `config_conflict` warning event names both configurations.
+    /// An invalid configuration is an error (see [`CircuitBreakerBuilder::build`]).
+    pub fn register(
+        &self,
+        builder: CircuitBreakerBuilder,
+    ) -> Result<Arc<CircuitBreaker>, ConfigError> {
+        let config = builder.resolve()?;
+        if let Some(existing) = self.get(builder.name()) {
+            if *existing.config() != config {
+                events::config_conflict(builder.name(), existing.config(), &config);
+            }
+            return Ok(existing);
+        }
+        let mut map = self
+            .breakers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Another thread may have registered it meanwhile; the first one wins.
+        if let Some(existing) = map.get(builder.name()) {
+            if *existing.config() != config {
+                events::config_conflict(builder.name(), existing.config(), &config);
+            }
+            return Ok(Arc::clone(existing));
+        }
+        let breaker = Arc::new(CircuitBreaker::from_parts(
+            builder.name().to_owned(),
+            config,
+            Some(Arc::clone(&self.hub)),
+        ));
+        map.insert(Arc::from(builder.name()), Arc::clone(&breaker));
+        Ok(breaker)
+    }
+
+    /// The breaker registered under `name`, if any.
+    pub fn get(&self, name: &str) -> Option<Arc<CircuitBreaker>> {
+        let map = self.breakers.read().unwrap_or_else(PoisonError::into_inner);
+        map.get(name).cloned()
+    }
+
+    /// The breaker registered under `name`, or a new one with the defaults (and the
+    /// environment's settings) registered now.
+    ///
+    /// Unlike [`register`](Self::register), an existing breaker is returned as it is, whatever
+    /// its configuration.
+    pub fn get_or_register(&self, name: &str) -> Result<Arc<CircuitBreaker>, ConfigError> {
+        match self.get(name) {
+            Some(breaker) => Ok(breaker),
+            None => self.register(CircuitBreaker::builder(name)),
+        }
+    }
+
+    /// The names of the registered breakers, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.snapshot().map(|(n, _)| n.to_string()).collect();
+        names.sort();
+        names
+    }
+
+    /// Every breaker's metrics, by name (the guide's `get_all_metrics()`).
+    pub fn all_metrics(&self) -> BTreeMap<String, Metrics> {
+        self.snapshot()
+            .map(|(n, b)| (n.to_string(), b.metrics()))
+            .collect()
+    }
+
+    /// Every breaker's state, by name (the guide's `get_all_states()`).
+    pub fn all_states(&self) -> BTreeMap<String, CircuitState> {
+        self.snapshot()
+            .map(|(n, b)| (n.to_string(), b.state()))
+            .collect()
+    }
+
+    /// Resets every breaker (see [`CircuitBreaker::reset`]).
+    pub fn reset_all(&self) {
+        for (_, breaker) in self.snapshot() {
+            breaker.reset();
+        }
+    }
+
+    /// Receives every state change of every breaker registered here, from now on.
+    ///
+    /// ```
+    /// use resilience::{CircuitBreaker, CircuitBreakerManager, CircuitState};
+    ///
+    /// let manager = CircuitBreakerManager::new();
+    /// let mut changes = manager.subscribe();
+    /// manager.register(CircuitBreaker::builder("tier1_mcp"))?.force_open();
+    /// let change = changes.try_recv().expect("one change");
+    /// assert_eq!(&*change.circuit_breaker, "tier1_mcp");
+    /// assert_eq!(change.new_state, CircuitState::ForcedOpen);
+    /// # Ok::<(), resilience::ConfigError>(())
+    /// ```
+    pub fn subscribe(&self) -> broadcast::Receiver<StateChange> {
+        self.hub.subscribe()
+    }
+
+    /// The breakers, copied out so that no lock is held while they are used.
+    fn snapshot(&self) -> impl Iterator<Item = (Arc<str>, Arc<CircuitBreaker>)> {
+        let map = self.breakers.read().unwrap_or_else(PoisonError::into_inner);
+        let all: Vec<_> = map
+            .iter()
+            .map(|(n, b)| (Arc::clone(n), Arc::clone(b)))
+            .collect();
+        all.into_iter()
+    }
+}
+
+static REGISTRY: LazyLock<CircuitBreakerManager> = LazyLock::new(CircuitBreakerManager::new);
+
+/// The process-wide registry, built on first use. The attributes register their breakers here.
+///
+/// ```
+/// use resilience::CircuitBreaker;
+///
+/// let a = resilience::registry().register(CircuitBreaker::builder("docs_shared"))?;
+/// let b = resilience::registry().get("docs_shared").unwrap();
+/// assert!(std::sync::Arc::ptr_eq(&a, &b));
+/// # Ok::<(), resilience::ConfigError>(())
+/// ```
+pub fn registry() -> &'static CircuitBreakerManager {
+    &REGISTRY
+}

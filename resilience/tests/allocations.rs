@@ -1,0 +1,128 @@
+//! The call path allocates nothing: counted by a global allocator that counts, per thread,
+//! every allocation made while a measurement runs.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use resilience::{CircuitBreaker, CircuitState};
+
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static COUNT: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // `try_with`: the thread-locals may be gone while a thread shuts down.
+        if COUNTING.try_with(Cell::get).unwrap_or(false) {
+            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+        }
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.try_with(Cell::get).unwrap_or(false) {
+            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// How many allocations `f` makes on this thread.
+fn allocations(f: impl FnOnce()) -> usize {
+    COUNT.with(|c| c.set(0));
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    COUNT.with(Cell::get)
+}
+
+/// Polls a future that never waits to completion, without any runtime.
+fn run<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn breaker(name: &str) -> CircuitBreaker {
+    CircuitBreaker::builder(name)
+        .failure_threshold(5)
+        .recovery_timeout(Duration::from_secs(3600))
+        .ignore_env()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn closed_calls_allocate_nothing() {
+    let b = breaker("alloc_closed");
+    // Warm up: first use of thread-locals and of the tracing callsites.
+    b.try_acquire().unwrap().record_success();
+    b.try_acquire().unwrap().record_failure();
+    b.reset();
+
+    let n = allocations(|| {
+        for i in 0..10_000 {
+            let permit = b.try_acquire().unwrap();
+            if i % 2 == 0 {
+                permit.record_success();
+            } else {
+                permit.record_failure(); // alternating: never trips
+            }
+        }
+    });
+    assert_eq!(n, 0, "permit API");
+    assert_eq!(b.state(), CircuitState::Closed);
+
+    let n = allocations(|| {
+        for _ in 0..10_000 {
+            let r = run(b.call(|| async { Ok::<u64, ()>(1) }));
+            assert_eq!(r, Ok(1));
+        }
+    });
+    assert_eq!(n, 0, "async call API");
+}
+
+#[test]
+fn open_rejections_allocate_nothing() {
+    let b = breaker("alloc_open");
+    for _ in 0..5 {
+        b.try_acquire().unwrap().record_failure();
+    }
+    assert_eq!(b.state(), CircuitState::Open);
+    let _ = b.try_acquire(); // warm up
+    let n = allocations(|| {
+        for _ in 0..10_000 {
+            assert!(b.try_acquire().is_err());
+            assert!(run(b.call(|| async { Ok::<(), ()>(()) })).is_err());
+        }
+    });
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    // The measurement itself must be able to fail.
+    let n = allocations(|| {
+        let v: Vec<u64> = Vec::with_capacity(16);
+        std::hint::black_box(v);
+    });
+    assert_eq!(n, 1);
+}
