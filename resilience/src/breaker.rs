@@ -36,7 +36,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
-use crate::config::{self, BreakerKey, BreakerOverrides, BreakerSettings};
+use crate::config::{self, BreakerKey, BreakerOverrides, BreakerSettings, Env};
 use crate::error::{CircuitBreakerOpenError, ConfigError};
 use crate::events::{self, Hub, StateChange};
 
@@ -424,7 +424,7 @@ impl CircuitBreakerBuilder {
         self,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<CircuitBreaker, ConfigError> {
-        let config = self.resolve_with(Env::Lookup(&lookup))?.0;
+        let config = self.resolve_with(Env::Lookup(&lookup))?;
         Ok(CircuitBreaker::from_parts(self.name, config, None))
     }
 
@@ -435,15 +435,11 @@ impl CircuitBreakerBuilder {
 
     /// The resolved configuration, from the process environment.
     pub(crate) fn resolve(&self) -> Result<CircuitBreakerConfig, ConfigError> {
-        self.resolve_with(Env::Process).map(|(config, _)| config)
+        self.resolve_with(Env::Process)
     }
 
-    /// Applies the precedence rule. Returns the configuration and the environment errors that
-    /// were logged and ignored.
-    fn resolve_with(
-        &self,
-        env: Env<'_>,
-    ) -> Result<(CircuitBreakerConfig, Vec<ConfigError>), ConfigError> {
+    /// Applies the precedence rule.
+    fn resolve_with(&self, env: Env<'_>) -> Result<CircuitBreakerConfig, ConfigError> {
         if let Err(reason) = config::validate_name(&self.name) {
             return Err(ConfigError::InvalidSetting {
                 setting: "name",
@@ -454,22 +450,14 @@ impl CircuitBreakerBuilder {
         }
         let context = format!("circuit breaker '{}'", self.name);
         let code_only = self.apply(&BreakerSettings::BUILT_IN, &BreakerOverrides::default());
-        let process = |var: &str| std::env::var(var).ok();
-        let (lookup, globals, mut problems): (Lookup<'_>, _, _) = match env {
-            _ if !self.read_env => {
-                code_only.validate(&context, |_| None)?;
-                return Ok((code_only, Vec::new()));
-            }
-            // Global variables of the process are read once, and their errors logged once.
-            Env::Process => (&process, config::settings().breaker, Vec::new()),
-            Env::Lookup(lookup) => {
-                let (settings, errors) = config::Settings::from_lookup_lenient(lookup);
-                (lookup, settings.breaker, errors)
-            }
-        };
+        if !self.read_env {
+            code_only.validate(&context, |_| None)?;
+            return Ok(code_only);
+        }
+        let (lookup, globals, mut problems) = env.globals();
         let (overrides, errors) = BreakerOverrides::from_lookup_lenient(&self.name, lookup);
         problems.extend(errors);
-        let resolved = self.apply(&globals, &overrides);
+        let resolved = self.apply(&globals.breaker, &overrides);
         // Name the variable a value came from, so that an error points at it.
         let source = |setting: &'static str| -> Option<String> {
             let key = BreakerKey::ALL
@@ -483,20 +471,13 @@ impl CircuitBreakerBuilder {
                 None
             }
         };
-        let config = match resolved.validate(&context, source) {
-            Ok(()) => resolved,
-            Err(env_error @ ConfigError::InvalidEnv { .. }) => {
-                // The environment made the configuration unworkable: keep the code's values.
-                code_only.validate(&context, |_| None)?;
-                problems.push(env_error);
-                code_only
-            }
-            Err(code_error) => return Err(code_error),
-        };
-        for e in &problems {
-            log_ignored_env(&self.name, e);
-        }
-        Ok((config, problems))
+        config::prefer_env(
+            &context,
+            problems,
+            (resolved, code_only),
+            |c, source| c.validate(&context, source),
+            source,
+        )
     }
 
     /// Whether a value for `key` was set on this builder.
@@ -546,37 +527,6 @@ fn overridden(env: &BreakerOverrides, key: BreakerKey) -> bool {
         BreakerKey::HalfOpenCalls => env.half_open_max_calls.is_some(),
         BreakerKey::SuccessThreshold => env.success_threshold.is_some(),
     }
-}
-
-/// Where a builder reads environment variables from.
-#[derive(Clone, Copy)]
-enum Env<'a> {
-    Process,
-    Lookup(Lookup<'a>),
-}
-
-/// A source of environment variables: name to value.
-type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
-
-/// Logs an environment variable that is being ignored, once per variable and value.
-fn log_ignored_env(name: &str, error: &ConfigError) {
-    static LOGGED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
-    let key = (error.input().to_owned(), error.value().to_owned());
-    let mut logged = LOGGED.lock().unwrap_or_else(PoisonError::into_inner);
-    if logged.contains(&key) {
-        return;
-    }
-    logged.push(key);
-    drop(logged);
-    tracing::error!(
-        target: "resilience",
-        event = "config_error",
-        circuit_breaker = name,
-        variable = error.input(),
-        value = error.value(),
-        error = %error,
-        "ignoring an environment variable; keeping the value from code or the default"
-    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -928,6 +928,90 @@ pub(crate) fn init_from<V: Into<RawValue>>(
 // Tests
 // ---------------------------------------------------------------------------------------------
 
+// ---------------------------------------------------------------------------------------------
+// Resolution helpers shared by the builders
+// ---------------------------------------------------------------------------------------------
+
+/// A source of environment variables: name to value.
+pub(crate) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Where a builder reads environment variables from.
+#[derive(Clone, Copy)]
+pub(crate) enum Env<'a> {
+    /// The process environment; its global variables are read once ([`settings`]).
+    Process,
+    /// A lookup function, read afresh.
+    Lookup(Lookup<'a>),
+}
+
+fn process_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+impl<'a> Env<'a> {
+    /// The lookup, the global settings it gives, and the bad variables not yet logged.
+    pub(crate) fn globals(self) -> (Lookup<'a>, Settings, Vec<ConfigError>) {
+        match self {
+            // Errors of the process's global variables are logged by `settings()`, once.
+            Env::Process => (&process_var, *settings(), Vec::new()),
+            Env::Lookup(lookup) => {
+                let (settings, errors) = Settings::from_lookup_lenient(lookup);
+                (lookup, settings, errors)
+            }
+        }
+    }
+}
+
+/// Picks the configuration resolved with the environment when it is valid; when a value from
+/// the environment makes it unworkable, logs that and falls back to the code's values and
+/// the defaults. An invalid value from code is the error. `source` names the variable a
+/// setting's value came from, for `validate` to put in its error.
+pub(crate) fn prefer_env<C>(
+    context: &str,
+    mut problems: Vec<ConfigError>,
+    (with_env, code_only): (C, C),
+    validate: impl Fn(&C, &dyn Fn(&'static str) -> Option<String>) -> Result<(), ConfigError>,
+    source: impl Fn(&'static str) -> Option<String>,
+) -> Result<C, ConfigError> {
+    let chosen = match validate(&with_env, &source) {
+        Ok(()) => with_env,
+        Err(env_error @ ConfigError::InvalidEnv { .. }) => {
+            validate(&code_only, &|_| None)?;
+            problems.push(env_error);
+            code_only
+        }
+        Err(code_error) => return Err(code_error),
+    };
+    for problem in &problems {
+        log_ignored(context, problem);
+    }
+    Ok(chosen)
+}
+
+/// Logs an environment variable that is being ignored, once per variable and value.
+fn log_ignored(context: &str, error: &ConfigError) {
+    static LOGGED: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    let key = (error.input().to_owned(), error.value().to_owned());
+    {
+        let mut logged = LOGGED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if logged.contains(&key) {
+            return;
+        }
+        logged.push(key);
+    }
+    tracing::error!(
+        target: "resilience",
+        event = "config_error",
+        context,
+        variable = error.input(),
+        value = error.value(),
+        error = %error,
+        "ignoring an environment variable; keeping the value from code or the default"
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,7 +34,10 @@ pub mod breaker;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod health;
+pub mod fallback;
 pub mod registry;
+pub mod retry;
 
 pub use breaker::{
     CallError, CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerConfig, CircuitState, Metrics,
@@ -45,7 +48,9 @@ pub use error::{
     RetryExhaustedError, TierFailure, TierOutcome,
 };
 pub use events::StateChange;
+pub use fallback::{FallbackHandler, Served, Tier};
 pub use registry::{CircuitBreakerManager, registry};
+pub use retry::{RetryError, RetryPolicy, RetryPolicyBuilder, Verdict};
 
 /// Validates the environment now, for a service that wants to fail fast at start-up: every
 /// global variable and every per-breaker `CIRCUIT_BREAKER_<NAME>_<KEY>` variable present.

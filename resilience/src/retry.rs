@@ -1,0 +1,571 @@
+//! Retry with exponential backoff and jitter: [`RetryPolicy`].
+//!
+//! `max_attempts` counts every call, the first included: 3 means one call and up to two
+//! retries. The wait after failed attempt `k` (0-based) is
+//!
+//! ```text
+//! delay(k) = min(base_delay * exponential_base^k, max_delay)
+//! ```
+//!
+//! and, with jitter on, that times a factor drawn uniformly from [0.5, 1.5), never above
+//! `max_delay`. The guide's example, base 1 s and exponential base 2 without jitter:
+//!
+//! | attempt | wait after it |
+//! |---------|---------------|
+//! | 0       | 1 s           |
+//! | 1       | 2 s           |
+//! | 2       | 4 s           |
+//!
+//! A policy keeps no state between calls: many tasks share one policy without interfering.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use rand::rngs::SmallRng;
+use rand::{RngExt, SeedableRng};
+use tokio::time::Instant;
+
+use crate::breaker::{CallError, CircuitBreaker};
+use crate::config::{self, Env, RetrySettings};
+use crate::error::{CircuitBreakerOpenError, ConfigError, RetryExhaustedError};
+
+/// How a failed attempt is followed up: decided per error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Retry after the policy's backoff delay.
+    Retry,
+    /// Retry after waiting at least this long (a circuit breaker's `retry_after`), if that fits
+    /// within `max_delay`; stop otherwise.
+    RetryAfter(Duration),
+    /// Do not retry: return the error now.
+    Stop,
+}
+
+impl Verdict {
+    /// The verdict for a circuit breaker's rejection: wait its `retry_after` (at least the
+    /// backoff delay), or stop when it was forced open.
+    pub fn for_rejection(open: &CircuitBreakerOpenError) -> Verdict {
+        match open.retry_after() {
+            Some(wait) => Verdict::RetryAfter(wait),
+            None => Verdict::Stop,
+        }
+    }
+}
+
+/// A retry policy: how many attempts, and how long to wait between them.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience::RetryPolicy;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let retry = RetryPolicy::builder()
+///     .max_attempts(3)
+///     .base_delay(Duration::from_secs(1))
+///     .max_delay(Duration::from_secs(60))
+///     .exponential_base(2.0)
+///     .jitter(true)
+///     .build()?;
+///
+/// let mut calls = 0;
+/// let account = retry
+///     .execute(|| {
+///         calls += 1;
+///         let attempt = calls;
+///         async move { if attempt < 3 { Err("timeout") } else { Ok("ACME Corp") } }
+///     })
+///     .await?;
+/// assert_eq!((account, calls), ("ACME Corp", 3));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// Calls in all, the first included (at least 1). Default 3.
+    pub max_attempts: u32,
+    /// The wait after the first failed attempt. Default 1 s.
+    pub base_delay: Duration,
+    /// No wait is longer than this. Default 60 s.
+    pub max_delay: Duration,
+    /// Each wait is this many times the one before (at least 1.0). Default 2.0.
+    pub exponential_base: f64,
+    /// Whether each wait is multiplied by a random factor in [0.5, 1.5). Default true.
+    pub jitter: bool,
+    /// Give up once the next wait would end more than this long after the first call. Default:
+    /// no budget.
+    pub budget: Option<Duration>,
+    seed: Option<u64>,
+}
+
+impl Default for RetryPolicy {
+    /// The guide's policy: 3 attempts, 1 s base, 60 s cap, base 2.0, jitter on.
+    fn default() -> Self {
+        RetryPolicy::from_settings(&RetrySettings::BUILT_IN, None, None)
+    }
+}
+
+impl RetryPolicy {
+    /// Starts building a policy. Unset values come from the environment (`MAX_RETRY_ATTEMPTS`,
+    /// `RETRY_BASE_DELAY`, `RETRY_MAX_DELAY`, `RETRY_EXPONENTIAL_BASE`, `RETRY_JITTER_ENABLED`),
+    /// then from the built-in defaults.
+    pub fn builder() -> RetryPolicyBuilder {
+        RetryPolicyBuilder::default()
+    }
+
+    fn from_settings(s: &RetrySettings, budget: Option<Duration>, seed: Option<u64>) -> Self {
+        Self {
+            max_attempts: s.max_attempts,
+            base_delay: s.base_delay,
+            max_delay: s.max_delay,
+            exponential_base: s.exponential_base,
+            jitter: s.jitter,
+            budget,
+            seed,
+        }
+    }
+
+    /// The wait after failed attempt `attempt` (0-based) without jitter:
+    /// `min(base_delay * exponential_base^attempt, max_delay)`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let retry = resilience::RetryPolicy::builder().jitter(false).build().unwrap();
+    /// let secs: Vec<u64> = (0..8).map(|k| retry.delay(k).as_secs()).collect();
+    /// assert_eq!(secs, [1, 2, 4, 8, 16, 32, 60, 60]);
+    /// ```
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exponent = i32::try_from(attempt).unwrap_or(i32::MAX);
+        let secs = self.base_delay.as_secs_f64() * self.exponential_base.powi(exponent);
+        // An overflow to infinity (or a NaN from 0 * inf) is capped like any other long wait.
+        match Duration::try_from_secs_f64(secs) {
+            Ok(d) => d.min(self.max_delay),
+            Err(_) if self.base_delay.is_zero() => Duration::ZERO,
+            Err(_) => self.max_delay,
+        }
+    }
+
+    /// The wait after failed attempt `attempt` with the jitter factor `factor` applied (and
+    /// capped at `max_delay`). `factor` is what the policy draws from [0.5, 1.5).
+    pub fn jittered_delay(&self, attempt: u32, factor: f64) -> Duration {
+        let base = self.delay(attempt);
+        Duration::try_from_secs_f64(base.as_secs_f64() * factor)
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay)
+    }
+
+    /// Calls `operation` until it succeeds or the attempts are spent; every error is retried.
+    ///
+    /// Fails with [`RetryError::Exhausted`] (the last error and how many attempts were made).
+    pub async fn execute<T, E, F, Fut>(&self, operation: F) -> Result<T, RetryError<E>>
+    where
+        E: fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.run(|_: &E| Verdict::Retry, operation).await
+    }
+
+    /// Like [`execute`](Self::execute), but only errors for which `retry_if` returns `true`
+    /// are retried; any other is returned at once as [`RetryError::Stopped`].
+    pub async fn execute_if<T, E, F, Fut, P>(
+        &self,
+        retry_if: P,
+        operation: F,
+    ) -> Result<T, RetryError<E>>
+    where
+        E: fmt::Display,
+        P: Fn(&E) -> bool,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.run(
+            |e: &E| {
+                if retry_if(e) {
+                    Verdict::Retry
+                } else {
+                    Verdict::Stop
+                }
+            },
+            operation,
+        )
+        .await
+    }
+
+    /// The guide's combination: each attempt goes through `breaker` (so the breaker sees every
+    /// attempt). A rejection is not hammered: the policy waits the breaker's `retry_after` when
+    /// that fits within `max_delay` (the attempt counts), and stops otherwise.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience::{CircuitBreaker, RetryPolicy, RetryError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), resilience::ConfigError> {
+    /// let breaker = CircuitBreaker::builder("tier1_mcp").failure_threshold(2).build()?;
+    /// let retry = RetryPolicy::builder().max_attempts(5).build()?;
+    /// let r = retry.call(&breaker, || async { Err::<(), _>("down") }).await;
+    /// // Two failures open the breaker. The policy then waits out its recovery timeout (60 s
+    /// // fits within max_delay) instead of hammering it, probes, and gives up after 5 attempts.
+    /// assert!(matches!(r, Err(RetryError::Exhausted(ref e)) if e.attempts == 5));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn call<T, E, F, Fut>(
+        &self,
+        breaker: &CircuitBreaker,
+        mut operation: F,
+    ) -> Result<T, RetryError<CallError<E>>>
+    where
+        E: fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.run(classify_call, || {
+            // The operation is only called once the breaker has admitted the attempt.
+            let admitted = breaker.try_acquire().map(|permit| (permit, operation()));
+            async move {
+                let (permit, attempt) = admitted.map_err(CallError::Rejected)?;
+                let result = attempt.await;
+                permit.record(&result);
+                result.map_err(CallError::Failed)
+            }
+        })
+        .await
+    }
+
+    /// The retry loop, with `classify` deciding what follows each error. The one loop behind
+    /// every method here and the `#[retry]` attribute.
+    pub async fn run<T, E, F, Fut, C>(
+        &self,
+        classify: C,
+        mut operation: F,
+    ) -> Result<T, RetryError<E>>
+    where
+        E: fmt::Display,
+        C: Fn(&E) -> Verdict,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut jitter = Jitter::new(self.seed);
+        let started = self.budget.map(|_| Instant::now());
+        let mut attempt = 0;
+        loop {
+            let error = match operation().await {
+                Ok(value) => return Ok(value),
+                Err(e) => e,
+            };
+            attempt += 1;
+            let wait = match classify(&error) {
+                Verdict::Stop => return Err(self.stopped(attempt, error, "not retryable")),
+                Verdict::RetryAfter(wait) if wait > self.max_delay => {
+                    return Err(self.stopped(attempt, error, "circuit open longer than max_delay"));
+                }
+                Verdict::RetryAfter(wait) => wait.max(self.next_delay(attempt - 1, &mut jitter)),
+                Verdict::Retry => self.next_delay(attempt - 1, &mut jitter),
+            };
+            if attempt >= self.max_attempts {
+                return Err(self.exhausted(attempt, error));
+            }
+            if let (Some(budget), Some(started)) = (self.budget, started) {
+                if started.elapsed() + wait > budget {
+                    return Err(self.exhausted(attempt, error));
+                }
+            }
+            tracing::warn!(
+                target: "resilience",
+                event = "retry_attempt",
+                attempt,
+                max_attempts = self.max_attempts,
+                delay = wait.as_secs_f64(),
+                error = %error,
+                "attempt failed; retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn next_delay(&self, attempt: u32, jitter: &mut Jitter) -> Duration {
+        if self.jitter {
+            self.jittered_delay(attempt, jitter.factor())
+        } else {
+            self.delay(attempt)
+        }
+    }
+
+    fn exhausted<E: fmt::Display>(&self, attempts: u32, last_error: E) -> RetryError<E> {
+        tracing::error!(
+            target: "resilience",
+            event = "retry_exhausted",
+            attempts,
+            error = %last_error,
+            "every attempt failed"
+        );
+        RetryError::Exhausted(RetryExhaustedError {
+            attempts,
+            last_error,
+        })
+    }
+
+    fn stopped<E: fmt::Display>(&self, attempts: u32, error: E, reason: &str) -> RetryError<E> {
+        tracing::debug!(
+            target: "resilience",
+            event = "retry_stopped",
+            attempts,
+            reason,
+            error = %error,
+            "not retrying"
+        );
+        RetryError::Stopped { attempts, error }
+    }
+}
+
+/// How [`RetryPolicy::call`] treats the breaker's answers: rejections wait for the breaker,
+/// failures back off.
+fn classify_call<E>(e: &CallError<E>) -> Verdict {
+    match e {
+        CallError::Rejected(open) => Verdict::for_rejection(open),
+        CallError::Failed(_) => Verdict::Retry,
+    }
+}
+
+/// The source of jitter factors for one execution: seeded (deterministic) or the thread's
+/// generator (drawn afresh each time, so the execution's future stays `Send`).
+enum Jitter {
+    Thread,
+    Seeded(SmallRng),
+}
+
+impl Jitter {
+    fn new(seed: Option<u64>) -> Self {
+        match seed {
+            Some(seed) => Jitter::Seeded(SmallRng::seed_from_u64(seed)),
+            None => Jitter::Thread,
+        }
+    }
+
+    fn factor(&mut self) -> f64 {
+        match self {
+            Jitter::Thread => rand::rng().random_range(0.5..1.5),
+            Jitter::Seeded(rng) => rng.random_range(0.5..1.5),
+        }
+    }
+}
+
+/// Why a retried operation gave up.
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError<E> {
+    /// Every attempt failed, or the next wait would have passed the budget.
+    #[error(transparent)]
+    Exhausted(RetryExhaustedError<E>),
+    /// The error was not retryable (the predicate said so, or a circuit breaker stays open
+    /// longer than `max_delay`), and is returned as it is.
+    #[error("{error} (not retried, after {attempts} attempt(s))")]
+    Stopped {
+        /// Calls made, the first included.
+        attempts: u32,
+        /// The error that stopped the retries.
+        error: E,
+    },
+}
+
+impl<E> RetryError<E> {
+    /// How many calls were made.
+    pub fn attempts(&self) -> u32 {
+        match self {
+            RetryError::Exhausted(e) => e.attempts,
+            RetryError::Stopped { attempts, .. } => *attempts,
+        }
+    }
+
+    /// The last error.
+    pub fn last_error(&self) -> &E {
+        match self {
+            RetryError::Exhausted(e) => &e.last_error,
+            RetryError::Stopped { error, .. } => error,
+        }
+    }
+
+    /// The last error, by value.
+    pub fn into_last_error(self) -> E {
+        match self {
+            RetryError::Exhausted(e) => e.last_error,
+            RetryError::Stopped { error, .. } => error,
+        }
+    }
+}
+
+/// Builds a [`RetryPolicy`]. Where a value comes from, highest first: set here, the global
+/// environment variable, the built-in default.
+#[derive(Debug, Clone, Default)]
+#[must_use = "a builder does nothing until `build()` is called"]
+pub struct RetryPolicyBuilder {
+    max_attempts: Option<u32>,
+    base_delay: Option<Duration>,
+    max_delay: Option<Duration>,
+    exponential_base: Option<f64>,
+    jitter: Option<bool>,
+    budget: Option<Duration>,
+    seed: Option<u64>,
+    ignore_env: bool,
+}
+
+impl RetryPolicyBuilder {
+    /// Calls in all, the first included (1 to 1 000). Default 3.
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = Some(n);
+        self
+    }
+
+    /// The wait after the first failed attempt (at most `max_delay`). Default 1 s.
+    pub fn base_delay(mut self, d: Duration) -> Self {
+        self.base_delay = Some(d);
+        self
+    }
+
+    /// The longest wait (at most 365 days). Default 60 s.
+    pub fn max_delay(mut self, d: Duration) -> Self {
+        self.max_delay = Some(d);
+        self
+    }
+
+    /// The growth of the waits (at least 1.0). Default 2.0.
+    pub fn exponential_base(mut self, base: f64) -> Self {
+        self.exponential_base = Some(base);
+        self
+    }
+
+    /// Whether to multiply each wait by a random factor in [0.5, 1.5). Default true.
+    pub fn jitter(mut self, on: bool) -> Self {
+        self.jitter = Some(on);
+        self
+    }
+
+    /// Gives up once the next wait would end more than `budget` after the first call.
+    pub fn budget(mut self, budget: Duration) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// Draws the jitter factors from a generator seeded with `seed`, so that every execution
+    /// waits the same, reproducible sequence (for tests).
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Ignores the environment: only the values set here and the built-in defaults count.
+    pub fn ignore_env(mut self) -> Self {
+        self.ignore_env = true;
+        self
+    }
+
+    /// Resolves and validates the policy. An environment variable that does not parse or makes
+    /// the policy unworkable is logged once and ignored; an invalid value set here is an error.
+    pub fn build(self) -> Result<RetryPolicy, ConfigError> {
+        self.resolve(Env::Process)
+    }
+
+    /// Like [`build`](Self::build), reading variables through `lookup` instead of the process
+    /// environment.
+    pub fn build_with_env(
+        self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<RetryPolicy, ConfigError> {
+        self.resolve(Env::Lookup(&lookup))
+    }
+
+    fn resolve(&self, env: Env<'_>) -> Result<RetryPolicy, ConfigError> {
+        let code_only = self.apply(&RetrySettings::BUILT_IN);
+        if self.ignore_env {
+            code_only.validate(&|_| None)?;
+            return Ok(code_only);
+        }
+        let (lookup, globals, problems) = env.globals();
+        let resolved = self.apply(&globals.retry);
+        // A value that came from a variable is named by it.
+        let source = |setting: &'static str| -> Option<String> {
+            let (var, set_in_code) = match setting {
+                "max_attempts" => (config::MAX_RETRY_ATTEMPTS_VAR, self.max_attempts.is_some()),
+                "base_delay" => (config::RETRY_BASE_DELAY, self.base_delay.is_some()),
+                "max_delay" => (config::RETRY_MAX_DELAY, self.max_delay.is_some()),
+                "exponential_base" => (
+                    config::RETRY_EXPONENTIAL_BASE,
+                    self.exponential_base.is_some(),
+                ),
+                _ => return None,
+            };
+            (!set_in_code && lookup(var).is_some()).then(|| var.to_owned())
+        };
+        config::prefer_env(
+            "retry policy",
+            problems,
+            (resolved, code_only),
+            |p, source| p.validate(source),
+            source,
+        )
+    }
+
+    fn apply(&self, defaults: &RetrySettings) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_attempts.unwrap_or(defaults.max_attempts),
+            base_delay: self.base_delay.unwrap_or(defaults.base_delay),
+            max_delay: self.max_delay.unwrap_or(defaults.max_delay),
+            exponential_base: self.exponential_base.unwrap_or(defaults.exponential_base),
+            jitter: self.jitter.unwrap_or(defaults.jitter),
+            budget: self.budget,
+            seed: self.seed,
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn validate(&self, source: &dyn Fn(&'static str) -> Option<String>) -> Result<(), ConfigError> {
+        let err = |setting: &'static str, value: String, reason: String| match source(setting) {
+            Some(variable) => ConfigError::InvalidEnv {
+                variable,
+                value,
+                reason,
+            },
+            None => ConfigError::InvalidSetting {
+                setting,
+                value,
+                reason,
+                context: "retry policy".into(),
+            },
+        };
+        if self.max_attempts == 0 || self.max_attempts > config::MAX_RETRY_ATTEMPTS {
+            let reason = format!("must be from 1 to {}", config::MAX_RETRY_ATTEMPTS);
+            return Err(err("max_attempts", self.max_attempts.to_string(), reason));
+        }
+        if self.max_delay > config::MAX_DURATION {
+            let value = format!("{:?}", self.max_delay);
+            return Err(err("max_delay", value, "must be at most 365 days".into()));
+        }
+        if self.base_delay > self.max_delay {
+            return Err(err(
+                "base_delay",
+                format!("{:?}", self.base_delay),
+                format!("must not exceed max_delay ({:?})", self.max_delay),
+            ));
+        }
+        if !(self.exponential_base.is_finite() && self.exponential_base >= 1.0) {
+            return Err(err(
+                "exponential_base",
+                self.exponential_base.to_string(),
+                "must be a finite number of at least 1.0 (a base below 1 would shrink the delays)"
+                    .into(),
+            ));
+        }
+        match self.budget {
+            Some(b) if b.is_zero() => Err(err(
+                "budget",
+                "0s".into(),
+                "must be greater than zero".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
