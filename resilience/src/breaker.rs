@@ -606,7 +606,8 @@ impl Window {
 /// ```
 /// use resilience::{CircuitBreaker, CallError};
 ///
-/// # tokio_test_block_on(async {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), resilience::ConfigError> {
 /// let breaker = CircuitBreaker::builder("zoho_mcp").failure_threshold(2).build()?;
 /// for _ in 0..2 {
 ///     let r: Result<(), _> = breaker.call(|| async { Err::<(), _>("timeout") }).await;
@@ -615,10 +616,7 @@ impl Window {
 /// // Open now: the operation is not called.
 /// let r = breaker.call(|| async { Ok::<_, &str>("never runs") }).await;
 /// assert!(matches!(r, Err(CallError::Rejected(_))));
-/// # Ok::<(), resilience::ConfigError>(())
-/// # }).unwrap();
-/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
-/// #     tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(f)
+/// # Ok(())
 /// # }
 /// ```
 pub struct CircuitBreaker {
@@ -795,14 +793,15 @@ impl CircuitBreaker {
     /// #[derive(Debug, PartialEq)]
     /// enum ZohoError { NotFound, Unavailable }
     ///
-    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), resilience::ConfigError> {
     /// let breaker = CircuitBreaker::builder("zoho_rest").failure_threshold(1).build()?;
     /// let is_failure = |e: &ZohoError| *e == ZohoError::Unavailable;
     /// let r = breaker.call_with(is_failure, || async { Err::<(), _>(ZohoError::NotFound) }).await;
     /// assert!(matches!(r, Err(CallError::Failed(ZohoError::NotFound))));
     /// assert_eq!(breaker.state(), resilience::CircuitState::Closed); // a 404 is not an outage
-    /// # Ok::<(), resilience::ConfigError>(())
-    /// # }).unwrap();
+    /// # Ok(())
+    /// # }
     /// ```
     pub async fn call_with<T, E, F, Fut, P>(
         &self,

@@ -14,6 +14,15 @@
 //! | `call_failed`       | INFO  | `circuit_breaker`, `failure_count`, `threshold`                        |
 //! | `call_rejected`     | DEBUG | `circuit_breaker`, `state`                                             |
 //! | `config_conflict`   | WARN  | `circuit_breaker`, `kept`, `ignored`                                   |
+//! | `config_error`      | ERROR | `context`, `variable`, `value`, `error`                                |
+//! | `retry_attempt`     | WARN  | `attempt`, `max_attempts`, `delay` (s), `error`                        |
+//! | `retry_exhausted`   | ERROR | `attempts`, `error`                                                    |
+//! | `tier_failed`       | WARN  | `operation`, `tier`, `error`                                           |
+//! | `tier_skipped`      | INFO  | `operation`, `tier`, `retry_after` (s)                                 |
+//! | `fallback_used`     | INFO  | `operation`, `tier`, `position`                                        |
+//! | `all_tiers_failed`  | ERROR | `operation`, `tiers`, `error`                                          |
+//! | `health_check_failed` | WARN | `tier`, `error`, `consecutive_failures`                               |
+//! | `tier_recovered`    | INFO  | `tier`                                                                 |
 //!
 //! `circuit_opened` is also emitted, with `old_state` and `forced = true`, when an operator forces
 //! a breaker open.

@@ -3,6 +3,10 @@
 //! * [`CircuitBreaker`]: stops calling a failing dependency, probes it after a while, and closes
 //!   again once it answers. Lock-free on the call path.
 //! * [`CircuitBreakerManager`] and the process-wide [`registry()`]: breakers shared by name.
+//! * [`RetryPolicy`]: retries with exponential backoff and jitter, that wait out an open
+//!   circuit instead of hammering it.
+//! * [`FallbackHandler`]: tries tiers in order, skipping those whose breaker is open.
+//! * [`HealthMonitor`]: checks each tier in the background and reports their health.
 //! * [`config`]: defaults from the environment (`CIRCUIT_BREAKER_FAILURE_THRESHOLD`, ...), with
 //!   [`init()`] to fail fast on a bad value.
 //! * [`events`]: tracing events with the guide's fields, and subscriptions to state changes.
@@ -34,8 +38,8 @@ pub mod breaker;
 pub mod config;
 pub mod error;
 pub mod events;
-pub mod health;
 pub mod fallback;
+pub mod health;
 pub mod registry;
 pub mod retry;
 
@@ -49,6 +53,9 @@ pub use error::{
 };
 pub use events::StateChange;
 pub use fallback::{FallbackHandler, Served, Tier};
+pub use health::{
+    HealthMonitor, HealthMonitorBuilder, HealthStatus, OverallStatus, TierHealth, UnknownTier,
+};
 pub use registry::{CircuitBreakerManager, registry};
 pub use retry::{RetryError, RetryPolicy, RetryPolicyBuilder, Verdict};
 
