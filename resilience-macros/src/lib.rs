@@ -1,3 +1,38 @@
-//! Procedural macros of the [`resilience`](https://docs.rs/resilience) crate.
+//! The `#[circuit_breaker]`, `#[retry]` and `#[fallback]` attributes of the
+//! [`resilience`](https://docs.rs/resilience) crate. Use them through `resilience`, which
+//! re-exports them and whose documentation describes them.
 //!
-//! Use them through `resilience`, which re-exports them.
+//! Whatever the order they are written in, the attributes of one function make one pipeline,
+//! `fallback(retry(circuit_breaker(body)))`: the first of them to expand reads the others,
+//! emits the whole pipeline and removes them. Every configuration that cannot work is a compile
+//! error spanned on the offending token; the function is then emitted unchanged beside the
+//! errors, so one mistake gives one message.
+//!
+//! The pipeline reads `parse → check → expand`: [`args`] parses the attributes into typed
+//! settings, [`item`] checks the function's shape, [`expand`] writes the code.
+
+mod args;
+mod expand;
+mod item;
+
+use proc_macro::TokenStream;
+
+use crate::args::Kind;
+
+/// Guards an `async fn` with a named circuit breaker. See `resilience::circuit_breaker`.
+#[proc_macro_attribute]
+pub fn circuit_breaker(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Kind::CircuitBreaker, args.into(), item.into()).into()
+}
+
+/// Retries an `async fn` with exponential backoff and jitter. See `resilience::retry`.
+#[proc_macro_attribute]
+pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Kind::Retry, args.into(), item.into()).into()
+}
+
+/// Falls back to other tiers when an `async fn` fails. See `resilience::fallback`.
+#[proc_macro_attribute]
+pub fn fallback(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Kind::Fallback, args.into(), item.into()).into()
+}

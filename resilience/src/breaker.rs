@@ -174,6 +174,22 @@ pub struct CircuitBreakerConfig {
     pub failure_rate_threshold: Option<f64>,
 }
 
+impl Default for CircuitBreakerConfig {
+    /// The built-in defaults (the guide's production tuning), ignoring the environment.
+    fn default() -> Self {
+        let b = BreakerSettings::BUILT_IN;
+        Self {
+            failure_threshold: b.failure_threshold,
+            recovery_timeout: b.recovery_timeout,
+            half_open_max_calls: b.half_open_max_calls,
+            success_threshold: b.success_threshold,
+            window_size: Self::DEFAULT_WINDOW_SIZE,
+            minimum_calls: Self::DEFAULT_MINIMUM_CALLS,
+            failure_rate_threshold: None,
+        }
+    }
+}
+
 impl CircuitBreakerConfig {
     const DEFAULT_WINDOW_SIZE: u32 = 100;
     const DEFAULT_MINIMUM_CALLS: u32 = 20;

@@ -43,6 +43,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::broadcast;
 
 use crate::breaker::CircuitState;
+use crate::error::{AllTiersFailedError, TierOutcome};
 
 /// How many state changes a subscriber may fall behind before it starts missing them.
 pub const STATE_CHANGE_CAPACITY: usize = 64;
@@ -185,6 +186,54 @@ pub(crate) fn config_conflict(name: &str, kept: &dyn fmt::Debug, ignored: &dyn f
         kept = ?kept,
         ignored = ?ignored,
         "circuit breaker registered again with a different configuration; keeping the first"
+    );
+}
+
+/// `tier_skipped` or `tier_failed`, for a tier that did not serve.
+pub(crate) fn tier_did_not_serve<E: fmt::Display>(
+    operation: &str,
+    tier: &str,
+    outcome: &TierOutcome<E>,
+) {
+    match outcome {
+        TierOutcome::Skipped(open) => tracing::info!(
+            target: "resilience",
+            event = "tier_skipped",
+            operation,
+            tier,
+            retry_after = open.retry_after().map(|d| d.as_secs_f64()),
+            "tier skipped: its circuit is open"
+        ),
+        TierOutcome::Failed(error) => tracing::warn!(
+            target: "resilience",
+            event = "tier_failed",
+            operation,
+            tier,
+            error = %error,
+            "tier failed; trying the next one"
+        ),
+    }
+}
+
+pub(crate) fn fallback_used(operation: &str, tier: &str, position: usize) {
+    tracing::info!(
+        target: "resilience",
+        event = "fallback_used",
+        operation,
+        tier,
+        position,
+        "served by a fallback tier"
+    );
+}
+
+pub(crate) fn all_tiers_failed<E: fmt::Display>(error: &AllTiersFailedError<E>) {
+    tracing::error!(
+        target: "resilience",
+        event = "all_tiers_failed",
+        operation = &*error.operation,
+        tiers = error.attempted_tiers.len(),
+        error = %error,
+        "every tier failed"
     );
 }
 

@@ -11,6 +11,7 @@ use std::pin::Pin;
 
 use crate::breaker::CircuitBreaker;
 use crate::error::{AllTiersFailedError, TierFailure, TierOutcome};
+use crate::events;
 use crate::registry::{self, CircuitBreakerManager};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -171,17 +172,7 @@ impl<'m> FallbackHandler<'m> {
                 }
             };
             let outcome = match breaker.map(CircuitBreaker::try_acquire) {
-                Some(Err(open)) => {
-                    tracing::info!(
-                        target: "resilience",
-                        event = "tier_skipped",
-                        operation = operation_name,
-                        tier = &*tier.name,
-                        retry_after = open.retry_after().map(|d| d.as_secs_f64()),
-                        "tier skipped: its circuit is open"
-                    );
-                    TierOutcome::Skipped(open)
-                }
+                Some(Err(open)) => TierOutcome::Skipped(open),
                 Some(Ok(permit)) => {
                     let result = tier.call.await;
                     permit.record(&result);
@@ -199,16 +190,7 @@ impl<'m> FallbackHandler<'m> {
                     Err(e) => TierOutcome::Failed(e),
                 },
             };
-            if let TierOutcome::Failed(e) = &outcome {
-                tracing::warn!(
-                    target: "resilience",
-                    event = "tier_failed",
-                    operation = operation_name,
-                    tier = &*tier.name,
-                    error = %e,
-                    "tier failed; trying the next one"
-                );
-            }
+            events::tier_did_not_serve(operation_name, &tier.name, &outcome);
             attempted.push(TierFailure {
                 tier: tier.name.into_owned(),
                 outcome,
@@ -218,14 +200,7 @@ impl<'m> FallbackHandler<'m> {
             operation: operation_name.to_owned(),
             attempted_tiers: attempted,
         };
-        tracing::error!(
-            target: "resilience",
-            event = "all_tiers_failed",
-            operation = operation_name,
-            tiers = error.attempted_tiers.len(),
-            error = %error,
-            "every tier failed"
-        );
+        events::all_tiers_failed(&error);
         Err(error)
     }
 
@@ -237,14 +212,7 @@ impl<'m> FallbackHandler<'m> {
         operation: &str,
     ) -> Served<'a, T> {
         if position > 0 {
-            tracing::info!(
-                target: "resilience",
-                event = "fallback_used",
-                operation,
-                tier = &*tier,
-                position,
-                "served by a fallback tier"
-            );
+            events::fallback_used(operation, &tier, position);
         }
         Served {
             value,

@@ -43,6 +43,12 @@ pub mod health;
 pub mod registry;
 pub mod retry;
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use resilience_macros::{circuit_breaker, fallback, retry};
+
 pub use breaker::{
     CallError, CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerConfig, CircuitState, Metrics,
     Permit,
@@ -57,7 +63,7 @@ pub use health::{
     HealthMonitor, HealthMonitorBuilder, HealthStatus, OverallStatus, TierHealth, UnknownTier,
 };
 pub use registry::{CircuitBreakerManager, registry};
-pub use retry::{RetryError, RetryPolicy, RetryPolicyBuilder, Verdict};
+pub use retry::{RetryError, RetryPolicy, RetryPolicyBuilder, RetryRun, Verdict};
 
 /// Validates the environment now, for a service that wants to fail fast at start-up: every
 /// global variable and every per-breaker `CIRCUIT_BREAKER_<NAME>_<KEY>` variable present.

@@ -249,41 +249,47 @@ impl RetryPolicy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut jitter = Jitter::new(self.seed);
-        let started = self.budget.map(|_| Instant::now());
-        let mut attempt = 0;
+        let mut run = self.start();
         loop {
-            let error = match operation().await {
+            match operation().await {
                 Ok(value) => return Ok(value),
-                Err(e) => e,
-            };
-            attempt += 1;
-            let wait = match classify(&error) {
-                Verdict::Stop => return Err(self.stopped(attempt, error, "not retryable")),
-                Verdict::RetryAfter(wait) if wait > self.max_delay => {
-                    return Err(self.stopped(attempt, error, "circuit open longer than max_delay"));
-                }
-                Verdict::RetryAfter(wait) => wait.max(self.next_delay(attempt - 1, &mut jitter)),
-                Verdict::Retry => self.next_delay(attempt - 1, &mut jitter),
-            };
-            if attempt >= self.max_attempts {
-                return Err(self.exhausted(attempt, error));
-            }
-            if let (Some(budget), Some(started)) = (self.budget, started) {
-                if started.elapsed() + wait > budget {
-                    return Err(self.exhausted(attempt, error));
+                Err(error) => {
+                    let verdict = classify(&error);
+                    tokio::time::sleep(run.after_failure(error, verdict)?).await;
                 }
             }
-            tracing::warn!(
-                target: "resilience",
-                event = "retry_attempt",
-                attempt,
-                max_attempts = self.max_attempts,
-                delay = wait.as_secs_f64(),
-                error = %error,
-                "attempt failed; retrying"
-            );
-            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Starts one execution, for a retry loop written by hand: call the operation, and after
+    /// each failure ask [`RetryRun::after_failure`] how long to wait, or whether to give up.
+    ///
+    /// ```
+    /// use resilience::{RetryPolicy, Verdict};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let policy = RetryPolicy::builder().max_attempts(2).build().unwrap();
+    /// let mut run = policy.start();
+    /// let outcome = loop {
+    ///     let result: Result<u32, &str> = Err("timeout"); // the call
+    ///     match result {
+    ///         Ok(v) => break Ok(v),
+    ///         Err(e) => match run.after_failure(e, Verdict::Retry) {
+    ///             Ok(wait) => tokio::time::sleep(wait).await,
+    ///             Err(gave_up) => break Err(gave_up),
+    ///         },
+    ///     }
+    /// };
+    /// assert_eq!(outcome.unwrap_err().attempts(), 2);
+    /// # }
+    /// ```
+    pub fn start(&self) -> RetryRun<'_> {
+        RetryRun {
+            policy: self,
+            attempts: 0,
+            jitter: Jitter::new(self.seed),
+            started: self.budget.map(|_| Instant::now()),
         }
     }
 
@@ -331,8 +337,65 @@ fn classify_call<E>(e: &CallError<E>) -> Verdict {
     }
 }
 
+/// One execution of a [`RetryPolicy`]: counts the attempts and draws the waits. Made by
+/// [`RetryPolicy::start`].
+#[derive(Debug)]
+pub struct RetryRun<'p> {
+    policy: &'p RetryPolicy,
+    attempts: u32,
+    jitter: Jitter,
+    started: Option<Instant>,
+}
+
+impl RetryRun<'_> {
+    /// Attempts that have failed so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Records a failed attempt and says how long to wait before the next one, or gives up
+    /// (with `error` inside) when the verdict says stop, the attempts are spent or the next wait
+    /// would pass the budget. Emits `retry_attempt` or `retry_exhausted`.
+    pub fn after_failure<E: fmt::Display>(
+        &mut self,
+        error: E,
+        verdict: Verdict,
+    ) -> Result<Duration, RetryError<E>> {
+        let policy = self.policy;
+        self.attempts += 1;
+        let attempt = self.attempts;
+        let wait = match verdict {
+            Verdict::Stop => return Err(policy.stopped(attempt, error, "not retryable")),
+            Verdict::RetryAfter(wait) if wait > policy.max_delay => {
+                return Err(policy.stopped(attempt, error, "circuit open longer than max_delay"));
+            }
+            Verdict::RetryAfter(wait) => wait.max(policy.next_delay(attempt - 1, &mut self.jitter)),
+            Verdict::Retry => policy.next_delay(attempt - 1, &mut self.jitter),
+        };
+        if attempt >= policy.max_attempts {
+            return Err(policy.exhausted(attempt, error));
+        }
+        if let (Some(budget), Some(started)) = (policy.budget, self.started) {
+            if started.elapsed() + wait > budget {
+                return Err(policy.exhausted(attempt, error));
+            }
+        }
+        tracing::warn!(
+            target: "resilience",
+            event = "retry_attempt",
+            attempt,
+            max_attempts = policy.max_attempts,
+            delay = wait.as_secs_f64(),
+            error = %error,
+            "attempt failed; retrying"
+        );
+        Ok(wait)
+    }
+}
+
 /// The source of jitter factors for one execution: seeded (deterministic) or the thread's
 /// generator (drawn afresh each time, so the execution's future stays `Send`).
+#[derive(Debug)]
 enum Jitter {
     Thread,
     Seeded(SmallRng),

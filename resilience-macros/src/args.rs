@@ -1,0 +1,689 @@
+//! The attributes' arguments: parsed into typed settings that keep each value's span, and
+//! checked against the same rules as the runtime's builders.
+//!
+//! Broken syntax stops parsing at once; every other mistake of an attribute is collected, so
+//! that all of them are reported together.
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned as _;
+use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, Path, Token, UnOp};
+
+// The runtime's limits (`resilience::config`), repeated here because a proc-macro crate cannot
+// depend on the crate that re-exports it.
+const MAX_FAILURE_THRESHOLD: u64 = 1_000_000;
+const MAX_HALF_OPEN_CALLS: u64 = 10_000;
+const MAX_WINDOW_SIZE: u64 = 10_000;
+const MAX_RETRY_ATTEMPTS: u64 = 1_000;
+const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+const DEFAULT_HALF_OPEN_MAX_CALLS: u32 = 3;
+const DEFAULT_WINDOW_SIZE: u32 = 100;
+const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(60);
+
+/// Which attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    CircuitBreaker,
+    Retry,
+    Fallback,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 3] = [Kind::CircuitBreaker, Kind::Retry, Kind::Fallback];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::CircuitBreaker => "circuit_breaker",
+            Kind::Retry => "retry",
+            Kind::Fallback => "fallback",
+        }
+    }
+
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            Kind::CircuitBreaker => &[
+                "name",
+                "failure_threshold",
+                "recovery_timeout",
+                "half_open_max_calls",
+                "success_threshold",
+                "window_size",
+                "minimum_calls",
+                "failure_rate_threshold",
+                "failure_if",
+            ],
+            Kind::Retry => &[
+                "max_attempts",
+                "base_delay",
+                "max_delay",
+                "exponential_base",
+                "jitter",
+                "budget",
+                "retry_if",
+            ],
+            Kind::Fallback => &[],
+        }
+    }
+
+    /// The attribute a path names: `retry`, `resilience::retry` or `::resilience::retry`.
+    pub fn of_path(path: &Path) -> Option<Kind> {
+        let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        let name = match segments.as_slice() {
+            [name] if path.leading_colon.is_none() => name,
+            [krate, name] if krate == "resilience" => name,
+            _ => return None,
+        };
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// A value and where it was written.
+#[derive(Debug, Clone)]
+pub struct Spanned<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+/// The settings of `#[circuit_breaker(...)]`.
+#[derive(Default)]
+pub struct BreakerArgs {
+    pub name: Option<Spanned<String>>,
+    pub failure_threshold: Option<Spanned<u32>>,
+    pub recovery_timeout: Option<Spanned<Duration>>,
+    pub half_open_max_calls: Option<Spanned<u32>>,
+    pub success_threshold: Option<Spanned<u32>>,
+    pub window_size: Option<Spanned<u32>>,
+    pub minimum_calls: Option<Spanned<u32>>,
+    pub failure_rate_threshold: Option<Spanned<f64>>,
+    pub failure_if: Option<Path>,
+}
+
+/// The settings of `#[retry(...)]`.
+#[derive(Default)]
+pub struct RetryArgs {
+    pub max_attempts: Option<Spanned<u32>>,
+    pub base_delay: Option<Spanned<Duration>>,
+    pub max_delay: Option<Spanned<Duration>>,
+    pub exponential_base: Option<Spanned<f64>>,
+    pub jitter: Option<Spanned<bool>>,
+    pub budget: Option<Spanned<Duration>>,
+    pub retry_if: Option<Path>,
+}
+
+/// The tiers of `#[fallback(...)]`, in order.
+pub struct FallbackArgs {
+    pub tiers: Vec<Path>,
+}
+
+/// Errors gathered across an attribute, reported together.
+#[derive(Default)]
+pub struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    pub fn at(&mut self, span: Span, message: impl Display) {
+        self.push(syn::Error::new(span, message));
+    }
+
+    pub fn into_result(self) -> Result<(), syn::Error> {
+        self.0.map_or(Ok(()), Err)
+    }
+}
+
+/// `key = value`, or a bare `key` (an error, reported with the key's span).
+struct KeyValue {
+    key: Ident,
+    value: Option<Expr>,
+}
+
+impl Parse for KeyValue {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let key: Ident = input.parse()?;
+        let value = if input.peek(Token![=]) {
+            input.parse::<Token![=]>()?;
+            Some(input.parse()?)
+        } else {
+            None
+        };
+        Ok(KeyValue { key, value })
+    }
+}
+
+/// Parses and checks `#[circuit_breaker(...)]`'s arguments.
+pub fn breaker(tokens: TokenStream, errors: &mut Errors) -> syn::Result<BreakerArgs> {
+    let mut args = BreakerArgs::default();
+    for KeyValue { key, value } in key_values(tokens)? {
+        let Some(value) = known(Kind::CircuitBreaker, &key, value, errors) else {
+            continue;
+        };
+        let key_name = key.to_string();
+        match key_name.as_str() {
+            "name" => set(&mut args.name, &key, name(&value), errors),
+            "failure_threshold" => set(
+                &mut args.failure_threshold,
+                &key,
+                count(&value, MAX_FAILURE_THRESHOLD),
+                errors,
+            ),
+            "recovery_timeout" => set(
+                &mut args.recovery_timeout,
+                &key,
+                duration(&value, false),
+                errors,
+            ),
+            "half_open_max_calls" => set(
+                &mut args.half_open_max_calls,
+                &key,
+                count(&value, MAX_HALF_OPEN_CALLS),
+                errors,
+            ),
+            "success_threshold" => set(
+                &mut args.success_threshold,
+                &key,
+                count(&value, MAX_HALF_OPEN_CALLS),
+                errors,
+            ),
+            "window_size" => set(
+                &mut args.window_size,
+                &key,
+                count(&value, MAX_WINDOW_SIZE),
+                errors,
+            ),
+            "minimum_calls" => set(
+                &mut args.minimum_calls,
+                &key,
+                count(&value, MAX_WINDOW_SIZE),
+                errors,
+            ),
+            "failure_rate_threshold" => {
+                set(&mut args.failure_rate_threshold, &key, rate(&value), errors)
+            }
+            "failure_if" => set_path(&mut args.failure_if, &key, &value, errors),
+            _ => unreachable!("`known` lets only the attribute's keys through"),
+        }
+    }
+    // Rules across settings, with the runtime's defaults for what is not written.
+    if let Some(success) = &args.success_threshold {
+        let (half_open, whence) = match &args.half_open_max_calls {
+            Some(h) => (h.value, ""),
+            None => (DEFAULT_HALF_OPEN_MAX_CALLS, ", the default"),
+        };
+        if success.value > half_open {
+            errors.at(
+                success.span,
+                format!(
+                    "success_threshold ({}) must not exceed half_open_max_calls ({half_open}{whence}), \
+                     or the circuit could never close",
+                    success.value
+                ),
+            );
+        }
+    }
+    if let Some(minimum) = &args.minimum_calls {
+        let (window, whence) = match &args.window_size {
+            Some(w) => (w.value, ""),
+            None => (DEFAULT_WINDOW_SIZE, ", the default"),
+        };
+        if minimum.value > window {
+            errors.at(
+                minimum.span,
+                format!(
+                    "minimum_calls ({}) must not exceed window_size ({window}{whence}), \
+                     or the failure-rate rule could never fire",
+                    minimum.value
+                ),
+            );
+        }
+    }
+    Ok(args)
+}
+
+/// Parses and checks `#[retry(...)]`'s arguments.
+pub fn retry(tokens: TokenStream, errors: &mut Errors) -> syn::Result<RetryArgs> {
+    let mut args = RetryArgs::default();
+    for KeyValue { key, value } in key_values(tokens)? {
+        let Some(value) = known(Kind::Retry, &key, value, errors) else {
+            continue;
+        };
+        let key_name = key.to_string();
+        match key_name.as_str() {
+            "max_attempts" => set(
+                &mut args.max_attempts,
+                &key,
+                count(&value, MAX_RETRY_ATTEMPTS),
+                errors,
+            ),
+            "base_delay" => set(&mut args.base_delay, &key, duration(&value, true), errors),
+            "max_delay" => set(&mut args.max_delay, &key, duration(&value, true), errors),
+            "exponential_base" => set(
+                &mut args.exponential_base,
+                &key,
+                exponential_base(&value),
+                errors,
+            ),
+            "jitter" => set(&mut args.jitter, &key, boolean(&value), errors),
+            "budget" => set(&mut args.budget, &key, duration(&value, false), errors),
+            "retry_if" => set_path(&mut args.retry_if, &key, &value, errors),
+            _ => unreachable!("`known` lets only the attribute's keys through"),
+        }
+    }
+    if let Some(base) = &args.base_delay {
+        let (max, whence) = match &args.max_delay {
+            Some(m) => (m.value, ""),
+            None => (DEFAULT_MAX_DELAY, ", the default"),
+        };
+        if base.value > max {
+            errors.at(
+                base.span,
+                format!(
+                    "base_delay ({}) must not exceed max_delay ({}{whence})",
+                    humantime::format_duration(base.value),
+                    humantime::format_duration(max)
+                ),
+            );
+        }
+    }
+    Ok(args)
+}
+
+/// Parses and checks `#[fallback(...)]`'s tiers. `own` is the guarded function's name.
+pub fn fallback(
+    tokens: TokenStream,
+    own: &Ident,
+    errors: &mut Errors,
+) -> syn::Result<FallbackArgs> {
+    let items = Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens)?;
+    if items.is_empty() {
+        errors.at(
+            Span::call_site(),
+            "#[fallback] needs at least one tier, e.g. `#[fallback(get_account_sdk, get_account_rest)]`",
+        );
+    }
+    let mut tiers: Vec<Path> = Vec::new();
+    for item in items {
+        let path = match item {
+            Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => p.path,
+            other => {
+                errors.at(
+                    other.span(),
+                    "expected the path of a tier function, like `get_account_sdk` or `Self::get_account_sdk`",
+                );
+                continue;
+            }
+        };
+        let last = path.segments.last().map(|s| &s.ident);
+        let is_self = last == Some(own)
+            && (path.segments.len() == 1
+                || (path.segments.len() == 2 && path.segments[0].ident == "Self"));
+        if is_self {
+            errors.at(
+                path.span(),
+                format!("`{own}` cannot be its own fallback tier; name another function"),
+            );
+            continue;
+        }
+        if tiers.iter().any(|t| path_string(t) == path_string(&path)) {
+            errors.at(
+                path.span(),
+                format!(
+                    "tier `{}` is listed twice; list each tier once",
+                    path_string(&path)
+                ),
+            );
+            continue;
+        }
+        tiers.push(path);
+    }
+    Ok(FallbackArgs { tiers })
+}
+
+/// A path as written, without spaces: `Self::get_account_sdk`.
+pub fn path_string(path: &Path) -> String {
+    let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let lead = if path.leading_colon.is_some() {
+        "::"
+    } else {
+        ""
+    };
+    format!("{lead}{}", segments.join("::"))
+}
+
+fn key_values(tokens: TokenStream) -> syn::Result<Punctuated<KeyValue, Token![,]>> {
+    Punctuated::<KeyValue, Token![,]>::parse_terminated.parse2(tokens)
+}
+
+/// The value of a key the attribute knows; otherwise reports the key and returns `None`.
+fn known(kind: Kind, key: &Ident, value: Option<Expr>, errors: &mut Errors) -> Option<Expr> {
+    let key_name = key.to_string();
+    if !kind.keys().contains(&key_name.as_str()) {
+        errors.at(key.span(), unknown_key(kind, &key_name));
+        return None;
+    }
+    if value.is_none() {
+        errors.at(
+            key.span(),
+            format!("`{key_name}` needs a value: `{key_name} = ...`"),
+        );
+    }
+    value
+}
+
+fn unknown_key(kind: Kind, key: &str) -> String {
+    let attr = kind.name();
+    if kind == Kind::Fallback {
+        return format!("#[fallback] takes a list of tiers, not `{key} = ...`");
+    }
+    if let Some(other) = Kind::ALL
+        .into_iter()
+        .find(|k| *k != kind && k.keys().contains(&key))
+    {
+        return format!(
+            "`{key}` is a setting of #[{}], not of #[{attr}]",
+            other.name()
+        );
+    }
+    // Names people reach for, from the guide's variables and other libraries.
+    const RENAMED: [(&str, &str); 8] = [
+        ("half_open_calls", "half_open_max_calls"),
+        ("timeout", "recovery_timeout"),
+        ("threshold", "failure_threshold"),
+        ("attempts", "max_attempts"),
+        ("retries", "max_attempts"),
+        ("delay", "base_delay"),
+        ("backoff", "exponential_base"),
+        ("multiplier", "exponential_base"),
+    ];
+    let suggestion = RENAMED
+        .iter()
+        .find(|(from, to)| *from == key && kind.keys().contains(to))
+        .map(|(_, to)| *to)
+        .or_else(|| {
+            kind.keys()
+                .iter()
+                .map(|k| (edit_distance(key, k), *k))
+                .filter(|(d, k)| *d <= 2.max(k.len() / 4))
+                .min()
+                .map(|(_, k)| k)
+        });
+    let known = kind.keys().join(", ");
+    match suggestion {
+        Some(s) => format!("unknown key `{key}` for #[{attr}]; did you mean `{s}`?"),
+        None => format!("unknown key `{key}` for #[{attr}]; expected one of: {known}"),
+    }
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1)
+                .min(row[j] + 1)
+                .min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// Stores a parsed value, reporting a second value for the same key.
+fn set<T>(
+    slot: &mut Option<Spanned<T>>,
+    key: &Ident,
+    parsed: syn::Result<Spanned<T>>,
+    errors: &mut Errors,
+) {
+    if slot.is_some() {
+        errors.at(key.span(), format!("`{key}` is set twice; keep one"));
+        return;
+    }
+    match parsed {
+        Ok(v) => *slot = Some(v),
+        Err(e) => errors.push(e),
+    }
+}
+
+fn set_path(slot: &mut Option<Path>, key: &Ident, value: &Expr, errors: &mut Errors) {
+    if slot.is_some() {
+        errors.at(key.span(), format!("`{key}` is set twice; keep one"));
+        return;
+    }
+    match value {
+        Expr::Path(p) if p.qself.is_none() => *slot = Some(p.path.clone()),
+        other => errors.at(
+            other.span(),
+            format!(
+                "`{key}` takes the path of a function `fn(&E) -> bool`, like `{key} = is_transient`"
+            ),
+        ),
+    }
+}
+
+/// A literal, with the sign of a negated one.
+enum Number<'a> {
+    Lit(&'a Lit, bool),
+    Other,
+}
+
+fn number(value: &Expr) -> Number<'_> {
+    match value {
+        Expr::Lit(ExprLit { lit, .. }) => Number::Lit(lit, false),
+        Expr::Unary(ExprUnary {
+            op: UnOp::Neg(_),
+            expr,
+            ..
+        }) => match &**expr {
+            Expr::Lit(ExprLit { lit, .. }) => Number::Lit(lit, true),
+            _ => Number::Other,
+        },
+        _ => Number::Other,
+    }
+}
+
+fn count(value: &Expr, max: u64) -> syn::Result<Spanned<u32>> {
+    let span = value.span();
+    let err = |message: String| syn::Error::new(span, message);
+    match number(value) {
+        Number::Lit(Lit::Int(int), negative) => {
+            let n: u64 = int
+                .base10_parse()
+                .map_err(|_| err(format!("too large; at most {max}")))?;
+            if negative && n > 0 {
+                Err(err("must be at least 1, not negative".into()))
+            } else if n == 0 {
+                Err(err("must be at least 1".into()))
+            } else if n > max {
+                Err(err(format!("too large; at most {max}")))
+            } else {
+                Ok(Spanned {
+                    value: n as u32,
+                    span,
+                })
+            }
+        }
+        _ => Err(err("expected a whole number, like `5`".into())),
+    }
+}
+
+fn float(value: &Expr, example: &str) -> syn::Result<Spanned<f64>> {
+    let span = value.span();
+    let parsed = match number(value) {
+        Number::Lit(Lit::Float(f), negative) => f.base10_parse::<f64>().map(|v| (v, negative)),
+        Number::Lit(Lit::Int(i), negative) => i.base10_parse::<f64>().map(|v| (v, negative)),
+        _ => {
+            return Err(syn::Error::new(
+                span,
+                format!("expected a number, like `{example}`"),
+            ));
+        }
+    };
+    let (v, negative) = parsed.map_err(|e| syn::Error::new(span, e))?;
+    Ok(Spanned {
+        value: if negative { -v } else { v },
+        span,
+    })
+}
+
+fn rate(value: &Expr) -> syn::Result<Spanned<f64>> {
+    let rate = float(value, "0.5")?;
+    if rate.value > 0.0 && rate.value <= 1.0 {
+        Ok(rate)
+    } else {
+        Err(syn::Error::new(
+            rate.span,
+            "must be greater than 0.0 and at most 1.0 (a share of failing calls)",
+        ))
+    }
+}
+
+fn exponential_base(value: &Expr) -> syn::Result<Spanned<f64>> {
+    let base = float(value, "2.0")?;
+    if base.value.is_finite() && base.value >= 1.0 {
+        Ok(base)
+    } else {
+        Err(syn::Error::new(
+            base.span,
+            "must be at least 1.0 (a base below 1 would shrink the delays)",
+        ))
+    }
+}
+
+fn boolean(value: &Expr) -> syn::Result<Spanned<bool>> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(b), ..
+        }) => Ok(Spanned {
+            value: b.value,
+            span: b.span(),
+        }),
+        other => Err(syn::Error::new(other.span(), "expected `true` or `false`")),
+    }
+}
+
+/// A duration: a string with a unit (`"60s"`, `"500ms"`, `"2m"`, `"1m 30s"`) or a plain
+/// number of seconds (`60`, `1.5`, `"60"`), as the environment variables take.
+fn duration(value: &Expr, zero_ok: bool) -> syn::Result<Spanned<Duration>> {
+    let span = value.span();
+    let err = |message: String| syn::Error::new(span, message);
+    let parsed = match number(value) {
+        Number::Lit(_, true) => return Err(err("must not be negative".into())),
+        Number::Lit(Lit::Str(s), false) => parse_duration(&s.value()).map_err(err)?,
+        Number::Lit(Lit::Int(i), false) => {
+            let secs: u64 = i
+                .base10_parse()
+                .map_err(|_| err("too large; at most 365 days".into()))?;
+            Duration::from_secs(secs.min(u64::MAX / 2))
+        }
+        Number::Lit(Lit::Float(f), false) => {
+            let secs: f64 = f.base10_parse().map_err(|e| err(e.to_string()))?;
+            Duration::try_from_secs_f64(secs)
+                .map_err(|_| err("too large; at most 365 days".into()))?
+        }
+        _ => {
+            return Err(err(
+                "expected a duration, like `\"60s\"`, `\"500ms\"`, `\"2m\"` or a number of seconds"
+                    .into(),
+            ));
+        }
+    };
+    if parsed > MAX_DURATION {
+        Err(err("too large; at most 365 days".into()))
+    } else if parsed.is_zero() && !zero_ok {
+        Err(err("must be greater than zero".into()))
+    } else {
+        Ok(Spanned {
+            value: parsed,
+            span,
+        })
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("expected a duration, like \"60s\", not an empty string".into());
+    }
+    if text.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        let secs: f64 = text
+            .parse()
+            .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+        return Duration::try_from_secs_f64(secs).map_err(|_| "too large; at most 365 days".into());
+    }
+    humantime::parse_duration(text).map_err(|e| {
+        format!("cannot read the duration \"{text}\" ({e}); use a unit: ms, s, m, h or d, as in \"500ms\" or \"2m\"")
+    })
+}
+
+fn name(value: &Expr) -> syn::Result<Spanned<String>> {
+    let span = value.span();
+    let Expr::Lit(ExprLit {
+        lit: Lit::Str(s), ..
+    }) = value
+    else {
+        return Err(syn::Error::new(
+            span,
+            "expected the breaker's name as a string, like `name = \"tier1_mcp\"`",
+        ));
+    };
+    let name = s.value();
+    let problem = if name.is_empty() {
+        Some("must not be empty".to_owned())
+    } else if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+    {
+        Some(format!(
+            "may contain only ASCII letters, digits and `_` (found {c:?})"
+        ))
+    } else if name.starts_with(|c: char| c.is_ascii_digit()) {
+        Some("must not start with a digit".to_owned())
+    } else {
+        None
+    };
+    match problem {
+        Some(p) => Err(syn::Error::new(
+            span,
+            format!(
+                "invalid breaker name {name:?}: it {p}, so that its environment variables \
+                 CIRCUIT_BREAKER_<NAME>_<KEY> exist"
+            ),
+        )),
+        None => Ok(Spanned { value: name, span }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        assert_eq!(edit_distance("failure_treshold", "failure_threshold"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("max_attempt", "max_attempts"), 1);
+    }
+
+    #[test]
+    fn durations_take_units_or_seconds() {
+        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("10 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}
