@@ -153,6 +153,8 @@ fn expand(
     let gave_up_ = local("__gave_up");
     let failures_ = local("__failures");
     let e_ = local("__e");
+    let attempt_ = local("__attempt");
+    let primary_ = local("__primary");
 
     // One run of the body.
     let ret_value = local("__resilience_ret");
@@ -222,7 +224,8 @@ fn expand(
                 static #cell: #rp::RetryCell = #rp::RetryCell::new();
                 let mut #run_ = #cell.get_or_init(|| #builder).start();
                 loop {
-                    match #attempt {
+                    let #attempt_ = #attempt;
+                    match #attempt_ {
                         ::core::result::Result::Ok(#value_) => break ::core::result::Result::Ok(#value_),
                         ::core::result::Result::Err(#error_) => {
                             let #verdict_ = #verdict;
@@ -267,7 +270,8 @@ fn expand(
                 }
             });
             quote! {
-                match #primary {
+                let #primary_ = #primary;
+                match #primary_ {
                     ::core::result::Result::Ok(#value_) => ::core::result::Result::Ok(#value_),
                     ::core::result::Result::Err(#error_) => {
                         let mut #failures_ = #rp::Failures::new(#fn_name);
@@ -386,4 +390,47 @@ fn duration_call(method: &str, d: &Spanned<std::time::Duration>) -> TokenStream 
     let method = format_ident!("{method}");
     let (secs, nanos) = (d.value.as_secs(), d.value.subsec_nanos());
     quote!(.#method(::core::time::Duration::new(#secs, #nanos)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The expansion of a method with all three attributes, pretty-printed, is checked in at
+    /// `tests/expand/get_account.expanded.rs` for review. `UPDATE_EXPANSION=1 cargo test -p
+    /// resilience-macros` rewrites it after a deliberate change.
+    #[test]
+    fn expansion_of_all_three_attributes_matches_the_snapshot() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/expand");
+        let input = std::fs::read_to_string(format!("{dir}/get_account.rs")).unwrap();
+        let mut block: syn::ItemImpl = syn::parse_str(&input).unwrap();
+        let syn::ImplItem::Fn(method) = &mut block.items[0] else {
+            panic!("the input is an impl block with one method");
+        };
+        // The compiler hands the first attribute's arguments to the macro and the rest stay on
+        // the item: do the same.
+        let first = method.attrs.remove(1);
+        let args = match first.meta {
+            Meta::List(list) => list.tokens,
+            _ => panic!("the first attribute has arguments"),
+        };
+        let expanded = attribute(Kind::Fallback, args, quote!(#method));
+        block.items[0] = syn::parse2(expanded).unwrap();
+        let file = syn::File {
+            shebang: None,
+            frontmatter: None,
+            attrs: Vec::new(),
+            items: vec![syn::Item::Impl(block)],
+        };
+        let pretty = prettyplease::unparse(&file);
+        let path = format!("{dir}/get_account.expanded.rs");
+        if std::env::var_os("UPDATE_EXPANSION").is_some() {
+            std::fs::write(&path, &pretty).unwrap();
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            pretty == expected,
+            "the expansion changed; review it and run with UPDATE_EXPANSION=1:\n{pretty}"
+        );
+    }
 }

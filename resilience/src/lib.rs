@@ -47,7 +47,132 @@ pub mod retry;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use resilience_macros::{circuit_breaker, fallback, retry};
+/// Guards an `async fn` returning `Result<T, E>` with a named circuit breaker.
+///
+/// ```
+/// use resilience::circuit_breaker;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// enum ZohoError {
+///     #[error("HTTP {0}")]
+///     Http(u16),
+///     #[error(transparent)]
+///     Resilience(#[from] resilience::Error),
+/// }
+///
+/// #[circuit_breaker(name = "tier1_mcp", failure_threshold = 5, recovery_timeout = "60s")]
+/// async fn get_account(id: &str) -> Result<String, ZohoError> {
+///     Ok(format!("account {id}"))
+/// }
+/// ```
+///
+/// Every function naming the same breaker shares it, through the global
+/// [`registry()`](crate::registry()). While the breaker is open the body is not run and the
+/// function returns `E::from(resilience::Error::CircuitOpen(..))`: `E` needs
+/// `From<resilience::Error>`.
+///
+/// | key | value | default |
+/// |---|---|---|
+/// | `name` | `"tier1_mcp"`: ASCII letters, digits, `_` | the function's name |
+/// | `failure_threshold` | consecutive failures that open it | 5 |
+/// | `recovery_timeout` | `"60s"`, `"500ms"`, `"2m"` or seconds (`60`, `1.5`) | 60 s |
+/// | `half_open_max_calls` | probes in flight while half-open | 3 |
+/// | `success_threshold` | successful probes that close it (at most `half_open_max_calls`) | 2 |
+/// | `window_size`, `minimum_calls`, `failure_rate_threshold` | the failure-rate rule | off |
+/// | `failure_if` | a path to `fn(&E) -> bool`: which errors count as failures | every `Err` |
+///
+/// Values written here give way to a per-breaker environment variable
+/// (`CIRCUIT_BREAKER_TIER1_MCP_FAILURE_THRESHOLD`) and beat the global ones; see [`config`].
+/// A value that cannot work is a compile error at the value.
+pub use resilience_macros::circuit_breaker;
+
+/// Retries an `async fn` returning `Result<T, E>` with exponential backoff and jitter.
+///
+/// ```
+/// use resilience::retry;
+///
+/// #[derive(Debug, thiserror::Error)]
+/// #[error("HTTP {0}")]
+/// struct HttpError(u16);
+///
+/// impl HttpError {
+///     fn is_transient(&self) -> bool {
+///         self.0 >= 500
+///     }
+/// }
+///
+/// #[retry(max_attempts = 3, base_delay = "1s", max_delay = "60s", retry_if = HttpError::is_transient)]
+/// async fn get_account(id: String) -> Result<String, HttpError> {
+///     Ok(id)
+/// }
+/// ```
+///
+/// The body runs again for each attempt; owned arguments are cloned for each (so they must be
+/// `Clone`) and a method cannot take `self` by value. After the last attempt the function
+/// returns that attempt's error; `E` must implement `Display` (failed attempts are logged).
+/// With [`macro@circuit_breaker`] on the same function, every attempt passes through the breaker
+/// and an open circuit is waited out when its `retry_after` fits within `max_delay`, or ends the
+/// retries otherwise.
+///
+/// | key | value | default |
+/// |---|---|---|
+/// | `max_attempts` | calls in all, the first included | 3 |
+/// | `base_delay` | the first wait: `"1s"`, `"500ms"` or seconds | 1 s |
+/// | `max_delay` | the longest wait | 60 s |
+/// | `exponential_base` | growth of the waits, at least 1.0 | 2.0 |
+/// | `jitter` | multiply each wait by a random factor in [0.5, 1.5) | `true` |
+/// | `budget` | give up once the next wait would end later than this after the first call | none |
+/// | `retry_if` | a path to `fn(&E) -> bool`: which errors are retried | every `Err` |
+pub use resilience_macros::retry;
+
+/// Falls back to other functions, in order, when an `async fn` fails.
+///
+/// ```
+/// use resilience::{circuit_breaker, fallback};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// enum ZohoError {
+///     #[error("HTTP {0}")]
+///     Http(u16),
+///     #[error(transparent)]
+///     Resilience(#[from] resilience::Error),
+/// }
+///
+/// struct ZohoClient;
+///
+/// impl ZohoClient {
+///     #[fallback(get_account_sdk, get_account_rest)]
+///     #[circuit_breaker(name = "tier1_mcp")]
+///     async fn get_account(&self, id: &str) -> Result<String, ZohoError> {
+///         Err(ZohoError::Http(503))
+///     }
+///
+///     #[circuit_breaker(name = "tier2_sdk")]
+///     async fn get_account_sdk(&self, id: &str) -> Result<String, ZohoError> {
+///         Ok(format!("{id} via SDK"))
+///     }
+///
+///     #[circuit_breaker(name = "tier3_rest")]
+///     async fn get_account_rest(&self, id: &str) -> Result<String, ZohoError> {
+///         Ok(format!("{id} via REST"))
+///     }
+/// }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(ZohoClient.get_account("42").await.unwrap(), "42 via SDK");
+/// # }
+/// ```
+///
+/// Tiers are paths (`tier2`, `Self::tier2`, `crate::zoho::tier2`) to functions with the same
+/// arguments and return type; in a method, a plain name is called as a method on `self`. The
+/// function's own run comes first (through its breaker and retries, if it has them), then each
+/// tier once; the first success wins. When all fail, the function returns
+/// `E::from(resilience::Error::AllTiersFailed(..))` listing every tier with its error: `E` needs
+/// `From<resilience::Error>` and must be a `std::error::Error + Send + Sync + 'static`.
+///
+/// Whatever the order the three attributes are written in, they compose as
+/// `fallback(retry(circuit_breaker(body)))`.
+pub use resilience_macros::fallback;
 
 pub use breaker::{
     CallError, CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerConfig, CircuitState, Metrics,

@@ -1,0 +1,117 @@
+impl ZohoClient {
+    /// Reads an account, from the MCP server while it answers.
+    async fn get_account(&self, id: String) -> Result<Account, ZohoError> {
+        ::resilience::__private::assert_result::<Result<Account, ZohoError>>();
+        ::resilience::__private::assert_from_error::<
+            <Result<Account, ZohoError> as ::resilience::__private::ResultReturn>::Err,
+        >();
+        ::resilience::__private::assert_loggable::<
+            <Result<Account, ZohoError> as ::resilience::__private::ResultReturn>::Err,
+        >();
+        ::resilience::__private::assert_tier_error::<
+            <Result<Account, ZohoError> as ::resilience::__private::ResultReturn>::Err,
+        >();
+        static __RESILIENCE_BREAKER: ::resilience::__private::BreakerCell = ::resilience::__private::BreakerCell::new();
+        let __resilience_breaker = __RESILIENCE_BREAKER
+            .get_or_init(|| {
+                ::resilience::CircuitBreaker::builder("tier1_mcp")
+                    .failure_threshold(5u32)
+                    .recovery_timeout(::core::time::Duration::new(60u64, 0u32))
+            });
+        let __primary = {
+            static __RESILIENCE_RETRY: ::resilience::__private::RetryCell = ::resilience::__private::RetryCell::new();
+            let mut __run = __RESILIENCE_RETRY
+                .get_or_init(|| {
+                    ::resilience::RetryPolicy::builder()
+                        .max_attempts(3u32)
+                        .base_delay(::core::time::Duration::new(1u64, 0u32))
+                        .max_delay(::core::time::Duration::new(60u64, 0u32))
+                        .exponential_base(2f64)
+                        .jitter(true)
+                })
+                .start();
+            loop {
+                let __attempt = match __resilience_breaker.try_acquire() {
+                    ::core::result::Result::Ok(__permit) => {
+                        let id = ::resilience::__private::clone_arg(&id);
+                        let __result = ::resilience::__private::ResultReturn::into_result(
+                            async {
+                                let __resilience_ret: Result<Account, ZohoError> = {
+                                    self.mcp.get_account(&id).await
+                                };
+                                #[allow(unreachable_code)] __resilience_ret
+                            }
+                                .await,
+                        );
+                        __permit.record_with(&__result, |__e| true);
+                        __result.map_err(::resilience::__private::CallError::Failed)
+                    }
+                    ::core::result::Result::Err(__open) => {
+                        ::core::result::Result::Err(
+                            ::resilience::__private::CallError::Rejected(__open),
+                        )
+                    }
+                };
+                match __attempt {
+                    ::core::result::Result::Ok(__value) => {
+                        break ::core::result::Result::Ok(__value);
+                    }
+                    ::core::result::Result::Err(__error) => {
+                        let __verdict = ::resilience::__private::verdict_call(
+                            &__error,
+                            |__e| true,
+                        );
+                        match __run.after_failure(__error, __verdict) {
+                            ::core::result::Result::Ok(__wait) => {
+                                ::resilience::__private::sleep(__wait).await
+                            }
+                            ::core::result::Result::Err(__gave_up) => {
+                                break ::core::result::Result::Err(
+                                    __gave_up.into_last_error(),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        match __primary {
+            ::core::result::Result::Ok(__value) => ::core::result::Result::Ok(__value),
+            ::core::result::Result::Err(__error) => {
+                let mut __failures = ::resilience::__private::Failures::new(
+                    "get_account",
+                );
+                __failures.primary("tier1_mcp", __error);
+                match ::resilience::__private::tier::<
+                    Result<Account, ZohoError>,
+                    _,
+                >(self.get_account_sdk(::resilience::__private::clone_arg(&id)))
+                    .await
+                {
+                    ::core::result::Result::Ok(__value) => {
+                        __failures.served("get_account_sdk", 1usize);
+                        return ::core::result::Result::Ok(__value);
+                    }
+                    ::core::result::Result::Err(__error) => {
+                        __failures.failed("get_account_sdk", __error)
+                    }
+                }
+                match ::resilience::__private::tier::<
+                    Result<Account, ZohoError>,
+                    _,
+                >(self.get_account_rest(id))
+                    .await
+                {
+                    ::core::result::Result::Ok(__value) => {
+                        __failures.served("get_account_rest", 2usize);
+                        return ::core::result::Result::Ok(__value);
+                    }
+                    ::core::result::Result::Err(__error) => {
+                        __failures.failed("get_account_rest", __error)
+                    }
+                }
+                ::core::result::Result::Err(__failures.into_error())
+            }
+        }
+    }
+}
