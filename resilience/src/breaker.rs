@@ -201,19 +201,8 @@ impl CircuitBreakerConfig {
         context: &str,
         source: impl Fn(&'static str) -> Option<String>,
     ) -> Result<(), ConfigError> {
-        let err = |setting: &'static str, value: String, reason: String| match source(setting) {
-            Some(variable) => ConfigError::InvalidEnv {
-                variable,
-                value,
-                reason,
-            },
-            None => ConfigError::InvalidSetting {
-                setting,
-                value,
-                reason,
-                context: context.to_owned(),
-            },
-        };
+        let err =
+            |setting, value, reason| config::invalid(&source, context, setting, value, reason);
         let at_least_one = |setting, value: u32| match value {
             0 => Err(err(setting, "0".into(), "must be at least 1".into())),
             _ => Ok(()),

@@ -988,6 +988,30 @@ pub(crate) fn prefer_env<C>(
     Ok(chosen)
 }
 
+/// The error for `setting = value`: named by the environment variable it came from, when
+/// `source` names one, or as a setting written in code for `context`.
+pub(crate) fn invalid(
+    source: &dyn Fn(&'static str) -> Option<String>,
+    context: &str,
+    setting: &'static str,
+    value: String,
+    reason: String,
+) -> ConfigError {
+    match source(setting) {
+        Some(variable) => ConfigError::InvalidEnv {
+            variable,
+            value,
+            reason,
+        },
+        None => ConfigError::InvalidSetting {
+            setting,
+            value,
+            reason,
+            context: context.to_owned(),
+        },
+    }
+}
+
 /// Logs an environment variable that is being ignored, once per variable and value.
 fn log_ignored(context: &str, error: &ConfigError) {
     static LOGGED: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());

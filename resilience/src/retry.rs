@@ -586,18 +586,8 @@ impl RetryPolicyBuilder {
 
 impl RetryPolicy {
     fn validate(&self, source: &dyn Fn(&'static str) -> Option<String>) -> Result<(), ConfigError> {
-        let err = |setting: &'static str, value: String, reason: String| match source(setting) {
-            Some(variable) => ConfigError::InvalidEnv {
-                variable,
-                value,
-                reason,
-            },
-            None => ConfigError::InvalidSetting {
-                setting,
-                value,
-                reason,
-                context: "retry policy".into(),
-            },
+        let err = |setting, value, reason| {
+            config::invalid(source, "retry policy", setting, value, reason)
         };
         if self.max_attempts == 0 || self.max_attempts > config::MAX_RETRY_ATTEMPTS {
             let reason = format!("must be from 1 to {}", config::MAX_RETRY_ATTEMPTS);
