@@ -1,0 +1,9 @@
+// A key written twice whose first value is invalid: only the invalid value is reported.
+use resilience::circuit_breaker;
+
+#[circuit_breaker(name = "tier1_mcp", failure_threshold = 0, failure_threshold = 5)]
+async fn get_account(id: u32) -> Result<u32, resilience::Error> {
+    Ok(id)
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+// A half-open breaker that lets no probe through could never close.
+use resilience::circuit_breaker;
+
+#[circuit_breaker(name = "tier1_mcp", half_open_max_calls = 0)]
+async fn get_account(id: u32) -> Result<u32, resilience::Error> {
+    Ok(id)
+}
+
+fn main() {}
