@@ -148,7 +148,12 @@ struct KeyValue {
 
 impl Parse for KeyValue {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let key: Ident = input.parse()?;
+        let key: Ident = input.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected `key = value`, like `failure_threshold = 5`",
+            )
+        })?;
         let value = if input.peek(Token![=]) {
             input.parse::<Token![=]>()?;
             Some(input.parse()?)
@@ -162,51 +167,46 @@ impl Parse for KeyValue {
 /// Parses and checks `#[circuit_breaker(...)]`'s arguments.
 pub fn breaker(tokens: TokenStream, errors: &mut Errors) -> syn::Result<BreakerArgs> {
     let mut args = BreakerArgs::default();
+    let mut seen = Vec::new();
     for KeyValue { key, value } in key_values(tokens)? {
-        let Some(value) = known(Kind::CircuitBreaker, &key, value, errors) else {
+        let Some(value) = known(Kind::CircuitBreaker, &key, value, &mut seen, errors) else {
             continue;
         };
         let key_name = key.to_string();
         match key_name.as_str() {
-            "name" => set(&mut args.name, &key, name(&value), errors),
+            "name" => set(&mut args.name, name(&value), errors),
             "failure_threshold" => set(
                 &mut args.failure_threshold,
-                &key,
-                count(&value, MAX_FAILURE_THRESHOLD),
+                count(&key, &value, MAX_FAILURE_THRESHOLD),
                 errors,
             ),
             "recovery_timeout" => set(
                 &mut args.recovery_timeout,
-                &key,
-                duration(&value, false),
+                duration(&key, &value, false),
                 errors,
             ),
             "half_open_max_calls" => set(
                 &mut args.half_open_max_calls,
-                &key,
-                count(&value, MAX_HALF_OPEN_CALLS),
+                count(&key, &value, MAX_HALF_OPEN_CALLS),
                 errors,
             ),
             "success_threshold" => set(
                 &mut args.success_threshold,
-                &key,
-                count(&value, MAX_HALF_OPEN_CALLS),
+                count(&key, &value, MAX_HALF_OPEN_CALLS),
                 errors,
             ),
             "window_size" => set(
                 &mut args.window_size,
-                &key,
-                count(&value, MAX_WINDOW_SIZE),
+                count(&key, &value, MAX_WINDOW_SIZE),
                 errors,
             ),
             "minimum_calls" => set(
                 &mut args.minimum_calls,
-                &key,
-                count(&value, MAX_WINDOW_SIZE),
+                count(&key, &value, MAX_WINDOW_SIZE),
                 errors,
             ),
             "failure_rate_threshold" => {
-                set(&mut args.failure_rate_threshold, &key, rate(&value), errors)
+                set(&mut args.failure_rate_threshold, rate(&key, &value), errors)
             }
             "failure_if" => set_path(&mut args.failure_if, &key, &value, errors),
             _ => unreachable!("`known` lets only the attribute's keys through"),
@@ -251,28 +251,27 @@ pub fn breaker(tokens: TokenStream, errors: &mut Errors) -> syn::Result<BreakerA
 /// Parses and checks `#[retry(...)]`'s arguments.
 pub fn retry(tokens: TokenStream, errors: &mut Errors) -> syn::Result<RetryArgs> {
     let mut args = RetryArgs::default();
+    let mut seen = Vec::new();
     for KeyValue { key, value } in key_values(tokens)? {
-        let Some(value) = known(Kind::Retry, &key, value, errors) else {
+        let Some(value) = known(Kind::Retry, &key, value, &mut seen, errors) else {
             continue;
         };
         let key_name = key.to_string();
         match key_name.as_str() {
             "max_attempts" => set(
                 &mut args.max_attempts,
-                &key,
-                count(&value, MAX_RETRY_ATTEMPTS),
+                count(&key, &value, MAX_RETRY_ATTEMPTS),
                 errors,
             ),
-            "base_delay" => set(&mut args.base_delay, &key, duration(&value, true), errors),
-            "max_delay" => set(&mut args.max_delay, &key, duration(&value, true), errors),
+            "base_delay" => set(&mut args.base_delay, duration(&key, &value, true), errors),
+            "max_delay" => set(&mut args.max_delay, duration(&key, &value, true), errors),
             "exponential_base" => set(
                 &mut args.exponential_base,
-                &key,
-                exponential_base(&value),
+                exponential_base(&key, &value),
                 errors,
             ),
-            "jitter" => set(&mut args.jitter, &key, boolean(&value), errors),
-            "budget" => set(&mut args.budget, &key, duration(&value, false), errors),
+            "jitter" => set(&mut args.jitter, boolean(&key, &value), errors),
+            "budget" => set(&mut args.budget, duration(&key, &value, false), errors),
             "retry_if" => set_path(&mut args.retry_if, &key, &value, errors),
             _ => unreachable!("`known` lets only the attribute's keys through"),
         }
@@ -313,33 +312,44 @@ pub fn fallback(
     for item in items {
         let path = match item {
             Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => p.path,
+            Expr::Assign(assign) => {
+                errors.push(syn::Error::new_spanned(
+                    assign,
+                    "#[fallback] takes a list of tiers, not `key = value`: \
+                     write `#[fallback(get_account_sdk, get_account_rest)]`",
+                ));
+                continue;
+            }
             other => {
-                errors.at(
-                    other.span(),
+                errors.push(syn::Error::new_spanned(
+                    other,
                     "expected the path of a tier function, like `get_account_sdk` or `Self::get_account_sdk`",
-                );
+                ));
                 continue;
             }
         };
         let last = path.segments.last().map(|s| &s.ident);
+        // `get_account`, `Self::get_account`, `self::get_account`, `crate::get_account`.
         let is_self = last == Some(own)
             && (path.segments.len() == 1
-                || (path.segments.len() == 2 && path.segments[0].ident == "Self"));
+                || (path.segments.len() == 2
+                    && ["Self", "self", "crate"]
+                        .contains(&path.segments[0].ident.to_string().as_str())));
         if is_self {
-            errors.at(
-                path.span(),
+            errors.push(syn::Error::new_spanned(
+                &path,
                 format!("`{own}` cannot be its own fallback tier; name another function"),
-            );
+            ));
             continue;
         }
         if tiers.iter().any(|t| path_string(t) == path_string(&path)) {
-            errors.at(
-                path.span(),
+            errors.push(syn::Error::new_spanned(
+                &path,
                 format!(
                     "tier `{}` is listed twice; list each tier once",
                     path_string(&path)
                 ),
-            );
+            ));
             continue;
         }
         tiers.push(path);
@@ -363,12 +373,23 @@ fn key_values(tokens: TokenStream) -> syn::Result<Punctuated<KeyValue, Token![,]
 }
 
 /// The value of a key the attribute knows; otherwise reports the key and returns `None`.
-fn known(kind: Kind, key: &Ident, value: Option<Expr>, errors: &mut Errors) -> Option<Expr> {
+fn known(
+    kind: Kind,
+    key: &Ident,
+    value: Option<Expr>,
+    seen: &mut Vec<String>,
+    errors: &mut Errors,
+) -> Option<Expr> {
     let key_name = key.to_string();
     if !kind.keys().contains(&key_name.as_str()) {
         errors.at(key.span(), unknown_key(kind, &key_name));
         return None;
     }
+    if seen.contains(&key_name) {
+        errors.at(key.span(), format!("`{key_name}` is set twice; keep one"));
+        return None;
+    }
+    seen.push(key_name.clone());
     if value.is_none() {
         errors.at(
             key.span(),
@@ -441,16 +462,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// Stores a parsed value, reporting a second value for the same key.
-fn set<T>(
-    slot: &mut Option<Spanned<T>>,
-    key: &Ident,
-    parsed: syn::Result<Spanned<T>>,
-    errors: &mut Errors,
-) {
-    if slot.is_some() {
-        errors.at(key.span(), format!("`{key}` is set twice; keep one"));
-        return;
-    }
+fn set<T>(slot: &mut Option<Spanned<T>>, parsed: syn::Result<Spanned<T>>, errors: &mut Errors) {
     match parsed {
         Ok(v) => *slot = Some(v),
         Err(e) => errors.push(e),
@@ -458,18 +470,14 @@ fn set<T>(
 }
 
 fn set_path(slot: &mut Option<Path>, key: &Ident, value: &Expr, errors: &mut Errors) {
-    if slot.is_some() {
-        errors.at(key.span(), format!("`{key}` is set twice; keep one"));
-        return;
-    }
     match value {
         Expr::Path(p) if p.qself.is_none() => *slot = Some(p.path.clone()),
-        other => errors.at(
-            other.span(),
+        other => errors.push(syn::Error::new_spanned(
+            other,
             format!(
                 "`{key}` takes the path of a function `fn(&E) -> bool`, like `{key} = is_transient`"
             ),
-        ),
+        )),
     }
 }
 
@@ -494,20 +502,20 @@ fn number(value: &Expr) -> Number<'_> {
     }
 }
 
-fn count(value: &Expr, max: u64) -> syn::Result<Spanned<u32>> {
+fn count(key: &Ident, value: &Expr, max: u64) -> syn::Result<Spanned<u32>> {
     let span = value.span();
-    let err = |message: String| syn::Error::new(span, message);
+    let err = |message: String| syn::Error::new_spanned(value, format!("`{key}` {message}"));
     match number(value) {
         Number::Lit(Lit::Int(int), negative) => {
             let n: u64 = int
                 .base10_parse()
-                .map_err(|_| err(format!("too large; at most {max}")))?;
+                .map_err(|_| err(format!("is too large; at most {max}")))?;
             if negative && n > 0 {
                 Err(err("must be at least 1, not negative".into()))
             } else if n == 0 {
                 Err(err("must be at least 1".into()))
             } else if n > max {
-                Err(err(format!("too large; at most {max}")))
+                Err(err(format!("is too large; at most {max}")))
             } else {
                 Ok(Spanned {
                     value: n as u32,
@@ -515,54 +523,54 @@ fn count(value: &Expr, max: u64) -> syn::Result<Spanned<u32>> {
                 })
             }
         }
-        _ => Err(err("expected a whole number, like `5`".into())),
+        _ => Err(err(format!("expects a whole number, like `{key} = 5`"))),
     }
 }
 
-fn float(value: &Expr, example: &str) -> syn::Result<Spanned<f64>> {
+fn float(key: &Ident, value: &Expr, example: &str) -> syn::Result<Spanned<f64>> {
     let span = value.span();
     let parsed = match number(value) {
         Number::Lit(Lit::Float(f), negative) => f.base10_parse::<f64>().map(|v| (v, negative)),
         Number::Lit(Lit::Int(i), negative) => i.base10_parse::<f64>().map(|v| (v, negative)),
         _ => {
-            return Err(syn::Error::new(
-                span,
-                format!("expected a number, like `{example}`"),
+            return Err(syn::Error::new_spanned(
+                value,
+                format!("`{key}` expects a number, like `{key} = {example}`"),
             ));
         }
     };
-    let (v, negative) = parsed.map_err(|e| syn::Error::new(span, e))?;
+    let (v, negative) = parsed.map_err(|e| syn::Error::new_spanned(value, e))?;
     Ok(Spanned {
         value: if negative { -v } else { v },
         span,
     })
 }
 
-fn rate(value: &Expr) -> syn::Result<Spanned<f64>> {
-    let rate = float(value, "0.5")?;
+fn rate(key: &Ident, value: &Expr) -> syn::Result<Spanned<f64>> {
+    let rate = float(key, value, "0.5")?;
     if rate.value > 0.0 && rate.value <= 1.0 {
         Ok(rate)
     } else {
-        Err(syn::Error::new(
-            rate.span,
-            "must be greater than 0.0 and at most 1.0 (a share of failing calls)",
+        Err(syn::Error::new_spanned(
+            value,
+            format!("`{key}` must be greater than 0.0 and at most 1.0 (a share of failing calls)"),
         ))
     }
 }
 
-fn exponential_base(value: &Expr) -> syn::Result<Spanned<f64>> {
-    let base = float(value, "2.0")?;
+fn exponential_base(key: &Ident, value: &Expr) -> syn::Result<Spanned<f64>> {
+    let base = float(key, value, "2.0")?;
     if base.value.is_finite() && base.value >= 1.0 {
         Ok(base)
     } else {
-        Err(syn::Error::new(
-            base.span,
-            "must be at least 1.0 (a base below 1 would shrink the delays)",
+        Err(syn::Error::new_spanned(
+            value,
+            format!("`{key}` must be at least 1.0 (a base below 1 would shrink the delays)"),
         ))
     }
 }
 
-fn boolean(value: &Expr) -> syn::Result<Spanned<bool>> {
+fn boolean(key: &Ident, value: &Expr) -> syn::Result<Spanned<bool>> {
     match value {
         Expr::Lit(ExprLit {
             lit: Lit::Bool(b), ..
@@ -570,38 +578,41 @@ fn boolean(value: &Expr) -> syn::Result<Spanned<bool>> {
             value: b.value,
             span: b.span(),
         }),
-        other => Err(syn::Error::new(other.span(), "expected `true` or `false`")),
+        other => Err(syn::Error::new_spanned(
+            other,
+            format!("`{key}` expects `true` or `false`"),
+        )),
     }
 }
 
 /// A duration: a string with a unit (`"60s"`, `"500ms"`, `"2m"`, `"1m 30s"`) or a plain
 /// number of seconds (`60`, `1.5`, `"60"`), as the environment variables take.
-fn duration(value: &Expr, zero_ok: bool) -> syn::Result<Spanned<Duration>> {
+fn duration(key: &Ident, value: &Expr, zero_ok: bool) -> syn::Result<Spanned<Duration>> {
     let span = value.span();
-    let err = |message: String| syn::Error::new(span, message);
+    let err = |message: String| syn::Error::new_spanned(value, format!("`{key}` {message}"));
     let parsed = match number(value) {
         Number::Lit(_, true) => return Err(err("must not be negative".into())),
         Number::Lit(Lit::Str(s), false) => parse_duration(&s.value()).map_err(err)?,
         Number::Lit(Lit::Int(i), false) => {
             let secs: u64 = i
                 .base10_parse()
-                .map_err(|_| err("too large; at most 365 days".into()))?;
+                .map_err(|_| err("is too large; at most 365 days".into()))?;
             Duration::from_secs(secs.min(u64::MAX / 2))
         }
         Number::Lit(Lit::Float(f), false) => {
             let secs: f64 = f.base10_parse().map_err(|e| err(e.to_string()))?;
             Duration::try_from_secs_f64(secs)
-                .map_err(|_| err("too large; at most 365 days".into()))?
+                .map_err(|_| err("is too large; at most 365 days".into()))?
         }
         _ => {
             return Err(err(
-                "expected a duration, like `\"60s\"`, `\"500ms\"`, `\"2m\"` or a number of seconds"
+                "expects a duration, like `\"60s\"`, `\"500ms\"`, `\"2m\"` or a number of seconds"
                     .into(),
             ));
         }
     };
     if parsed > MAX_DURATION {
-        Err(err("too large; at most 365 days".into()))
+        Err(err("is too large; at most 365 days".into()))
     } else if parsed.is_zero() && !zero_ok {
         Err(err("must be greater than zero".into()))
     } else {
@@ -612,19 +623,31 @@ fn duration(value: &Expr, zero_ok: bool) -> syn::Result<Spanned<Duration>> {
     }
 }
 
+/// Reads a duration string; the error completes "`key` ...".
 fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("expected a duration, like \"60s\", not an empty string".into());
+        return Err("expects a duration, like \"60s\", not an empty string".into());
     }
     if text.chars().all(|c| c.is_ascii_digit() || c == '.') {
         let secs: f64 = text
             .parse()
-            .map_err(|_| format!("`{text}` is not a number of seconds"))?;
-        return Duration::try_from_secs_f64(secs).map_err(|_| "too large; at most 365 days".into());
+            .map_err(|_| format!("has \"{text}\", which is not a number of seconds"))?;
+        return Duration::try_from_secs_f64(secs)
+            .map_err(|_| "is too large; at most 365 days".into());
     }
     humantime::parse_duration(text).map_err(|e| {
-        format!("cannot read the duration \"{text}\" ({e}); use a unit: ms, s, m, h or d, as in \"500ms\" or \"2m\"")
+        let what = match e {
+            humantime::DurationError::UnknownUnit { unit, .. } => {
+                format!("unknown unit \"{unit}\"")
+            }
+            humantime::DurationError::NumberOverflow => "too large".to_owned(),
+            _ => "not a duration".to_owned(),
+        };
+        format!(
+            "has an unreadable duration \"{text}\" ({what}); write a number and a unit, \
+             like \"500ms\", \"60s\", \"2m\", \"1h\" or \"1m 30s\""
+        )
     })
 }
 
@@ -634,9 +657,9 @@ fn name(value: &Expr) -> syn::Result<Spanned<String>> {
         lit: Lit::Str(s), ..
     }) = value
     else {
-        return Err(syn::Error::new(
-            span,
-            "expected the breaker's name as a string, like `name = \"tier1_mcp\"`",
+        return Err(syn::Error::new_spanned(
+            value,
+            "`name` expects the breaker's name as a string, like `name = \"tier1_mcp\"`",
         ));
     };
     let name = s.value();

@@ -14,8 +14,22 @@ use syn::{Attribute, Ident, ItemFn, Meta, Path};
 use crate::args::{self, BreakerArgs, Errors, FallbackArgs, Kind, RetryArgs, Spanned};
 use crate::item::{self, Function, Passing, Receiver};
 
+/// What a sibling attribute is left with once an expansion has taken it in: it expands to the
+/// function unchanged. Keeping the attribute (rather than removing it) keeps its import used.
+const CONSUMED: &str = "__resilience_consumed";
+
 /// The entry point of the three attributes.
 pub fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut tokens = args.clone().into_iter();
+    match tokens.next() {
+        // Taken in by a sibling's expansion.
+        Some(proc_macro2::TokenTree::Ident(i)) if i == CONSUMED && tokens.next().is_none() => {
+            return item;
+        }
+        // `#[retry = 3]`: the compiler has already said that this form is not supported.
+        Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '=' => return item,
+        _ => {}
+    }
     let mut item: ItemFn = match syn::parse2(item.clone()) {
         Ok(item) => item,
         Err(e) => {
@@ -28,65 +42,66 @@ pub fn attribute(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStrea
         }
     };
     // The other attributes of ours on the same function join this expansion.
-    let mut present = vec![(kind, args, Span::call_site())];
+    let mut present = vec![(kind, args)];
     let mut errors = Errors::default();
+    let mut consumed: Vec<Path> = Vec::new();
     let mut kept: Vec<Attribute> = Vec::new();
     for attr in std::mem::take(&mut item.attrs) {
         let Some(sibling) = Kind::of_path(attr.path()) else {
             kept.push(attr);
             continue;
         };
+        consumed.push(attr.path().clone());
         let tokens = match &attr.meta {
             Meta::Path(_) => TokenStream::new(),
             Meta::List(list) => list.tokens.clone(),
-            Meta::NameValue(nv) => {
-                errors.at(
-                    nv.eq_token.span,
-                    format!(
-                        "write #[{}(...)], not #[{} = ...]",
-                        sibling.name(),
-                        sibling.name()
-                    ),
-                );
+            Meta::NameValue(_) => {
+                let name = sibling.name();
+                errors.push(syn::Error::new_spanned(
+                    &attr.meta,
+                    format!("write #[{name}(...)], not #[{name} = ...]"),
+                ));
                 continue;
             }
         };
-        if present.iter().any(|(k, _, _)| *k == sibling) {
-            errors.at(
-                attr.path().span(),
+        if present.iter().any(|(k, _)| *k == sibling) {
+            errors.push(syn::Error::new_spanned(
+                attr.path(),
                 format!(
                     "#[{}] is applied twice to `{}`; keep one",
                     sibling.name(),
                     item.sig.ident
                 ),
-            );
+            ));
             continue;
         }
-        present.push((sibling, tokens, attr.path().span()));
+        present.push((sibling, tokens));
     }
     item.attrs = kept;
+    let marker = Ident::new(CONSUMED, Span::call_site());
+    let consumed = quote!(#(#[#consumed(#marker)])*);
 
     match pipeline(kind, present, &item, errors) {
-        Ok(tokens) => tokens,
+        Ok(tokens) => quote! { #consumed #tokens },
         Err(e) => {
             // The function as written (without our attributes) beside the errors: one mistake,
             // one message, and the rest of the crate still type-checks.
             let error = e.into_compile_error();
-            quote! { #error #item }
+            quote! { #error #consumed #item }
         }
     }
 }
 
 fn pipeline(
     first: Kind,
-    present: Vec<(Kind, TokenStream, Span)>,
+    present: Vec<(Kind, TokenStream)>,
     item: &ItemFn,
     mut errors: Errors,
 ) -> syn::Result<TokenStream> {
     let mut breaker = None;
     let mut retry = None;
     let mut fallback = None;
-    for (kind, tokens, _) in present {
+    for (kind, tokens) in present {
         match kind {
             Kind::CircuitBreaker => breaker = Some(args::breaker(tokens, &mut errors)?),
             Kind::Retry => retry = Some(args::retry(tokens, &mut errors)?),
@@ -95,8 +110,12 @@ fn pipeline(
             }
         }
     }
-    let reruns = retry.is_some() || fallback.is_some();
-    let function = item::check(item, first, reruns, &mut errors);
+    let present = item::Present {
+        first,
+        retry: retry.is_some(),
+        fallback: fallback.is_some(),
+    };
+    let function = item::check(item, present, &mut errors);
     errors.into_result()?;
     let function = function.expect("`check` reports every shape it returns `None` for");
     Ok(expand(
@@ -116,48 +135,60 @@ fn expand(
     fallback: Option<&FallbackArgs>,
 ) -> TokenStream {
     let ItemFn {
-        attrs,
-        vis,
-        sig,
-        block,
-        ..
+        attrs, vis, block, ..
     } = item;
+    let reruns = retry.is_some() || fallback.is_some();
+    let sig = signature(item, function, reruns);
     let ret = &function.ret;
-    let ret_span = ret.span();
-    let fn_name = sig.ident.to_string();
+    let fn_name = item.sig.ident.to_string();
     let rp = quote!(::resilience::__private);
-    let err_ty = quote_spanned!(ret_span=> <#ret as #rp::ResultReturn>::Err);
-
-    // Type rules, checked at the return type.
-    let mut checks = vec![quote_spanned!(ret_span=> #rp::assert_result::<#ret>();)];
-    if breaker.is_some() || fallback.is_some() {
-        checks.push(quote_spanned!(ret_span=> #rp::assert_from_error::<#err_ty>();));
-    }
-    if retry.is_some() {
-        checks.push(quote_spanned!(ret_span=> #rp::assert_loggable::<#err_ty>();));
-    }
-    if fallback.is_some() {
-        checks.push(quote_spanned!(ret_span=> #rp::assert_tier_error::<#err_ty>();));
-    }
+    // The error type, spanned where it is written when the return type spells it out.
+    let err_span = function.err_span;
+    let err_ty = quote_spanned!(err_span=> <#ret as #rp::ResultReturn>::Err);
 
     // Locals of the generated code, invisible to the body (mixed-site hygiene).
     let local = |name: &str| Ident::new(name, Span::mixed_site());
-    let permit_ = local("__permit");
-    let result_ = local("__result");
-    let open_ = local("__open");
-    let run_ = local("__run");
-    let value_ = local("__value");
-    let error_ = local("__error");
-    let verdict_ = local("__verdict");
-    let wait_ = local("__wait");
-    let gave_up_ = local("__gave_up");
-    let failures_ = local("__failures");
-    let e_ = local("__e");
-    let attempt_ = local("__attempt");
-    let primary_ = local("__primary");
+    let (permit, result, open, run, value) = (
+        local("__permit"),
+        local("__result"),
+        local("__open"),
+        local("__run"),
+        local("__value"),
+    );
+    let (error, verdict, wait, gave_up, failures) = (
+        local("__error"),
+        local("__verdict"),
+        local("__wait"),
+        local("__gave_up"),
+        local("__failures"),
+    );
+    let (e, attempt, primary, cell, ret_value) = (
+        local("__e"),
+        local("__attempt"),
+        local("__primary"),
+        local("__CELL"),
+        local("__resilience_ret"),
+    );
+    let (convert, show, keep, breaker_handle) = (
+        local("__convert"),
+        local("__show"),
+        local("__keep"),
+        local("__breaker"),
+    );
+
+    // Type rules, each checked once, at the return type.
+    let mut checks = vec![quote_spanned!(ret.span()=> #rp::assert_result::<#ret>();)];
+    if breaker.is_some() || fallback.is_some() {
+        checks.push(quote_spanned!(err_span=> let #convert = #rp::convert::<#err_ty>();));
+    }
+    if retry.is_some() {
+        checks.push(quote_spanned!(err_span=> let #show = #rp::show::<#err_ty>();));
+    }
+    if fallback.is_some() {
+        checks.push(quote_spanned!(err_span=> let #keep = #rp::keep::<#err_ty>();));
+    }
 
     // One run of the body.
-    let ret_value = local("__resilience_ret");
     let run_body = quote! {
         #rp::ResultReturn::into_result(async {
             let #ret_value: #ret = #block;
@@ -165,37 +196,36 @@ fn expand(
             #ret_value
         }.await)
     };
-    let clones = if retry.is_some() || fallback.is_some() {
+    let clones = if reruns {
         clones(function)
     } else {
         TokenStream::new()
     };
+    let predicate = |path: &Path| quote_spanned!(path.span()=> <_ as #rp::Predicate<#err_ty>>::test(&#path, #e));
 
     // circuit_breaker(body): a `Result<T, CallError<E>>` with a breaker, `Result<T, E>` without.
     let mut setup = TokenStream::new();
-    let attempt = match breaker {
+    let attempt_expr = match breaker {
         Some(b) => {
-            let cell = local("__RESILIENCE_BREAKER");
-            let handle = local("__resilience_breaker");
             let builder = breaker_builder(b, &fn_name);
+            // The cell is in a block of its own, out of the body's sight.
             setup.extend(quote! {
-                static #cell: #rp::BreakerCell = #rp::BreakerCell::new();
-                let #handle = #cell.get_or_init(|| #builder);
+                let #breaker_handle = {
+                    static #cell: #rp::BreakerCell = #rp::BreakerCell::new();
+                    #cell.get_or_init(|| #builder)
+                };
             });
-            let is_failure = match &b.failure_if {
-                Some(path) => quote_spanned!(path.span()=> #rp::Predicate::test(&#path, #e_)),
-                None => quote!(true),
-            };
+            let is_failure = b.failure_if.as_ref().map_or(quote!(true), predicate);
             quote! {
-                match #handle.try_acquire() {
-                    ::core::result::Result::Ok(#permit_) => {
+                match #breaker_handle.try_acquire() {
+                    ::core::result::Result::Ok(#permit) => {
                         #clones
-                        let #result_ = #run_body;
-                        #permit_.record_with(&#result_, |#e_| #is_failure);
-                        #result_.map_err(#rp::CallError::Failed)
+                        let #result = #run_body;
+                        #permit.record_with(&#result, |#e| #is_failure);
+                        #result.map_err(#rp::CallError::Failed)
                     }
-                    ::core::result::Result::Err(#open_) => {
-                        ::core::result::Result::Err(#rp::CallError::Rejected(#open_))
+                    ::core::result::Result::Err(#open) => {
+                        ::core::result::Result::Err(#rp::CallError::Rejected(#open))
                     }
                 }
             }
@@ -207,32 +237,33 @@ fn expand(
     };
 
     // retry(...): the same type, after the retries.
-    let primary = match retry {
+    let primary_expr = match retry {
         Some(r) => {
-            let cell = local("__RESILIENCE_RETRY");
             let builder = retry_builder(r);
-            let retry_if = match &r.retry_if {
-                Some(path) => quote_spanned!(path.span()=> #rp::Predicate::test(&#path, #e_)),
-                None => quote!(true),
-            };
-            let verdict = if breaker.is_some() {
-                quote!(#rp::verdict_call(&#error_, |#e_| #retry_if))
+            let retry_if = r.retry_if.as_ref().map_or(quote!(true), predicate);
+            let (shown, judge) = if breaker.is_some() {
+                (quote!(#show.call(#error)), quote!(#rp::verdict_call))
             } else {
-                quote!(#rp::verdict(&#error_, |#e_| #retry_if))
+                (quote!(#show.plain(#error)), quote!(#rp::verdict))
             };
             quote! {{
-                static #cell: #rp::RetryCell = #rp::RetryCell::new();
-                let mut #run_ = #cell.get_or_init(|| #builder).start();
+                let mut #run = {
+                    static #cell: #rp::RetryCell = #rp::RetryCell::new();
+                    #cell.get_or_init(|| #builder).start()
+                };
                 loop {
-                    let #attempt_ = #attempt;
-                    match #attempt_ {
-                        ::core::result::Result::Ok(#value_) => break ::core::result::Result::Ok(#value_),
-                        ::core::result::Result::Err(#error_) => {
-                            let #verdict_ = #verdict;
-                            match #run_.after_failure(#error_, #verdict_) {
-                                ::core::result::Result::Ok(#wait_) => #rp::sleep(#wait_).await,
-                                ::core::result::Result::Err(#gave_up_) => {
-                                    break ::core::result::Result::Err(#gave_up_.into_last_error());
+                    let #attempt = #attempt_expr;
+                    match #attempt {
+                        ::core::result::Result::Ok(#value) => break ::core::result::Result::Ok(#value),
+                        ::core::result::Result::Err(#error) => {
+                            let #error = #shown;
+                            let #verdict = #judge(&#error, |#e| #retry_if);
+                            match #run.after_failure(#error, #verdict) {
+                                ::core::result::Result::Ok(#wait) => #rp::sleep(#wait).await,
+                                ::core::result::Result::Err(#gave_up) => {
+                                    break ::core::result::Result::Err(
+                                        #gave_up.into_last_error().into_inner(),
+                                    );
                                 }
                             }
                         }
@@ -240,50 +271,55 @@ fn expand(
                 }
             }}
         }
-        None => attempt,
+        None => attempt_expr,
     };
 
     // fallback(...): the function's own result type.
-    let result = match fallback {
+    let result_expr = match fallback {
         Some(f) => {
             let primary_tier = breaker
                 .and_then(|b| b.name.as_ref().map(|n| n.value.clone()))
                 .unwrap_or_else(|| fn_name.clone());
             let record_primary = if breaker.is_some() {
-                quote!(#failures_.primary(#primary_tier, #error_);)
+                quote!(#failures.primary(#primary_tier, #error);)
             } else {
-                quote!(#failures_.failed(#primary_tier, #error_);)
+                quote!(#failures.failed(#primary_tier, #error);)
             };
             let last = f.tiers.len().saturating_sub(1);
             let tiers = f.tiers.iter().enumerate().map(|(i, path)| {
                 let name = args::path_string(path);
                 let position = i + 1;
                 let call = tier_call(function, path, i == last);
-                quote_spanned! {path.span()=>
-                    match #rp::tier::<#ret, _>(#call).await {
-                        ::core::result::Result::Ok(#value_) => {
-                            #failures_.served(#name, #position);
-                            return ::core::result::Result::Ok(#value_);
+                let output = quote_spanned! {path.span()=>
+                    #rp::tier_output::<#ret, _>(#rp::tier(#call).await)
+                };
+                quote! {
+                    match #output {
+                        ::core::result::Result::Ok(#value) => {
+                            #failures.served(#name, #position);
+                            return ::core::result::Result::Ok(#value);
                         }
-                        ::core::result::Result::Err(#error_) => #failures_.failed(#name, #error_),
+                        ::core::result::Result::Err(#error) => #failures.failed(#name, #error),
                     }
                 }
             });
             quote! {
-                let #primary_ = #primary;
-                match #primary_ {
-                    ::core::result::Result::Ok(#value_) => ::core::result::Result::Ok(#value_),
-                    ::core::result::Result::Err(#error_) => {
-                        let mut #failures_ = #rp::Failures::new(#fn_name);
+                let #primary = #primary_expr;
+                match #primary {
+                    ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#value),
+                    ::core::result::Result::Err(#error) => {
+                        let mut #failures = #rp::Failures::new(#fn_name, #keep);
                         #record_primary
                         #(#tiers)*
-                        ::core::result::Result::Err(#failures_.into_error())
+                        ::core::result::Result::Err(#failures.into_error(&#convert))
                     }
                 }
             }
         }
-        None if breaker.is_some() => quote!((#primary).map_err(#rp::into_error)),
-        None => primary,
+        None if breaker.is_some() => {
+            quote!((#primary_expr).map_err(|#e| #convert.call_error(#e)))
+        }
+        None => primary_expr,
     };
 
     quote! {
@@ -291,9 +327,31 @@ fn expand(
         #vis #sig {
             #(#checks)*
             #setup
-            #result
+            #result_expr
         }
     }
+}
+
+/// The signature as written, but for `mut` on owned arguments that each run clones: the
+/// clones are the mutable ones, and the original is only read.
+fn signature(item: &ItemFn, function: &Function, reruns: bool) -> syn::Signature {
+    let mut sig = item.sig.clone();
+    if reruns {
+        for input in sig.inputs.iter_mut() {
+            if let syn::FnArg::Typed(typed) = input {
+                if let syn::Pat::Ident(pat) = &mut *typed.pat {
+                    let owned = function
+                        .args
+                        .iter()
+                        .any(|a| a.ident == pat.ident && matches!(a.passing, Passing::Owned));
+                    if owned {
+                        pat.mutability = None;
+                    }
+                }
+            }
+        }
+    }
+    sig
 }
 
 /// Clones of the owned arguments for one run, shadowing them (each clone checked at the
@@ -304,35 +362,37 @@ fn clones(function: &Function) -> TokenStream {
         .iter()
         .filter(|a| matches!(a.passing, Passing::Owned))
         .map(|a| {
-            let (ident, ty, mutability) = (&a.ident, &a.ty, &a.mutability);
-            quote_spanned! {ty.span()=>
-                let #mutability #ident = ::resilience::__private::clone_arg(&#ident);
+            let (ident, mutability) = (&a.ident, &a.mutability);
+            // The source of the clone carries the type's span, so that a type that is not
+            // `Clone` is reported at the type.
+            let source = Ident::new(&ident.to_string(), a.ty.span());
+            quote_spanned! {a.ty.span()=>
+                let #mutability #ident = ::resilience::__private::clone_arg(&#source);
             }
         })
         .collect()
 }
 
 /// The call of a fallback tier with the function's arguments: clones for all but the last
-/// tier, which takes the originals.
+/// tier, which takes the originals. The arguments carry the tier's span, so that a tier whose
+/// parameters differ is reported at its name.
 fn tier_call(function: &Function, path: &Path, last: bool) -> TokenStream {
+    let span = path.span();
     let args = function.args.iter().map(|a| {
-        let (ident, ty) = (&a.ident, &a.ty);
+        let ident = Ident::new(&a.ident.to_string(), span);
         match a.passing {
-            Passing::Shared => quote!(#ident),
-            Passing::Unique if last => quote!(#ident),
-            Passing::Unique => quote!(&mut *#ident),
-            Passing::Owned if last => quote!(#ident),
-            Passing::Owned => quote_spanned! {ty.span()=>
-                ::resilience::__private::clone_arg(&#ident)
-            },
+            Passing::Shared => quote_spanned!(span=> #ident),
+            Passing::Unique if last => quote_spanned!(span=> #ident),
+            Passing::Unique => quote_spanned!(span=> &mut *#ident),
+            Passing::Owned if last => quote_spanned!(span=> #ident),
+            Passing::Owned => quote_spanned!(span=> ::resilience::__private::clone_arg(&#ident)),
         }
     });
+    let this = quote_spanned!(span=> self);
     match (function.receiver, path.get_ident()) {
-        (Receiver::Reference, Some(method)) => {
-            quote_spanned!(path.span()=> self.#method(#(#args),*))
-        }
-        (Receiver::Reference, None) => quote_spanned!(path.span()=> #path(self, #(#args),*)),
-        (Receiver::None, _) => quote_spanned!(path.span()=> #path(#(#args),*)),
+        (Receiver::Reference, Some(method)) => quote_spanned!(span=> #this.#method(#(#args),*)),
+        (Receiver::Reference, None) => quote_spanned!(span=> #path(#this, #(#args),*)),
+        (Receiver::None, _) => quote_spanned!(span=> #path(#(#args),*)),
     }
 }
 

@@ -1,7 +1,12 @@
 //! The guarded function: its shape, checked, and what expansion needs to know of it.
 
+use proc_macro2::Span;
+use quote::ToTokens;
 use syn::spanned::Spanned as _;
-use syn::{FnArg, Ident, ItemFn, Pat, PatIdent, ReceiverKind, ReturnType, Token, Type};
+use syn::{
+    FnArg, GenericArgument, Ident, ItemFn, Pat, PatIdent, PathArguments, ReceiverKind, ReturnType,
+    Token, Type,
+};
 
 use crate::args::{Errors, Kind};
 
@@ -34,14 +39,39 @@ pub struct Function {
     pub receiver: Receiver,
     pub args: Vec<Arg>,
     pub ret: Box<Type>,
+    /// Where the error type is written: `E` in `Result<T, E>`, else the whole return type.
+    pub err_span: Span,
 }
 
-/// Checks the function's shape for the attributes present: `first` is the attribute that
-/// expands (named in messages), `reruns` whether the body may run more than once or the
-/// arguments must outlive it (`#[retry]`, `#[fallback]`).
-pub fn check(item: &ItemFn, first: Kind, reruns: bool, errors: &mut Errors) -> Option<Function> {
+/// The attributes on the function.
+#[derive(Clone, Copy)]
+pub struct Present {
+    /// The one that expands, named in messages about the function as a whole.
+    pub first: Kind,
+    pub retry: bool,
+    pub fallback: bool,
+}
+
+impl Present {
+    /// Whether the body may run more than once, or the arguments must outlive it.
+    pub fn reruns(self) -> bool {
+        self.retry || self.fallback
+    }
+
+    /// Why the arguments must be passed more than once, for messages.
+    fn why(self) -> &'static str {
+        if self.retry {
+            "#[retry] runs the body once per attempt"
+        } else {
+            "#[fallback] passes the arguments to the tiers after the function's own run"
+        }
+    }
+}
+
+/// Checks the function's shape for the attributes present.
+pub fn check(item: &ItemFn, present: Present, errors: &mut Errors) -> Option<Function> {
     let sig = &item.sig;
-    let attr = first.name();
+    let attr = present.first.name();
     if let Some(constness) = &sig.constness {
         errors.at(
             constness.span,
@@ -56,6 +86,16 @@ pub fn check(item: &ItemFn, first: Kind, reruns: bool, errors: &mut Errors) -> O
         );
     }
     let ret = match &sig.output {
+        ReturnType::Type(_, ty) if is_not_a_result(ty) => {
+            errors.push(syn::Error::new_spanned(
+                ty,
+                format!(
+                    "#[{attr}] requires the function to return `Result<T, E>`; `{}` is not a `Result`",
+                    ty.to_token_stream()
+                ),
+            ));
+            None
+        }
         ReturnType::Type(_, ty) => Some(ty.clone()),
         ReturnType::Default => {
             errors.at(
@@ -75,13 +115,13 @@ pub fn check(item: &ItemFn, first: Kind, reruns: bool, errors: &mut Errors) -> O
         match input {
             FnArg::Receiver(r) => match r.kind {
                 ReceiverKind::Reference(..) => receiver = Receiver::Reference,
-                _ if reruns => errors.at(
-                    r.self_token.span,
+                _ if present.reruns() => errors.push(syn::Error::new_spanned(
+                    r,
                     format!(
-                        "#[{attr}] may run the body more than once, so the method cannot take \
-                         `self` by value; take `&self` or `&mut self`"
+                        "{}, so the method cannot take `self` by value; take `&self` or `&mut self`",
+                        present.why()
                     ),
-                ),
+                )),
                 _ => {}
             },
             FnArg::Typed(typed) => match &*typed.pat {
@@ -101,20 +141,64 @@ pub fn check(item: &ItemFn, first: Kind, reruns: bool, errors: &mut Errors) -> O
                         _ => Passing::Owned,
                     },
                 }),
-                other if reruns => errors.at(
-                    other.span(),
+                other if present.reruns() => errors.push(syn::Error::new_spanned(
+                    other,
                     format!(
-                        "#[{attr}] passes each argument to more than one run, so it needs a plain \
-                         name here; destructure it inside the body"
+                        "{}, so each argument needs a plain name; destructure it inside the body",
+                        present.why()
                     ),
-                ),
+                )),
                 _ => {}
             },
         }
     }
+    let ret = ret?;
     Some(Function {
         receiver,
         args,
-        ret: ret?,
+        err_span: error_type(&ret).map_or_else(|| ret.span(), |e| e.span()),
+        ret,
     })
+}
+
+/// `E` in `Result<T, E>` (or any `Path<T, E>`), when the return type spells it out.
+fn error_type(ret: &Type) -> Option<&Type> {
+    let Type::Path(path) = ret else { return None };
+    let PathArguments::AngleBracketed(args) = &path.path.segments.last()?.arguments else {
+        return None;
+    };
+    let types: Vec<&Type> = args
+        .args
+        .iter()
+        .filter_map(|a| match a {
+            GenericArgument::Type(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    match types.as_slice() {
+        [_, e] => Some(*e),
+        _ => None,
+    }
+}
+
+/// A return type that is certainly not a `Result`, whatever the type aliases in scope: a
+/// tuple, reference, slice, array, `impl Trait`, or a well-known type of the standard library.
+/// Anything else is left to the type checker.
+fn is_not_a_result(ty: &Type) -> bool {
+    const NOT_RESULTS: [&str; 24] = [
+        "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize",
+        "f32", "f64", "bool", "char", "str", "String", "Option", "Vec", "Box", "Arc", "Rc",
+        "HashMap",
+    ];
+    match ty {
+        Type::Path(p) => p
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| NOT_RESULTS.contains(&s.ident.to_string().as_str())),
+        Type::Paren(p) => is_not_a_result(&p.elem),
+        Type::Group(g) => is_not_a_result(&g.elem),
+        Type::Macro(_) | Type::Verbatim(_) | Type::Infer(_) => false,
+        _ => true,
+    }
 }

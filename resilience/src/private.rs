@@ -112,6 +112,10 @@ impl<T, E> ResultReturn for Result<T, E> {
 #[inline]
 pub fn assert_result<R: ResultReturn>() {}
 
+// Each type rule on the error type is checked once, where a witness is made, at the user's
+// return type. The witness carries the conversions as function pointers, so that the code
+// using them has no bound of its own and a broken rule is reported once, not at every use.
+
 /// An error type that can carry the runtime's errors.
 #[diagnostic::on_unimplemented(
     message = "the error type `{Self}` does not implement `From<resilience::Error>`",
@@ -123,11 +127,27 @@ pub trait FromResilienceError: From<Error> {}
 #[diagnostic::do_not_recommend]
 impl<E: From<Error>> FromResilienceError for E {}
 
-/// Checks at the return type that the error converts from `resilience::Error`.
-#[inline]
-pub fn assert_from_error<E: FromResilienceError>() {}
+/// Proof that `E: From<resilience::Error>`, with the conversion.
+pub struct Convert<E>(fn(Error) -> E);
 
-/// An error type that retries and fallbacks can log.
+/// The witness of `E: From<resilience::Error>`.
+#[inline]
+pub fn convert<E: FromResilienceError>() -> Convert<E> {
+    Convert(E::from)
+}
+
+impl<E> Convert<E> {
+    /// The function's error for an attempt that went through a breaker.
+    #[inline]
+    pub fn call_error(&self, error: CallError<E>) -> E {
+        match error {
+            CallError::Rejected(open) => (self.0)(Error::CircuitOpen(open)),
+            CallError::Failed(e) => e,
+        }
+    }
+}
+
+/// An error type that retries can log.
 #[diagnostic::on_unimplemented(
     message = "the error type `{Self}` does not implement `Display`",
     label = "#[retry] logs each failed attempt's error",
@@ -138,9 +158,74 @@ pub trait LoggableError: fmt::Display {}
 #[diagnostic::do_not_recommend]
 impl<E: fmt::Display> LoggableError for E {}
 
-/// Checks at the return type that the error can be logged.
+/// Proof that `E: Display`, with the formatting of `E` and of `CallError<E>`.
+pub struct Show<E> {
+    plain: fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result,
+    call: fn(&CallError<E>, &mut fmt::Formatter<'_>) -> fmt::Result,
+}
+
+/// The witness of `E: Display`.
 #[inline]
-pub fn assert_loggable<E: LoggableError>() {}
+pub fn show<E: LoggableError>() -> Show<E> {
+    Show {
+        plain: <E as fmt::Display>::fmt,
+        call: <CallError<E> as fmt::Display>::fmt,
+    }
+}
+
+impl<E> Show<E> {
+    /// `error`, displayable.
+    #[inline]
+    pub fn plain(&self, error: E) -> Shown<E> {
+        Shown(error, self.plain)
+    }
+
+    /// `error`, displayable.
+    #[inline]
+    pub fn call(&self, error: CallError<E>) -> Shown<CallError<E>> {
+        Shown(error, self.call)
+    }
+}
+
+/// A value and how to display it.
+pub struct Shown<T>(T, fn(&T, &mut fmt::Formatter<'_>) -> fmt::Result);
+
+impl<T> Shown<T> {
+    /// The value.
+    #[inline]
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Display for Shown<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.1)(&self.0, f)
+    }
+}
+
+/// The retry verdict for an attempt that went through a breaker.
+#[inline]
+pub fn verdict_call<E>(error: &Shown<CallError<E>>, retry_if: impl FnOnce(&E) -> bool) -> Verdict {
+    match &error.0 {
+        CallError::Rejected(open) => Verdict::for_rejection(open),
+        CallError::Failed(e) => verdict_of(e, retry_if),
+    }
+}
+
+/// The retry verdict for a plain attempt.
+#[inline]
+pub fn verdict<E>(error: &Shown<E>, retry_if: impl FnOnce(&E) -> bool) -> Verdict {
+    verdict_of(&error.0, retry_if)
+}
+
+fn verdict_of<E>(error: &E, retry_if: impl FnOnce(&E) -> bool) -> Verdict {
+    if retry_if(error) {
+        Verdict::Retry
+    } else {
+        Verdict::Stop
+    }
+}
 
 /// An error type that `AllTiersFailedError` can hold.
 #[diagnostic::on_unimplemented(
@@ -153,9 +238,14 @@ pub trait TierError: std::error::Error + Send + Sync + 'static {}
 #[diagnostic::do_not_recommend]
 impl<E: std::error::Error + Send + Sync + 'static> TierError for E {}
 
-/// Checks at the return type that tier errors can be kept.
+/// Proof that `E` can be kept in `AllTiersFailedError`, with the boxing.
+pub struct Keep<E>(fn(E) -> BoxError);
+
+/// The witness of `E: std::error::Error + Send + Sync + 'static`.
 #[inline]
-pub fn assert_tier_error<E: TierError>() {}
+pub fn keep<E: TierError>() -> Keep<E> {
+    Keep(|e| Box::new(e))
+}
 
 /// An owned argument, cloned for each run of the function's body.
 #[diagnostic::on_unimplemented(
@@ -200,73 +290,65 @@ impl<E, F: Fn(&E) -> bool> Predicate<E> for F {
     }
 }
 
-/// The call of a fallback tier: it must produce the same `Result` as the function it backs.
+/// The call of a fallback tier: a future.
 #[diagnostic::on_unimplemented(
-    message = "this fallback tier does not return `{R}` like the function it backs",
-    label = "a tier must take the same arguments and return the same type as the guarded function"
+    message = "this fallback tier is not an `async fn`",
+    label = "a tier is an `async fn` with the same arguments and return type as the guarded function"
 )]
-pub trait TierCall<R>: IntoFuture<Output = R> {}
+pub trait TierFuture: IntoFuture {}
 
 #[diagnostic::do_not_recommend]
-impl<R, F: IntoFuture<Output = R>> TierCall<R> for F {}
+impl<F: IntoFuture> TierFuture for F {}
 
-/// Checks a tier's call at the tier's name, and gives its future.
+/// Checks at the tier's name that its call is a future, and gives it.
 #[inline]
-pub fn tier<R, F: TierCall<R>>(call: F) -> F::IntoFuture {
+pub fn tier<F: TierFuture>(call: F) -> F::IntoFuture {
     call.into_future()
 }
 
-/// The retry verdict for an attempt that went through a breaker.
-#[inline]
-pub fn verdict_call<E>(error: &CallError<E>, retry_if: impl FnOnce(&E) -> bool) -> Verdict {
-    match error {
-        CallError::Rejected(open) => Verdict::for_rejection(open),
-        CallError::Failed(e) => verdict(e, retry_if),
+/// A tier's output: the same type as the guarded function's.
+#[diagnostic::on_unimplemented(
+    message = "this fallback tier returns `{Self}`, not `{R}` like the function it backs",
+    label = "a tier returns the same type as the guarded function"
+)]
+pub trait SameOutput<R> {
+    /// The output, as the function's type.
+    fn into_output(self) -> R;
+}
+
+impl<R> SameOutput<R> for R {
+    #[inline]
+    fn into_output(self) -> R {
+        self
     }
 }
 
-/// The retry verdict for a plain attempt.
+/// Checks at the tier's name that it returns `R`. Its result is `R` even when the check fails,
+/// so that a wrong tier gives one error.
 #[inline]
-pub fn verdict<E>(error: &E, retry_if: impl FnOnce(&E) -> bool) -> Verdict {
-    if retry_if(error) {
-        Verdict::Retry
-    } else {
-        Verdict::Stop
-    }
-}
-
-/// A predicate that accepts every error.
-#[inline]
-pub fn always<E>(_: &E) -> bool {
-    true
-}
-
-/// The function's error for an attempt that went through a breaker.
-#[inline]
-pub fn into_error<E: From<Error>>(error: CallError<E>) -> E {
-    match error {
-        CallError::Rejected(open) => E::from(Error::CircuitOpen(open)),
-        CallError::Failed(e) => e,
-    }
+pub fn tier_output<R, X: SameOutput<R>>(output: X) -> R {
+    output.into_output()
 }
 
 /// The failures of a fallback chain, gathered on the failure path only.
-pub struct Failures {
+pub struct Failures<E> {
     operation: &'static str,
     tiers: Vec<TierFailure>,
+    keep: Keep<E>,
 }
 
-impl Failures {
+impl<E> Failures<E> {
     /// No failure yet, for the operation `operation`.
-    pub fn new(operation: &'static str) -> Self {
+    pub fn new(operation: &'static str, keep: Keep<E>) -> Self {
         Self {
             operation,
             tiers: Vec::new(),
+            keep,
         }
     }
 
-    /// The guarded function's own run failed (its breaker's rejection counts as a skip).
-    pub fn primary<E: TierError>(&mut self, tier: &str, error: CallError<E>) {
+    /// The guarded function's own run failed through its breaker (a rejection counts as a skip).
+    pub fn primary(&mut self, tier: &str, error: CallError<E>) {
         match error {
             CallError::Rejected(open) => self.push(tier, TierOutcome::Skipped(open)),
             CallError::Failed(e) => self.failed(tier, e),
@@ -274,8 +356,9 @@ impl Failures {
     }
 
     /// A tier failed.
-    pub fn failed<E: TierError>(&mut self, tier: &str, error: E) {
-        self.push(tier, TierOutcome::Failed(Box::new(error) as BoxError));
+    pub fn failed(&mut self, tier: &str, error: E) {
+        let boxed = (self.keep.0)(error);
+        self.push(tier, TierOutcome::Failed(boxed));
     }
 
     fn push(&mut self, tier: &str, outcome: TierOutcome) {
@@ -292,12 +375,12 @@ impl Failures {
     }
 
     /// Every tier failed: the error the function returns.
-    pub fn into_error<E: From<Error>>(self) -> E {
+    pub fn into_error(self, convert: &Convert<E>) -> E {
         let error = AllTiersFailedError {
             operation: self.operation.to_owned(),
             attempted_tiers: self.tiers,
         };
         events::all_tiers_failed(&error);
-        E::from(Error::AllTiersFailed(error))
+        (convert.0)(Error::AllTiersFailed(error))
     }
 }

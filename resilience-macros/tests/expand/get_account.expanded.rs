@@ -1,37 +1,43 @@
 impl ZohoClient {
+    #[retry(__resilience_consumed)]
+    #[circuit_breaker(__resilience_consumed)]
     /// Reads an account, from the MCP server while it answers.
     async fn get_account(&self, id: String) -> Result<Account, ZohoError> {
         ::resilience::__private::assert_result::<Result<Account, ZohoError>>();
-        ::resilience::__private::assert_from_error::<
+        let __convert = ::resilience::__private::convert::<
             <Result<Account, ZohoError> as ::resilience::__private::ResultReturn>::Err,
         >();
-        ::resilience::__private::assert_loggable::<
+        let __show = ::resilience::__private::show::<
             <Result<Account, ZohoError> as ::resilience::__private::ResultReturn>::Err,
         >();
-        ::resilience::__private::assert_tier_error::<
+        let __keep = ::resilience::__private::keep::<
             <Result<Account, ZohoError> as ::resilience::__private::ResultReturn>::Err,
         >();
-        static __RESILIENCE_BREAKER: ::resilience::__private::BreakerCell = ::resilience::__private::BreakerCell::new();
-        let __resilience_breaker = __RESILIENCE_BREAKER
-            .get_or_init(|| {
-                ::resilience::CircuitBreaker::builder("tier1_mcp")
-                    .failure_threshold(5u32)
-                    .recovery_timeout(::core::time::Duration::new(60u64, 0u32))
-            });
-        let __primary = {
-            static __RESILIENCE_RETRY: ::resilience::__private::RetryCell = ::resilience::__private::RetryCell::new();
-            let mut __run = __RESILIENCE_RETRY
+        let __breaker = {
+            static __CELL: ::resilience::__private::BreakerCell = ::resilience::__private::BreakerCell::new();
+            __CELL
                 .get_or_init(|| {
-                    ::resilience::RetryPolicy::builder()
-                        .max_attempts(3u32)
-                        .base_delay(::core::time::Duration::new(1u64, 0u32))
-                        .max_delay(::core::time::Duration::new(60u64, 0u32))
-                        .exponential_base(2f64)
-                        .jitter(true)
+                    ::resilience::CircuitBreaker::builder("tier1_mcp")
+                        .failure_threshold(5u32)
+                        .recovery_timeout(::core::time::Duration::new(60u64, 0u32))
                 })
-                .start();
+        };
+        let __primary = {
+            let mut __run = {
+                static __CELL: ::resilience::__private::RetryCell = ::resilience::__private::RetryCell::new();
+                __CELL
+                    .get_or_init(|| {
+                        ::resilience::RetryPolicy::builder()
+                            .max_attempts(3u32)
+                            .base_delay(::core::time::Duration::new(1u64, 0u32))
+                            .max_delay(::core::time::Duration::new(60u64, 0u32))
+                            .exponential_base(2f64)
+                            .jitter(true)
+                    })
+                    .start()
+            };
             loop {
-                let __attempt = match __resilience_breaker.try_acquire() {
+                let __attempt = match __breaker.try_acquire() {
                     ::core::result::Result::Ok(__permit) => {
                         let id = ::resilience::__private::clone_arg(&id);
                         let __result = ::resilience::__private::ResultReturn::into_result(
@@ -57,6 +63,7 @@ impl ZohoClient {
                         break ::core::result::Result::Ok(__value);
                     }
                     ::core::result::Result::Err(__error) => {
+                        let __error = __show.call(__error);
                         let __verdict = ::resilience::__private::verdict_call(
                             &__error,
                             |__e| true,
@@ -67,7 +74,7 @@ impl ZohoClient {
                             }
                             ::core::result::Result::Err(__gave_up) => {
                                 break ::core::result::Result::Err(
-                                    __gave_up.into_last_error(),
+                                    __gave_up.into_last_error().into_inner(),
                                 );
                             }
                         }
@@ -80,14 +87,18 @@ impl ZohoClient {
             ::core::result::Result::Err(__error) => {
                 let mut __failures = ::resilience::__private::Failures::new(
                     "get_account",
+                    __keep,
                 );
                 __failures.primary("tier1_mcp", __error);
-                match ::resilience::__private::tier::<
+                match ::resilience::__private::tier_output::<
                     Result<Account, ZohoError>,
                     _,
-                >(self.get_account_sdk(::resilience::__private::clone_arg(&id)))
-                    .await
-                {
+                >(
+                    ::resilience::__private::tier(
+                            self.get_account_sdk(::resilience::__private::clone_arg(&id)),
+                        )
+                        .await,
+                ) {
                     ::core::result::Result::Ok(__value) => {
                         __failures.served("get_account_sdk", 1usize);
                         return ::core::result::Result::Ok(__value);
@@ -96,12 +107,10 @@ impl ZohoClient {
                         __failures.failed("get_account_sdk", __error)
                     }
                 }
-                match ::resilience::__private::tier::<
+                match ::resilience::__private::tier_output::<
                     Result<Account, ZohoError>,
                     _,
-                >(self.get_account_rest(id))
-                    .await
-                {
+                >(::resilience::__private::tier(self.get_account_rest(id)).await) {
                     ::core::result::Result::Ok(__value) => {
                         __failures.served("get_account_rest", 2usize);
                         return ::core::result::Result::Ok(__value);
@@ -110,7 +119,7 @@ impl ZohoClient {
                         __failures.failed("get_account_rest", __error)
                     }
                 }
-                ::core::result::Result::Err(__failures.into_error())
+                ::core::result::Result::Err(__failures.into_error(&__convert))
             }
         }
     }

@@ -1,3 +1,4 @@
+#![allow(non_snake_case)]
 // Arguments and locals named like the generated code's own locals do not clash with them.
 use resilience::{circuit_breaker, fallback, retry};
 
@@ -8,7 +9,10 @@ async fn get_account(__permit: u32, __result: &str, __e: String) -> Result<Strin
     let __error = 1;
     let __value = 2;
     let __attempt = 3;
-    let __resilience_ret = __error + __value + __attempt;
+    // The generated statics live in blocks of their own, out of the body's sight.
+    let __CELL = 0;
+    let __RESILIENCE_BREAKER = 0;
+    let __resilience_ret = __error + __value + __attempt + __CELL + __RESILIENCE_BREAKER;
     Ok(format!("{__permit}{__result}{__e}{__resilience_ret}"))
 }
 
