@@ -8,8 +8,8 @@
 //! error spanned on the offending token; the function is then emitted unchanged beside the
 //! errors, so one mistake gives one message.
 //!
-//! The pipeline reads `parse → check → expand`: [`args`] parses the attributes into typed
-//! settings, [`item`] checks the function's shape, [`expand`] writes the code.
+//! The pipeline reads `parse → check → expand`: `args` parses the attributes into typed
+//! settings, `item` checks the function's shape, `expand` writes the code.
 
 mod args;
 mod expand;
