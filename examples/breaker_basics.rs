@@ -45,7 +45,7 @@ async fn main() -> Result<(), resilience::ConfigError> {
     let breaker = CircuitBreaker::builder("zoho_mcp")
         .failure_threshold(3)
         .recovery_timeout(Duration::from_millis(500))
-        .half_open_max_calls(1)
+        .half_open_max_calls(2)
         .success_threshold(2)
         .build()?;
     let dependency = Dependency {

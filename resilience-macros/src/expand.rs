@@ -241,10 +241,14 @@ fn expand(
         Some(r) => {
             let builder = retry_builder(r);
             let retry_if = r.retry_if.as_ref().map_or(quote!(true), predicate);
-            let (shown, judge) = if breaker.is_some() {
-                (quote!(#show.call(#error)), quote!(#rp::verdict_call))
-            } else {
-                (quote!(#show.plain(#error)), quote!(#rp::verdict))
+            let (shown, judge) = match (breaker, fallback) {
+                // With tiers to fall back to, an open breaker sends the call on at once.
+                (Some(_), Some(_)) => (
+                    quote!(#show.call(#error)),
+                    quote!(#rp::verdict_call_or_fall_back),
+                ),
+                (Some(_), None) => (quote!(#show.call(#error)), quote!(#rp::verdict_call)),
+                (None, _) => (quote!(#show.plain(#error)), quote!(#rp::verdict)),
             };
             quote! {{
                 let mut #run = {
@@ -277,9 +281,8 @@ fn expand(
     // fallback(...): the function's own result type.
     let result_expr = match fallback {
         Some(f) => {
-            let primary_tier = breaker
-                .and_then(|b| b.name.as_ref().map(|n| n.value.clone()))
-                .unwrap_or_else(|| fn_name.clone());
+            // Tiers are named by their functions, the guarded one first.
+            let primary_tier = &fn_name;
             let record_primary = if breaker.is_some() {
                 quote!(#failures.primary(#primary_tier, #error);)
             } else {

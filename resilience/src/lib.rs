@@ -112,7 +112,8 @@ pub use resilience_macros::circuit_breaker;
 /// returns that attempt's error; `E` must implement `Display` (failed attempts are logged).
 /// With [`macro@circuit_breaker`] on the same function, every attempt passes through the breaker
 /// and an open circuit is waited out when its `retry_after` fits within `max_delay`, or ends the
-/// retries otherwise.
+/// retries otherwise. With [`macro@fallback`] too, an open circuit ends the retries at once: the
+/// next tier serves rather than the call waiting for this one.
 ///
 /// | key | value | default |
 /// |---|---|---|

@@ -213,6 +213,20 @@ pub fn verdict_call<E>(error: &Shown<CallError<E>>, retry_if: impl FnOnce(&E) ->
     }
 }
 
+/// The retry verdict for an attempt that went through a breaker, when fallback tiers follow: a
+/// rejection ends the retries at once, so that the next tier serves instead of the call
+/// waiting for this tier's breaker.
+#[inline]
+pub fn verdict_call_or_fall_back<E>(
+    error: &Shown<CallError<E>>,
+    retry_if: impl FnOnce(&E) -> bool,
+) -> Verdict {
+    match &error.0 {
+        CallError::Rejected(_) => Verdict::Stop,
+        CallError::Failed(e) => verdict_of(e, retry_if),
+    }
+}
+
 /// The retry verdict for a plain attempt.
 #[inline]
 pub fn verdict<E>(error: &Shown<E>, retry_if: impl FnOnce(&E) -> bool) -> Verdict {

@@ -64,7 +64,7 @@ impl ZohoClient {
                     }
                     ::core::result::Result::Err(__error) => {
                         let __error = __show.call(__error);
-                        let __verdict = ::resilience::__private::verdict_call(
+                        let __verdict = ::resilience::__private::verdict_call_or_fall_back(
                             &__error,
                             |__e| true,
                         );
@@ -89,7 +89,7 @@ impl ZohoClient {
                     "get_account",
                     __keep,
                 );
-                __failures.primary("tier1_mcp", __error);
+                __failures.primary("get_account", __error);
                 match ::resilience::__private::tier_output::<
                     Result<Account, ZohoError>,
                     _,
