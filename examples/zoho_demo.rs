@@ -103,9 +103,14 @@ fn fraction(s: &str) -> Result<f64, String> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let logs_wanted = cli.log_json || std::env::var_os("RUST_LOG").is_some();
-    // Redraw in place only on a terminal, and not when logs go to the same terminal.
+    // Redraw in place only on a terminal big enough for the frame, and not when logs go to the
+    // same terminal.
+    let size = terminal_size::terminal_size().map(|(w, h)| (usize::from(w.0), usize::from(h.0)));
+    let (width, height) = size.unwrap_or((0, 0));
     let live = !cli.json
         && std::io::stdout().is_terminal()
+        && width >= 80
+        && height > view::FRAME_HEIGHT
         && !(logs_wanted && std::io::stderr().is_terminal());
     init_logging(&cli);
     if let Err(e) = resilience::init() {
@@ -132,12 +137,12 @@ async fn main() -> ExitCode {
 
     let style = Style { color: live };
     let mut stdout = std::io::stdout();
-    let mut redraw = Redraw::default();
+    let mut redraw = Redraw::new(width);
     let mut plain = PlainLog::default();
     let mut draw = |stdout: &mut std::io::Stdout| {
         let snap = watch.snapshot();
         let text = if live {
-            redraw.render(&view::frame(&snap, style))
+            redraw.render(&view::frame(&snap, style, width))
         } else {
             plain
                 .update(&snap, style)

@@ -106,12 +106,18 @@ impl Style {
 ///
 /// `calls` and `error rate` are the breaker's sliding window since it last closed; `received`
 /// counts the account requests that reached the tier's server.
-pub fn frame(snap: &Snapshot, style: Style) -> Vec<String> {
+///
+/// Below [`WIDE`] columns the table leaves out the backends' addresses and the requests each
+/// received, to fit 80 columns.
+pub fn frame(snap: &Snapshot, style: Style, width: usize) -> Vec<String> {
+    let wide = width >= WIDE;
     let mut lines = Vec::new();
-    let title = style.paint(
-        "resilience · Zoho CRM demo: get_account keeps answering while its tiers fail",
-        Paint::Bold,
-    );
+    let title = if wide {
+        "resilience · Zoho CRM demo: get_account keeps answering while its tiers fail"
+    } else {
+        "resilience · Zoho CRM demo"
+    };
+    let title = style.paint(title, Paint::Bold);
     lines.push(format!(
         "{title}   {}",
         style.paint(&secs(snap.elapsed), Paint::Dim)
@@ -120,8 +126,8 @@ pub fn frame(snap: &Snapshot, style: Style) -> Vec<String> {
     lines.push(progress_line(snap));
     lines.push(String::new());
 
-    lines.push(style.paint(
-        &format!(
+    let header = if wide {
+        format!(
             "{:<11} {:<22} {:<9} {:<10} {:>10} {:>6} {:>9}  {:<24} {:>8}",
             "tier",
             "backend",
@@ -132,11 +138,16 @@ pub fn frame(snap: &Snapshot, style: Style) -> Vec<String> {
             "retry in",
             "health",
             "received"
-        ),
-        Paint::Dim,
-    ));
+        )
+    } else {
+        format!(
+            "{:<11} {:<9} {:<10} {:>10} {:>6} {:>9}  {:<18}",
+            "tier", "mode", "breaker", "error rate", "calls", "retry in", "health"
+        )
+    };
+    lines.push(style.paint(&header, Paint::Dim));
     for tier in &snap.tiers {
-        lines.push(tier_line(tier, style));
+        lines.push(tier_line(tier, style, wide));
     }
     lines.push(String::new());
 
@@ -225,7 +236,13 @@ fn progress_line(snap: &Snapshot) -> String {
     line
 }
 
-fn tier_line(tier: &TierView, style: Style) -> String {
+/// The lines of every frame.
+pub const FRAME_HEIGHT: usize = 28;
+
+/// The width from which the live table shows every column.
+pub const WIDE: usize = 120;
+
+fn tier_line(tier: &TierView, style: Style, wide: bool) -> String {
     let backend = format!("{:<4} {}", tier.tier.label(), tier.addr);
     let (breaker, rate, calls, retry) = match &tier.metrics {
         Some(m) => (
@@ -246,13 +263,20 @@ fn tier_line(tier: &TierView, style: Style) -> String {
             "-".to_owned(),
         ),
     };
-    format!(
-        "{} {backend:<22} {} {breaker} {rate} {calls:>6} {retry:>9}  {} {:>8}",
-        style.paint(&format!("{:<11}", tier.tier.breaker()), Paint::Cyan),
-        style.mode(tier.mode, 9),
-        health_cell(tier.health.as_ref(), style, 24),
-        tier.received,
-    )
+    let name = style.paint(&format!("{:<11}", tier.tier.breaker()), Paint::Cyan);
+    let mode = style.mode(tier.mode, 9);
+    if wide {
+        format!(
+            "{name} {backend:<22} {mode} {breaker} {rate} {calls:>6} {retry:>9}  {} {:>8}",
+            health_cell(tier.health.as_ref(), style, 24),
+            tier.received,
+        )
+    } else {
+        format!(
+            "{name} {mode} {breaker} {rate} {calls:>6} {retry:>9}  {}",
+            health_cell(tier.health.as_ref(), style, 18),
+        )
+    }
 }
 
 fn health_cell(health: Option<&TierHealth>, style: Style, width: usize) -> String {
@@ -349,18 +373,26 @@ fn secs(d: Duration) -> String {
 /// ```
 /// use resilience_examples::zoho::view::Redraw;
 ///
-/// let mut redraw = Redraw::default();
+/// let mut redraw = Redraw::new(4);
 /// let first = redraw.render(&["a".to_owned(), "b".to_owned()]);
 /// assert_eq!(first, "a\x1b[K\nb\x1b[K\n\x1b[J");
-/// let second = redraw.render(&["c".to_owned()]);
+/// let second = redraw.render(&["cdefgh".to_owned()]);
 /// assert!(second.starts_with("\x1b[2A\r")); // back up over the two lines drawn before
+/// assert!(second.contains("cdef\x1b[K")); // cut to the terminal's width
 /// ```
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Redraw {
     height: usize,
+    width: usize,
 }
 
 impl Redraw {
+    /// A redraw for a terminal `width` columns wide: longer lines are cut, so that none wraps
+    /// and the frame keeps its height.
+    pub fn new(width: usize) -> Self {
+        Self { height: 0, width }
+    }
+
     /// The text that replaces the last frame with `lines`.
     pub fn render(&mut self, lines: &[String]) -> String {
         let mut out = String::new();
@@ -368,13 +400,38 @@ impl Redraw {
             let _ = write!(out, "\x1b[{}A\r", self.height);
         }
         for line in lines {
-            out.push_str(line);
+            out.push_str(&fit(line, self.width));
             out.push_str("\x1b[K\n");
         }
         out.push_str("\x1b[J");
         self.height = lines.len();
         out
     }
+}
+
+/// `line` cut to `width` visible columns; colour escapes do not count, and a cut line ends
+/// with a reset.
+fn fit(line: &str, width: usize) -> String {
+    let mut out = String::with_capacity(line.len());
+    let (mut shown, mut in_escape, mut coloured) = (0, false, false);
+    for c in line.chars() {
+        if in_escape {
+            out.push(c);
+            in_escape = c != 'm';
+        } else if c == '\x1b' {
+            out.push(c);
+            (in_escape, coloured) = (true, true);
+        } else if shown < width {
+            out.push(c);
+            shown += 1;
+        } else {
+            if coloured {
+                out.push_str("\x1b[0m");
+            }
+            break;
+        }
+    }
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -627,9 +684,31 @@ mod tests {
     #[test]
     fn every_frame_has_the_same_height() {
         let heights: Vec<usize> = [0, 3, 50]
-            .map(|n| frame(&snapshot(n), Style::default()).len())
+            .map(|n| frame(&snapshot(n), Style::default(), WIDE).len())
             .to_vec();
-        assert_eq!(heights, [28, 28, 28]);
+        assert_eq!(heights, [FRAME_HEIGHT; 3]);
+    }
+
+    #[test]
+    fn a_narrow_frame_fits_80_columns() {
+        let frame = frame(&snapshot(50), Style::default(), 80);
+        let mut redraw = Redraw::new(80);
+        let text = redraw.render(&frame);
+        for line in text.lines() {
+            let visible = line.trim_end_matches("\x1b[K").trim_end_matches("\x1b[J");
+            assert!(visible.chars().count() <= 80, "too wide: {line:?}");
+        }
+        // The tier table keeps every column the view promises, without cutting.
+        let header = frame.iter().find(|l| l.starts_with("tier ")).unwrap();
+        assert!(header.chars().count() <= 80, "{header}");
+        assert!(header.contains("health"));
+    }
+
+    #[test]
+    fn fitting_keeps_colour_escapes_whole() {
+        let red = "\x1b[31mabcdef\x1b[0m";
+        assert_eq!(fit(red, 3), "\x1b[31mabc\x1b[0m");
+        assert_eq!(fit("abc", 10), "abc");
     }
 
     #[test]
