@@ -538,27 +538,36 @@ fn overridden(env: &BreakerOverrides, key: BreakerKey) -> bool {
 // Sliding window
 // ---------------------------------------------------------------------------------------------
 
-/// The outcomes of the latest `size` calls, one bit each (1 = failure), written lock-free.
+/// The outcomes of the latest `size` calls, written lock-free.
 ///
-/// A call takes the next slot with one `fetch_add`; a success only writes when its slot held a
-/// failure. The failure count is a population count, so concurrent writers can never make it
-/// drift or underflow.
+/// Each call takes the next slot with one `fetch_add` on a cursor. A slot is a nibble, sixteen
+/// to a word: written (1 bit), the window's epoch when written (2 bits), failed (1 bit). Clearing
+/// (on every transition to closed) zeroes the words and moves the epoch on; a recorder reads the
+/// epoch *before* it checks that its permit is still current, so a result that races a
+/// transition carries the old epoch and is not counted in the new state. A success that finds
+/// its slot already holding the same nibble writes nothing.
 struct Window {
     size: u32,
     /// `u64::MAX / size + 1`, for a division-free `% size` (Lemire's fastmod).
     fastmod: u64,
-    calls: AtomicU64,
-    bits: Box<[AtomicU64]>,
+    cursor: AtomicU64,
+    epoch: AtomicU64,
+    slots: Box<[AtomicU64]>,
 }
+
+const SLOTS_PER_WORD: usize = 16;
+const SLOT_WRITTEN: u64 = 0b1000;
 
 impl Window {
     fn new(size: u32) -> Self {
         let size = size.max(1);
+        let words = (size as usize).div_ceil(SLOTS_PER_WORD);
         Self {
             size,
             fastmod: (u64::MAX / u64::from(size)).wrapping_add(1),
-            calls: AtomicU64::new(0),
-            bits: (0..size.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            cursor: AtomicU64::new(0),
+            epoch: AtomicU64::new(0),
+            slots: (0..words).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
@@ -568,34 +577,51 @@ impl Window {
         ((u128::from(low) * u128::from(self.size)) >> 64) as usize
     }
 
+    /// The epoch to record under: read before checking that the permit is current.
     #[inline]
-    fn record(&self, failed: bool) {
-        let slot = self.slot(self.calls.fetch_add(1, Ordering::Relaxed));
-        let word = &self.bits[slot / 64];
-        let mask = 1u64 << (slot % 64);
-        if failed {
-            word.fetch_or(mask, Ordering::Relaxed);
-        } else if word.load(Ordering::Relaxed) & mask != 0 {
-            word.fetch_and(!mask, Ordering::Relaxed);
+    fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire) & 0b11
+    }
+
+    #[inline]
+    fn record(&self, epoch: u64, failed: bool) {
+        let slot = self.slot(self.cursor.fetch_add(1, Ordering::Relaxed));
+        let word = &self.slots[slot / SLOTS_PER_WORD];
+        let shift = (slot % SLOTS_PER_WORD) * 4;
+        let nibble = (SLOT_WRITTEN | epoch << 1 | u64::from(failed)) << shift;
+        let mask = 0b1111 << shift;
+        let mut current = word.load(Ordering::Relaxed);
+        while current & mask != nibble {
+            let next = (current & !mask) | nibble;
+            match word.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
         }
     }
 
-    /// (calls in the window, failures among them)
+    /// (calls in the window, failures among them), counting only the current epoch's slots.
     fn snapshot(&self) -> (u32, u32) {
-        let total = self.calls.load(Ordering::Relaxed).min(u64::from(self.size)) as u32;
-        let failures: u32 = self
-            .bits
-            .iter()
-            .map(|w| w.load(Ordering::Relaxed).count_ones())
-            .sum();
-        (total, failures.min(total))
+        let current = SLOT_WRITTEN | (self.epoch.load(Ordering::Acquire) & 0b11) << 1;
+        let (mut total, mut failures) = (0, 0);
+        for word in self.slots.iter() {
+            let mut bits = word.load(Ordering::Relaxed);
+            for _ in 0..SLOTS_PER_WORD {
+                if bits & 0b1110 == current {
+                    total += 1;
+                    failures += (bits & 1) as u32;
+                }
+                bits >>= 4;
+            }
+        }
+        (total, failures)
     }
 
     fn clear(&self) {
-        self.calls.store(0, Ordering::Relaxed);
-        for w in self.bits.iter() {
-            w.store(0, Ordering::Relaxed);
+        for word in self.slots.iter() {
+            word.store(0, Ordering::Relaxed);
         }
+        self.epoch.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -825,11 +851,14 @@ impl CircuitBreaker {
     }
 
     fn on_outcome(&self, stamp: u64, failed: bool) {
+        // The window's epoch first: if a transition lands after the check below, the result
+        // is recorded under the old epoch and does not count in the new state.
+        let epoch = self.window.epoch();
         let mut word = self.word.load(Ordering::Acquire);
         if word & STAMP_MASK != stamp {
             return; // admitted before the last transition: does not count now
         }
-        self.window.record(failed);
+        self.window.record(epoch, failed);
         if failed {
             self.last_failure
                 .store(self.now_nanos().saturating_add(1), Ordering::Relaxed);
