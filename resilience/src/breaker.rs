@@ -64,6 +64,13 @@ const _: () = assert!(config::MAX_HALF_OPEN_CALLS as u64 <= IN_FLIGHT_MAX);
 const _: () = assert!(config::MAX_HALF_OPEN_CALLS as u64 <= SUCCESS_MAX);
 const _: () = assert!(config::MAX_FAILURE_THRESHOLD as u64 <= COUNT_MAX);
 
+/// Closed or disabled: every call is admitted. A mask compare, for the hot path.
+#[inline]
+fn admits_all(word: u64) -> bool {
+    let state = word & STATE_MASK;
+    state == CircuitState::Closed as u64 || state == CircuitState::Disabled as u64
+}
+
 fn state_of(word: u64) -> CircuitState {
     CircuitState::from_bits(word & STATE_MASK)
 }
@@ -745,9 +752,10 @@ impl CircuitBreaker {
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, CircuitBreakerOpenError> {
         let word = self.word.load(Ordering::Acquire);
-        match state_of(word) {
-            CircuitState::Closed | CircuitState::Disabled => Ok(Permit::new(self, word)),
-            _ => self.acquire_slow(word),
+        if admits_all(word) {
+            Ok(Permit::new(self, word))
+        } else {
+            self.acquire_slow(word)
         }
     }
 
@@ -850,11 +858,30 @@ impl CircuitBreaker {
         result.map_err(CallError::Failed)
     }
 
-    fn on_outcome(&self, stamp: u64, failed: bool) {
+    /// A success: the hot path. Closed (or disabled) with no failure counted and no transition
+    /// since admission, the word equals the permit's stamp, and only the window is written.
+    #[inline]
+    fn on_success(&self, stamp: u64) {
         // The window's epoch first: if a transition lands after the check below, the result
         // is recorded under the old epoch and does not count in the new state.
         let epoch = self.window.epoch();
-        let mut word = self.word.load(Ordering::Acquire);
+        let word = self.word.load(Ordering::Acquire);
+        if word == stamp && admits_all(word) {
+            self.window.record(epoch, false);
+        } else {
+            self.on_outcome_with(epoch, word, stamp, false);
+        }
+    }
+
+    fn on_outcome(&self, stamp: u64, failed: bool) {
+        let epoch = self.window.epoch();
+        let word = self.word.load(Ordering::Acquire);
+        self.on_outcome_with(epoch, word, stamp, failed);
+    }
+
+    /// Records an outcome; `epoch` and `word` were read in that order (see `on_success`).
+    #[inline(never)]
+    fn on_outcome_with(&self, epoch: u64, mut word: u64, stamp: u64, failed: bool) {
         if word & STAMP_MASK != stamp {
             return; // admitted before the last transition: does not count now
         }
@@ -1142,7 +1169,7 @@ impl<'a> Permit<'a> {
     #[inline]
     pub fn record_success(mut self) {
         self.done = true;
-        self.breaker.on_outcome(self.stamp, false);
+        self.breaker.on_success(self.stamp);
     }
 
     /// The call failed.

@@ -41,12 +41,25 @@ pub enum Error {
     /// Every attempt of a retried operation failed.
     #[error(transparent)]
     RetryExhausted(#[from] RetryExhaustedError),
-    /// Every fallback tier failed or was skipped.
+    /// Every fallback tier failed or was skipped. (Boxed, like [`Error::Config`], to keep
+    /// `Error`, and every `Result` that carries it, small.)
     #[error(transparent)]
-    AllTiersFailed(#[from] AllTiersFailedError),
+    AllTiersFailed(Box<AllTiersFailedError>),
     /// A setting or an environment variable has a value that cannot work.
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(Box<ConfigError>),
+}
+
+impl From<AllTiersFailedError> for Error {
+    fn from(e: AllTiersFailedError) -> Self {
+        Error::AllTiersFailed(Box::new(e))
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(Box::new(e))
+    }
 }
 
 impl Error {

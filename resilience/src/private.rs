@@ -395,6 +395,6 @@ impl<E> Failures<E> {
             attempted_tiers: self.tiers,
         };
         events::all_tiers_failed(&error);
-        (convert.0)(Error::AllTiersFailed(error))
+        (convert.0)(Error::AllTiersFailed(Box::new(error)))
     }
 }
