@@ -383,3 +383,63 @@ async fn every_supported_shape_is_send_and_behaves() {
     });
     assert_eq!(owned.await.unwrap().unwrap(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_tier_refused_by_its_own_breaker_is_reported_as_skipped() {
+    #[fallback(skip_second, skip_third)]
+    async fn skip_first() -> Result<u32, ZohoError> {
+        Err(ZohoError::Http(500))
+    }
+    #[retry(max_attempts = 2, base_delay = "1ms")]
+    #[circuit_breaker(name = "attr_skip_second")]
+    async fn skip_second() -> Result<u32, ZohoError> {
+        Ok(2)
+    }
+    /// Fails after a rejection: the failure, not the earlier rejection, is what counts.
+    #[retry(max_attempts = 2, base_delay = "1ms", max_delay = "1ms")]
+    #[circuit_breaker(
+        name = "attr_skip_third",
+        failure_threshold = 1,
+        recovery_timeout = "1ms"
+    )]
+    async fn skip_third() -> Result<u32, ZohoError> {
+        Err(ZohoError::Http(503))
+    }
+
+    // Create the tiers' breakers, then open the second one.
+    assert_eq!(skip_second().await.unwrap(), 2);
+    let _ = skip_third().await;
+    breaker("attr_skip_second").force_open();
+    match skip_first().await {
+        Err(ZohoError::Resilience(resilience::Error::AllTiersFailed(e))) => {
+            let outcomes: Vec<(&str, bool)> = e
+                .attempted_tiers
+                .iter()
+                .map(|t| {
+                    (
+                        t.tier.as_str(),
+                        matches!(t.outcome, TierOutcome::Skipped(_)),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                outcomes,
+                [
+                    ("skip_first", false),
+                    ("skip_second", true),
+                    ("skip_third", false)
+                ]
+            );
+            match &e.attempted_tiers[1].outcome {
+                TierOutcome::Skipped(open) => assert_eq!(open.circuit_name(), "attr_skip_second"),
+                other => panic!("{other:?}"),
+            }
+        }
+        other => panic!("expected all tiers to fail, got {other:?}"),
+    }
+    // Outside a fallback chain, a rejection is just the function's error.
+    assert!(matches!(
+        skip_second().await,
+        Err(ZohoError::Resilience(resilience::Error::CircuitOpen(_)))
+    ));
+}

@@ -169,6 +169,7 @@ fn expand(
         local("__CELL"),
         local("__resilience_ret"),
     );
+    let seen = local("__seen");
     let (convert, show, keep, breaker_handle) = (
         local("__convert"),
         local("__show"),
@@ -222,9 +223,13 @@ fn expand(
                         #clones
                         let #result = #run_body;
                         #permit.record_with(&#result, |#e| #is_failure);
+                        if #result.is_err() {
+                            #rp::note_failed();
+                        }
                         #result.map_err(#rp::CallError::Failed)
                     }
                     ::core::result::Result::Err(#open) => {
+                        #rp::note_rejected(&#open);
                         ::core::result::Result::Err(#rp::CallError::Rejected(#open))
                     }
                 }
@@ -294,15 +299,18 @@ fn expand(
                 let position = i + 1;
                 let call = tier_call(function, path, i == last);
                 let output = quote_spanned! {path.span()=>
-                    #rp::tier_output::<#ret, _>(#rp::tier(#call).await)
+                    #rp::tier_output::<#ret, _>(#seen.watch(#call).await)
                 };
                 quote! {
+                    let #seen = #rp::Rejection::new();
                     match #output {
                         ::core::result::Result::Ok(#value) => {
                             #failures.served(#name, #position);
                             return ::core::result::Result::Ok(#value);
                         }
-                        ::core::result::Result::Err(#error) => #failures.failed(#name, #error),
+                        ::core::result::Result::Err(#error) => {
+                            #failures.tier_failed(#name, #error, &#seen)
+                        }
                     }
                 }
             });

@@ -15,7 +15,9 @@ pub use tokio::time::sleep;
 
 pub use crate::breaker::CallError;
 use crate::breaker::{CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerConfig};
-use crate::error::{AllTiersFailedError, BoxError, Error, TierFailure, TierOutcome};
+use crate::error::{
+    AllTiersFailedError, BoxError, CircuitBreakerOpenError, Error, TierFailure, TierOutcome,
+};
 use crate::events;
 use crate::retry::{RetryPolicy, RetryPolicyBuilder, Verdict};
 
@@ -314,12 +316,6 @@ pub trait TierFuture: IntoFuture {}
 #[diagnostic::do_not_recommend]
 impl<F: IntoFuture> TierFuture for F {}
 
-/// Checks at the tier's name that its call is a future, and gives it.
-#[inline]
-pub fn tier<F: TierFuture>(call: F) -> F::IntoFuture {
-    call.into_future()
-}
-
 /// A tier's output: the same type as the guarded function's.
 #[diagnostic::on_unimplemented(
     message = "this fallback tier returns `{Self}`, not `{R}` like the function it backs",
@@ -342,6 +338,64 @@ impl<R> SameOutput<R> for R {
 #[inline]
 pub fn tier_output<R, X: SameOutput<R>>(output: X) -> R {
     output.into_output()
+}
+
+// A fallback tier is a function of its own, possibly guarded by a breaker of its own; when it
+// fails, the chain sees only its error `E`. To report a tier whose breaker refused it as
+// skipped rather than failed, the chain runs each tier inside a task-local slot, and the
+// generated code of a guarded function notes its last outcome there: a rejection, or a failure
+// (which clears it). Outside a chain the slot is absent and noting does nothing; a success
+// notes nothing, so the call path pays nothing.
+tokio::task_local! {
+    static LAST_REJECTION: Rejection;
+}
+
+/// Where a fallback tier's rejection is noted.
+#[derive(Clone, Default)]
+pub struct Rejection(Arc<std::sync::Mutex<Option<CircuitBreakerOpenError>>>);
+
+impl Rejection {
+    /// An empty slot, for one tier.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Checks at the tier's name that its call is a future, and runs it with this slot in
+    /// scope.
+    pub fn watch<F: TierFuture>(
+        &self,
+        call: F,
+    ) -> tokio::task::futures::TaskLocalFuture<Rejection, F::IntoFuture> {
+        LAST_REJECTION.scope(self.clone(), call.into_future())
+    }
+
+    fn take(&self) -> Option<CircuitBreakerOpenError> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    fn note(outcome: Option<&CircuitBreakerOpenError>) {
+        let _ = LAST_REJECTION.try_with(|slot| {
+            *slot
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = outcome.cloned();
+        });
+    }
+}
+
+/// A guarded function's breaker refused its call (noted for an enclosing fallback chain).
+#[inline]
+pub fn note_rejected(open: &CircuitBreakerOpenError) {
+    Rejection::note(Some(open));
+}
+
+/// A guarded function failed otherwise (noted for an enclosing fallback chain).
+#[inline]
+pub fn note_failed() {
+    Rejection::note(None);
 }
 
 /// The failures of a fallback chain, gathered on the failure path only.
@@ -369,10 +423,18 @@ impl<E> Failures<E> {
         }
     }
 
-    /// A tier failed.
+    /// The guarded function's own run failed, without a breaker of its own.
     pub fn failed(&mut self, tier: &str, error: E) {
         let boxed = (self.keep.0)(error);
         self.push(tier, TierOutcome::Failed(boxed));
+    }
+
+    /// A fallback tier failed: skipped, if its own breaker refused it.
+    pub fn tier_failed(&mut self, tier: &str, error: E, seen: &Rejection) {
+        match seen.take() {
+            Some(open) => self.push(tier, TierOutcome::Skipped(open)),
+            None => self.failed(tier, error),
+        }
     }
 
     fn push(&mut self, tier: &str, outcome: TierOutcome) {
@@ -388,8 +450,10 @@ impl<E> Failures<E> {
         events::fallback_used(self.operation, tier, position);
     }
 
-    /// Every tier failed: the error the function returns.
+    /// Every tier failed: the error the function returns (noted as a failure, not a
+    /// rejection, for a chain this function is itself a tier of).
     pub fn into_error(self, convert: &Convert<E>) -> E {
+        note_failed();
         let error = AllTiersFailedError {
             operation: self.operation.to_owned(),
             attempted_tiers: self.tiers,

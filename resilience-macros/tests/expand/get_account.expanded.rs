@@ -50,9 +50,13 @@ impl ZohoClient {
                                 .await,
                         );
                         __permit.record_with(&__result, |__e| true);
+                        if __result.is_err() {
+                            ::resilience::__private::note_failed();
+                        }
                         __result.map_err(::resilience::__private::CallError::Failed)
                     }
                     ::core::result::Result::Err(__open) => {
+                        ::resilience::__private::note_rejected(&__open);
                         ::core::result::Result::Err(
                             ::resilience::__private::CallError::Rejected(__open),
                         )
@@ -90,11 +94,13 @@ impl ZohoClient {
                     __keep,
                 );
                 __failures.primary("get_account", __error);
+                let __seen = ::resilience::__private::Rejection::new();
                 match ::resilience::__private::tier_output::<
                     Result<Account, ZohoError>,
                     _,
                 >(
-                    ::resilience::__private::tier(
+                    __seen
+                        .watch(
                             self.get_account_sdk(::resilience::__private::clone_arg(&id)),
                         )
                         .await,
@@ -104,19 +110,20 @@ impl ZohoClient {
                         return ::core::result::Result::Ok(__value);
                     }
                     ::core::result::Result::Err(__error) => {
-                        __failures.failed("get_account_sdk", __error)
+                        __failures.tier_failed("get_account_sdk", __error, &__seen)
                     }
                 }
+                let __seen = ::resilience::__private::Rejection::new();
                 match ::resilience::__private::tier_output::<
                     Result<Account, ZohoError>,
                     _,
-                >(::resilience::__private::tier(self.get_account_rest(id)).await) {
+                >(__seen.watch(self.get_account_rest(id)).await) {
                     ::core::result::Result::Ok(__value) => {
                         __failures.served("get_account_rest", 2usize);
                         return ::core::result::Result::Ok(__value);
                     }
                     ::core::result::Result::Err(__error) => {
-                        __failures.failed("get_account_rest", __error)
+                        __failures.tier_failed("get_account_rest", __error, &__seen)
                     }
                 }
                 ::core::result::Result::Err(__failures.into_error(&__convert))
