@@ -29,6 +29,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -751,21 +752,50 @@ impl CircuitBreaker {
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, CircuitBreakerOpenError> {
+        self.admit().map(|word| Admission::new(self, word))
+    }
+
+    /// Like [`try_acquire`](Self::try_acquire), for a permit that owns a handle to the breaker
+    /// and can outlive a borrow of it.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use resilience::CircuitBreaker;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), resilience::ConfigError> {
+    /// let breaker = Arc::new(CircuitBreaker::builder("tier1_mcp").build()?);
+    /// let permit = breaker.try_acquire_owned().expect("closed breakers admit");
+    /// let task = tokio::spawn(async move {
+    ///     let outcome: Result<u32, String> = Ok(1); // the call, on another task
+    ///     permit.record(&outcome);
+    /// });
+    /// task.await.unwrap();
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[inline]
+    pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedPermit, CircuitBreakerOpenError> {
+        self.admit()
+            .map(|word| Admission::new(Arc::clone(self), word))
+    }
+
+    /// Admission: the state word the call is admitted under, or the rejection.
+    #[inline]
+    fn admit(&self) -> Result<u64, CircuitBreakerOpenError> {
         let word = self.word.load(Ordering::Acquire);
         if admits_all(word) {
-            Ok(Permit::new(self, word))
+            Ok(word)
         } else {
             self.acquire_slow(word)
         }
     }
 
     #[cold]
-    fn acquire_slow(&self, mut word: u64) -> Result<Permit<'_>, CircuitBreakerOpenError> {
+    fn acquire_slow(&self, mut word: u64) -> Result<u64, CircuitBreakerOpenError> {
         loop {
             match state_of(word) {
-                CircuitState::Closed | CircuitState::Disabled => {
-                    return Ok(Permit::new(self, word));
-                }
+                CircuitState::Closed | CircuitState::Disabled => return Ok(word),
                 CircuitState::ForcedOpen => return Err(self.reject(CircuitState::ForcedOpen, None)),
                 CircuitState::Open => {
                     let deadline = self.open_until.load(Ordering::Acquire);
@@ -789,7 +819,7 @@ impl CircuitBreaker {
                         Ordering::AcqRel,
                         Ordering::Acquire,
                     ) {
-                        Ok(_) => return Ok(Permit::new(self, next)),
+                        Ok(_) => return Ok(next),
                         Err(actual) => word = actual,
                     }
                 }
@@ -1143,16 +1173,24 @@ impl CircuitBreaker {
 ///
 /// Give it the call's outcome with one of its `record` methods. Dropping it without doing so
 /// (the call was cancelled or panicked) records nothing and frees its half-open slot.
+pub type Permit<'a> = Admission<&'a CircuitBreaker>;
+
+/// A [`Permit`] that owns a handle to its breaker, from [`CircuitBreaker::try_acquire_owned`]:
+/// for a call that outlives a borrow (a `tower` future, a spawned task).
+pub type OwnedPermit = Admission<Arc<CircuitBreaker>>;
+
+/// Leave to make one call, holding its breaker through `B` (a reference for [`Permit`], an
+/// `Arc` for [`OwnedPermit`]).
 #[must_use = "record the call's outcome with `record_success`, `record_failure` or `record`"]
 #[derive(Debug)]
-pub struct Permit<'a> {
-    breaker: &'a CircuitBreaker,
+pub struct Admission<B: Deref<Target = CircuitBreaker>> {
+    breaker: B,
     stamp: u64,
     done: bool,
 }
 
-impl<'a> Permit<'a> {
-    fn new(breaker: &'a CircuitBreaker, word: u64) -> Self {
+impl<B: Deref<Target = CircuitBreaker>> Admission<B> {
+    fn new(breaker: B, word: u64) -> Self {
         Self {
             breaker,
             stamp: word & STAMP_MASK,
@@ -1195,7 +1233,7 @@ impl<'a> Permit<'a> {
     }
 }
 
-impl Drop for Permit<'_> {
+impl<B: Deref<Target = CircuitBreaker>> Drop for Admission<B> {
     #[inline]
     fn drop(&mut self) {
         if !self.done && state_of(self.stamp) == CircuitState::HalfOpen {

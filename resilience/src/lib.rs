@@ -42,6 +42,8 @@ pub mod fallback;
 pub mod health;
 pub mod registry;
 pub mod retry;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -176,8 +178,8 @@ pub use resilience_macros::retry;
 pub use resilience_macros::fallback;
 
 pub use breaker::{
-    CallError, CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerConfig, CircuitState, Metrics,
-    Permit,
+    Admission, CallError, CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerConfig,
+    CircuitState, Metrics, OwnedPermit, Permit,
 };
 pub use error::{
     AllTiersFailedError, BoxError, CircuitBreakerOpenError, ConfigError, Error,

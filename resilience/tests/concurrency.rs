@@ -255,3 +255,25 @@ fn concurrent_failures_trip_exactly_once() {
     assert!(changes.try_recv().is_err(), "exactly one transition");
     assert!(b.metrics().failure_count >= 50);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_owned_permit_moved_into_an_aborted_task_frees_its_slot() {
+    let b = breaker("conc_owned_abort", 1, 1);
+    trip(&b);
+    advance(Duration::from_secs(10)).await;
+    let permit = b.try_acquire_owned().expect("the probe is admitted");
+    assert_eq!(permit.admitted_in(), CircuitState::HalfOpen);
+    assert!(b.try_acquire_owned().is_err(), "the only slot is taken");
+    let task = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        permit.record_success();
+    });
+    tokio::task::yield_now().await;
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    // The permit was dropped with the task: the slot is free, the breaker can close.
+    b.try_acquire_owned()
+        .expect("slot released")
+        .record_success();
+    assert_eq!(b.state(), CircuitState::Closed);
+}
