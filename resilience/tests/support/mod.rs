@@ -1,9 +1,10 @@
 //! Test support: capture the crate's tracing events.
 #![allow(dead_code)]
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 
 use tracing::field::{Field, Visit};
 use tracing_subscriber::Layer;
@@ -65,26 +66,58 @@ impl Visit for Fields<'_> {
     }
 }
 
-struct Capture(Events);
+thread_local! {
+    /// The capture of this thread, if one is running.
+    static CURRENT: RefCell<Option<Events>> = const { RefCell::new(None) };
+}
+
+/// The one subscriber of the process: routes each event to its thread's capture.
+///
+/// A process-wide subscriber, installed once, rather than one `set_default` per test: with
+/// scoped subscribers, a test registering a callsite while another test installs its
+/// subscriber can leave that callsite cached as "never enabled", and the other test then misses
+/// its events.
+struct Capture;
 
 impl<S: tracing::Subscriber> Layer<S> for Capture {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
         if event.metadata().target() != "resilience" {
             return;
         }
-        let mut fields = BTreeMap::new();
-        event.record(&mut Fields(&mut fields));
-        self.0.0.lock().unwrap().push(Captured {
-            level: *event.metadata().level(),
-            fields,
+        CURRENT.with(|current| {
+            if let Some(events) = &*current.borrow() {
+                let mut fields = BTreeMap::new();
+                event.record(&mut Fields(&mut fields));
+                events.0.lock().unwrap().push(Captured {
+                    level: *event.metadata().level(),
+                    fields,
+                });
+            }
         });
     }
 }
 
+/// Ends a capture when dropped.
+pub struct CaptureGuard(Option<Events>);
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        CURRENT.with(|current| *current.borrow_mut() = previous);
+    }
+}
+
 /// Captures the crate's events on this thread until the guard is dropped.
-pub fn capture() -> (Events, tracing::subscriber::DefaultGuard) {
+pub fn capture() -> (Events, CaptureGuard) {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::registry().with(Capture);
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other global subscriber in the tests");
+    });
+    // Callsites registered while the subscriber was being installed are looked at again.
+    tracing::callsite::rebuild_interest_cache();
     let events = Events::default();
-    let subscriber = tracing_subscriber::registry().with(Capture(events.clone()));
-    let guard = tracing::subscriber::set_default(subscriber);
-    (events, guard)
+    let previous = CURRENT.with(|current| current.borrow_mut().replace(events.clone()));
+    (events, CaptureGuard(previous))
 }
