@@ -4,7 +4,12 @@
 //! guide's multi-tier configuration (`#[fallback]`, `#[retry]`, `#[circuit_breaker]`), and a
 //! scripted scenario that fails the tiers one after the other. The `zoho_demo` example drives it
 //! and draws it; `tests/zoho_scenario.rs` checks what it reports.
+//!
+//! [`operator`] serves an operator's view of the breakers on loopback: `/metrics` for
+//! Prometheus and `/status` as JSON. The `operator` example runs it; `tests/operator.rs` fetches
+//! both.
 
 #![warn(missing_docs)]
 
+pub mod operator;
 pub mod zoho;

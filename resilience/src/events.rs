@@ -25,7 +25,13 @@
 //! | `tier_recovered`    | INFO  | `tier`                                                                 |
 //!
 //! `circuit_opened` is also emitted, with `old_state` and `forced = true`, when an operator forces
-//! a breaker open.
+//! a breaker open. A retry that stops early (the error is not retried, or the circuit stays open
+//! longer than `max_delay`) emits `retry_stopped` at DEBUG, with `attempts`, `reason`, `error`.
+//!
+//! # Metrics
+//!
+//! With the `metrics` feature, the same functions that emit these events also update the series
+//! of [`crate::metrics`], so that each event and its metric live in one place.
 //!
 //! # Subscribing to state changes
 //!
@@ -114,6 +120,8 @@ pub(crate) fn state_changed(
     failure_count: u32,
     recovery_timeout: Duration,
 ) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::state_changed(name, old, new);
     let old_state = old.as_str();
     match new {
         CircuitState::Open => tracing::warn!(
@@ -158,6 +166,8 @@ pub(crate) fn state_changed(
 }
 
 pub(crate) fn call_failed(name: &str, failure_count: u32, threshold: u32) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::call_failed(name);
     tracing::info!(
         target: "resilience",
         event = "call_failed",
@@ -169,6 +179,8 @@ pub(crate) fn call_failed(name: &str, failure_count: u32, threshold: u32) {
 }
 
 pub(crate) fn call_rejected(name: &str, state: CircuitState) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::call_rejected(name, state);
     tracing::debug!(
         target: "resilience",
         event = "call_rejected",
@@ -216,6 +228,8 @@ pub(crate) fn tier_did_not_serve<E: fmt::Display>(
 }
 
 pub(crate) fn fallback_used(operation: &str, tier: &str, position: usize) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::fallback_served(operation, tier);
     tracing::info!(
         target: "resilience",
         event = "fallback_used",
@@ -227,6 +241,8 @@ pub(crate) fn fallback_used(operation: &str, tier: &str, position: usize) {
 }
 
 pub(crate) fn all_tiers_failed<E: fmt::Display>(error: &AllTiersFailedError<E>) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::all_tiers_failed(&error.operation);
     tracing::error!(
         target: "resilience",
         event = "all_tiers_failed",
@@ -234,6 +250,75 @@ pub(crate) fn all_tiers_failed<E: fmt::Display>(error: &AllTiersFailedError<E>) 
         tiers = error.attempted_tiers.len(),
         error = %error,
         "every tier failed"
+    );
+}
+
+pub(crate) fn retry_attempt(
+    attempt: u32,
+    max_attempts: u32,
+    delay: Duration,
+    error: &dyn fmt::Display,
+) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::retry_attempt();
+    tracing::warn!(
+        target: "resilience",
+        event = "retry_attempt",
+        attempt,
+        max_attempts,
+        delay = delay.as_secs_f64(),
+        error = %error,
+        "attempt failed; retrying"
+    );
+}
+
+pub(crate) fn retry_exhausted(attempts: u32, error: &dyn fmt::Display) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::retry_exhausted();
+    tracing::error!(
+        target: "resilience",
+        event = "retry_exhausted",
+        attempts,
+        error = %error,
+        "every attempt failed"
+    );
+}
+
+pub(crate) fn retry_stopped(attempts: u32, reason: &str, error: &dyn fmt::Display) {
+    tracing::debug!(
+        target: "resilience",
+        event = "retry_stopped",
+        attempts,
+        reason,
+        error = %error,
+        "not retrying"
+    );
+}
+
+/// A tier passed its health check; `recovered` when its previous check had failed.
+pub(crate) fn health_check_passed(tier: &str, recovered: bool) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::tier_health(tier, true);
+    if recovered {
+        tracing::info!(
+            target: "resilience",
+            event = "tier_recovered",
+            tier,
+            "tier passed its health check again"
+        );
+    }
+}
+
+pub(crate) fn health_check_failed(tier: &str, error: &str, consecutive_failures: u32) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::tier_health(tier, false);
+    tracing::warn!(
+        target: "resilience",
+        event = "health_check_failed",
+        tier,
+        error,
+        consecutive_failures,
+        "health check failed"
     );
 }
 

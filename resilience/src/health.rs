@@ -85,6 +85,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 use crate::breaker::CircuitState;
 use crate::config;
 use crate::error::ConfigError;
+use crate::events;
 use crate::registry::CircuitBreakerManager;
 
 /// The default per-check timeout, when it is shorter than the check interval.
@@ -880,14 +881,7 @@ impl Inner {
                 record.consecutive_failures = 0;
                 record.last_error = None;
                 drop(record);
-                if was_failing {
-                    tracing::info!(
-                        target: "resilience",
-                        event = "tier_recovered",
-                        tier = tier.name.as_str(),
-                        "tier passed its health check again"
-                    );
-                }
+                events::health_check_passed(&tier.name, was_failing);
                 if self.probe_breakers {
                     if let Some(breaker) = self.manager().get(&tier.name) {
                         breaker.try_half_open();
@@ -900,14 +894,7 @@ impl Inner {
                 let consecutive_failures = record.consecutive_failures;
                 record.last_error = Some(error.clone());
                 drop(record);
-                tracing::warn!(
-                    target: "resilience",
-                    event = "health_check_failed",
-                    tier = tier.name.as_str(),
-                    error = error.as_str(),
-                    consecutive_failures,
-                    "health check failed"
-                );
+                events::health_check_failed(&tier.name, &error, consecutive_failures);
             }
         }
     }

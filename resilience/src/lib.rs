@@ -40,6 +40,8 @@ pub mod error;
 pub mod events;
 pub mod fallback;
 pub mod health;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 pub mod registry;
 pub mod retry;
 #[cfg(feature = "tower")]

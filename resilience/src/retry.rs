@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use crate::breaker::{CallError, CircuitBreaker};
 use crate::config::{self, Env, RetrySettings};
 use crate::error::{CircuitBreakerOpenError, ConfigError, RetryExhaustedError};
+use crate::events;
 
 /// How a failed attempt is followed up: decided per error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -302,13 +303,7 @@ impl RetryPolicy {
     }
 
     fn exhausted<E: fmt::Display>(&self, attempts: u32, last_error: E) -> RetryError<E> {
-        tracing::error!(
-            target: "resilience",
-            event = "retry_exhausted",
-            attempts,
-            error = %last_error,
-            "every attempt failed"
-        );
+        events::retry_exhausted(attempts, &last_error);
         RetryError::Exhausted(RetryExhaustedError {
             attempts,
             last_error,
@@ -316,14 +311,7 @@ impl RetryPolicy {
     }
 
     fn stopped<E: fmt::Display>(&self, attempts: u32, error: E, reason: &str) -> RetryError<E> {
-        tracing::debug!(
-            target: "resilience",
-            event = "retry_stopped",
-            attempts,
-            reason,
-            error = %error,
-            "not retrying"
-        );
+        events::retry_stopped(attempts, reason, &error);
         RetryError::Stopped { attempts, error }
     }
 }
@@ -380,15 +368,7 @@ impl RetryRun<'_> {
                 return Err(policy.exhausted(attempt, error));
             }
         }
-        tracing::warn!(
-            target: "resilience",
-            event = "retry_attempt",
-            attempt,
-            max_attempts = policy.max_attempts,
-            delay = wait.as_secs_f64(),
-            error = %error,
-            "attempt failed; retrying"
-        );
+        events::retry_attempt(attempt, policy.max_attempts, wait, &error);
         Ok(wait)
     }
 }

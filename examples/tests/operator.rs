@@ -1,0 +1,112 @@
+//! The operator view over real HTTP on loopback: `/metrics` has the breakers' series in
+//! Prometheus' text format, `/status` the guide's metrics and the health status as JSON.
+//!
+//! One test in this binary: it installs the Prometheus recorder globally.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusBuilder;
+use resilience::CircuitBreaker;
+use resilience::health::HealthMonitor;
+use resilience_examples::operator::{OperatorState, serve_loopback};
+use serde_json::Value;
+
+#[tokio::test]
+async fn metrics_and_status_are_served_on_loopback() {
+    let handle = PrometheusBuilder::new()
+        .install_recorder()
+        .expect("the only recorder of this binary");
+    resilience::metrics::describe();
+
+    let registry = resilience::registry();
+    for tier in ["tier1_mcp", "tier2_sdk", "tier3_rest"] {
+        registry
+            .register(
+                CircuitBreaker::builder(tier)
+                    .failure_threshold(2)
+                    .recovery_timeout(Duration::from_secs(30))
+                    .ignore_env(),
+            )
+            .unwrap();
+    }
+    let tier1 = registry.get("tier1_mcp").unwrap();
+    for _ in 0..2 {
+        let _ = tier1.call(|| async { Err::<(), _>("HTTP 503") }).await;
+    }
+    assert!(tier1.state().is_open());
+    let tier2 = registry.get("tier2_sdk").unwrap();
+    tier2.call(|| async { Ok::<_, String>(()) }).await.unwrap();
+
+    let monitor = HealthMonitor::builder()
+        .tier("tier1_mcp", || async { Err::<(), _>("HTTP 503") })
+        .tier("tier2_sdk", || async { Ok::<(), String>(()) })
+        .tier("tier3_rest", || async { Ok::<(), String>(()) })
+        .build()
+        .unwrap();
+    monitor.check_all().await;
+
+    let (addr, server) = serve_loopback(OperatorState {
+        manager: registry,
+        monitor: Arc::new(monitor),
+        render: Arc::new(move || handle.render()),
+    })
+    .await
+    .unwrap();
+    assert!(addr.ip().is_loopback());
+    let client = reqwest::Client::new();
+
+    let metrics = client
+        .get(format!("http://{addr}/metrics"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap();
+    assert!(metrics.status().is_success());
+    let text = metrics.text().await.unwrap();
+    for line in [
+        r#"resilience_circuit_state{circuit_breaker="tier1_mcp"} 1"#,
+        r#"resilience_circuit_state{circuit_breaker="tier2_sdk"} 0"#,
+        r#"resilience_calls_failed_total{circuit_breaker="tier1_mcp"} 2"#,
+        r#"resilience_circuit_transitions_total{circuit_breaker="tier1_mcp",from="closed",to="open"} 1"#,
+        // Set by `publish` before rendering: successes have no per-call series.
+        r#"resilience_circuit_total_calls{circuit_breaker="tier2_sdk"} 1"#,
+        r#"resilience_circuit_error_rate{circuit_breaker="tier1_mcp"} 1"#,
+        r#"resilience_tier_healthy{tier="tier1_mcp"} 0"#,
+        r#"resilience_tier_healthy{tier="tier2_sdk"} 1"#,
+        "# HELP resilience_circuit_state Circuit breaker state",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(line)),
+            "no line {line:?} in:\n{text}"
+        );
+    }
+
+    let status: Value = client
+        .get(format!("http://{addr}/status"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t1 = &status["breakers"]["tier1_mcp"];
+    assert_eq!(t1["state"], "open", "{status:#}");
+    assert_eq!(t1["failure_count"], 2);
+    assert_eq!(t1["error_rate"], 1.0);
+    let retry = t1["time_until_retry"].as_f64().expect("open: seconds");
+    assert!(retry > 0.0 && retry <= 30.0, "{retry}");
+    let t2 = &status["breakers"]["tier2_sdk"];
+    assert_eq!(t2["state"], "closed");
+    assert_eq!(t2["time_until_retry"], Value::Null);
+    assert_eq!(status["health"]["all_healthy"], false);
+    assert_eq!(status["health"]["status"], "degraded");
+    assert_eq!(status["health"]["tiers"]["tier1_mcp"]["healthy"], false);
+    assert_eq!(
+        status["health"]["tiers"]["tier1_mcp"]["breaker_state"],
+        "open"
+    );
+
+    server.abort();
+}
