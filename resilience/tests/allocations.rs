@@ -126,3 +126,57 @@ fn the_counter_sees_allocations() {
     });
     assert_eq!(n, 1);
 }
+
+/// The tower layer adds no allocation per call: the permit is owned through an `Arc` clone and
+/// the response future is a plain struct.
+#[cfg(feature = "tower")]
+#[test]
+fn the_tower_layer_allocates_nothing_per_call() {
+    use std::sync::Arc;
+
+    use resilience::tower::CircuitBreakerService;
+    use tower_service::Service;
+
+    /// An inner service that answers at once and allocates nothing.
+    struct Echo;
+
+    impl Service<u32> for Echo {
+        type Response = u32;
+        type Error = &'static str;
+        type Future = std::future::Ready<Result<u32, &'static str>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: u32) -> Self::Future {
+            std::future::ready(if req % 2 == 0 { Ok(req) } else { Err("odd") })
+        }
+    }
+
+    let breaker = Arc::new(
+        CircuitBreaker::builder("alloc_tower")
+            .failure_threshold(5)
+            .ignore_env()
+            .build()
+            .unwrap(),
+    );
+    let mut service = CircuitBreakerService::new(Echo, Arc::clone(&breaker));
+    let _ = run(service.call(0)); // warm up
+    let n = allocations(|| {
+        for i in 0..10_000u32 {
+            let _ = run(service.call(i)); // alternating: never trips
+        }
+    });
+    assert_eq!(n, 0, "closed calls through the layer");
+    assert_eq!(breaker.state(), CircuitState::Closed);
+
+    breaker.force_open();
+    let _ = run(service.call(0));
+    let n = allocations(|| {
+        for i in 0..10_000u32 {
+            assert!(run(service.call(i)).is_err());
+        }
+    });
+    assert_eq!(n, 0, "rejections through the layer");
+}
