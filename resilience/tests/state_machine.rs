@@ -304,3 +304,34 @@ async fn last_failure_time_follows_the_clock() {
         Duration::from_secs(10)
     );
 }
+
+#[test]
+fn states_have_the_guides_names_and_only_open_ones_refuse() {
+    use CircuitState::*;
+    let names: Vec<String> = [Closed, Open, HalfOpen, ForcedOpen, Disabled]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        names,
+        ["closed", "open", "half_open", "forced_open", "disabled"]
+    );
+    let open: Vec<bool> = [Closed, Open, HalfOpen, ForcedOpen, Disabled]
+        .map(CircuitState::is_open)
+        .to_vec();
+    assert_eq!(open, [false, true, false, true, false]);
+}
+
+#[test]
+fn recovery_timeout_may_be_a_year_but_not_more() {
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let build = |d| {
+        CircuitBreaker::builder("edge_year")
+            .recovery_timeout(d)
+            .ignore_env()
+            .build()
+    };
+    assert_eq!(build(year).unwrap().config().recovery_timeout, year);
+    let err = build(year + Duration::from_secs(1)).unwrap_err();
+    assert_eq!(err.input(), "recovery_timeout");
+}
