@@ -335,3 +335,18 @@ fn recovery_timeout_may_be_a_year_but_not_more() {
     let err = build(year + Duration::from_secs(1)).unwrap_err();
     assert_eq!(err.input(), "recovery_timeout");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stale_probe_dropped_in_a_later_half_open_period_frees_no_slot() {
+    let b = breaker("edge_stale_drop"); // half_open_max_calls 2
+    trip_and_wait(&b).await;
+    let stale = b.try_acquire().unwrap(); // a probe of the first half-open period
+    fail(&b); // another probe fails: open again
+    advance(Duration::from_secs(60)).await;
+    let p1 = b.try_acquire().unwrap();
+    let p2 = b.try_acquire().unwrap();
+    assert!(b.try_acquire().is_err(), "two probes in flight");
+    drop(stale); // belongs to the first period: must not free a slot of this one
+    assert!(b.try_acquire().is_err(), "still two probes in flight");
+    drop((p1, p2));
+}
