@@ -35,8 +35,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::broadcast;
-use tokio::time::Instant;
 
+use crate::clock::{self, Clock};
 use crate::config::{self, BreakerKey, BreakerOverrides, BreakerSettings, Env};
 use crate::error::{CircuitBreakerOpenError, ConfigError};
 use crate::events::{self, Hub, StateChange};
@@ -642,6 +642,15 @@ impl Window {
 /// Share it by reference or `Arc`, or by name through the [registry](crate::registry()). All
 /// methods take `&self` and are safe to call from many tasks at once.
 ///
+/// # Time
+///
+/// The recovery timeout is timed on [`tokio::time::Instant`]. On Linux and Android, rejections
+/// while open read the kernel's coarse monotonic clock first (a few nanoseconds, at most one
+/// tick behind) and skip the full clock read while it shows the deadline more than 20 ms away;
+/// failures stamp `last_failure_time` on it. With the `test-util` feature every check reads
+/// tokio's clock, so `tokio::time::pause` and `advance` drive the breaker in tests; without it,
+/// an open period that starts while tokio's clock is paused is still timed on tokio's clock.
+///
 /// ```
 /// use resilience::{CircuitBreaker, CallError};
 ///
@@ -660,15 +669,16 @@ impl Window {
 /// ```
 pub struct CircuitBreaker {
     word: AtomicU64,
-    /// When an open breaker may let probes through: nanoseconds since `epoch`.
+    /// When an open breaker may let probes through: nanoseconds on `clock`.
     open_until: AtomicU64,
-    /// When the last failure was recorded: nanoseconds since `epoch`, plus one (0 = never).
+    /// The same deadline on the coarse clock, or 0 (see [`clock::Deadline`]).
+    open_until_coarse: AtomicU64,
+    /// When the last failure was recorded: a [`Clock::stamp`] (0 = never).
     last_failure: AtomicU64,
     window: Window,
     /// Serializes transitions and their side effects; never taken on the call path.
     transitions: Mutex<()>,
-    epoch: Instant,
-    epoch_wall: SystemTime,
+    clock: Clock,
     name: Arc<str>,
     config: CircuitBreakerConfig,
     hub: Hub,
@@ -700,11 +710,11 @@ impl CircuitBreaker {
         Self {
             word: AtomicU64::new(CircuitState::Closed as u64),
             open_until: AtomicU64::new(0),
+            open_until_coarse: AtomicU64::new(0),
             last_failure: AtomicU64::new(0),
             window: Window::new(config.window_size),
             transitions: Mutex::new(()),
-            epoch: Instant::now(),
-            epoch_wall: SystemTime::now(),
+            clock: Clock::new(),
             name: name.into(),
             config,
             hub: Hub::default(),
@@ -726,11 +736,6 @@ impl CircuitBreaker {
     /// `Open` until the next call moves it to `HalfOpen`.
     pub fn state(&self) -> CircuitState {
         state_of(self.word.load(Ordering::Acquire))
-    }
-
-    fn now_nanos(&self) -> u64 {
-        let elapsed = Instant::now().saturating_duration_since(self.epoch);
-        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
     }
 
     /// Asks to make a call. On success the returned [`Permit`] must be given the call's outcome
@@ -798,8 +803,13 @@ impl CircuitBreaker {
                 CircuitState::Closed | CircuitState::Disabled => return Ok(word),
                 CircuitState::ForcedOpen => return Err(self.reject(CircuitState::ForcedOpen, None)),
                 CircuitState::Open => {
+                    // Most rejections: the coarse clock shows the deadline is still far.
+                    let coarse = self.open_until_coarse.load(Ordering::Acquire);
+                    if let Some(wait) = clock::certainly_before(coarse) {
+                        return Err(self.reject(CircuitState::Open, Some(wait)));
+                    }
                     let deadline = self.open_until.load(Ordering::Acquire);
-                    let now = self.now_nanos();
+                    let now = self.clock.now();
                     if now < deadline {
                         let wait = Duration::from_nanos(deadline - now);
                         return Err(self.reject(CircuitState::Open, Some(wait)));
@@ -890,7 +900,7 @@ impl CircuitBreaker {
 
     /// A success: the hot path. Closed (or disabled) with no failure counted and no transition
     /// since admission, the word equals the permit's stamp, and only the window is written.
-    #[inline]
+    #[inline(always)]
     fn on_success(&self, stamp: u64) {
         // The window's epoch first: if a transition lands after the check below, the result
         // is recorded under the old epoch and does not count in the new state.
@@ -918,7 +928,7 @@ impl CircuitBreaker {
         self.window.record(epoch, failed);
         if failed {
             self.last_failure
-                .store(self.now_nanos().saturating_add(1), Ordering::Relaxed);
+                .store(self.clock.stamp(), Ordering::Relaxed);
         }
         loop {
             if word & STAMP_MASK != stamp {
@@ -1041,10 +1051,10 @@ impl CircuitBreaker {
     fn apply_transition(&self, word: u64, to: CircuitState, failures: u32) -> bool {
         let from = state_of(word);
         if to == CircuitState::Open {
-            let deadline = self.now_nanos().saturating_add(
-                u64::try_from(self.config.recovery_timeout.as_nanos()).unwrap_or(u64::MAX),
-            );
-            self.open_until.store(deadline, Ordering::Release);
+            let deadline = self.clock.deadline(self.config.recovery_timeout);
+            self.open_until.store(deadline.precise, Ordering::Release);
+            self.open_until_coarse
+                .store(deadline.coarse, Ordering::Release);
         }
         let count = if to == CircuitState::Open {
             u64::from(failures)
@@ -1136,7 +1146,7 @@ impl CircuitBreaker {
         let word = self.word.load(Ordering::Acquire);
         let state = state_of(word);
         let (total_calls, failures) = self.window.snapshot();
-        let now = self.now_nanos();
+        let now = self.clock.now();
         let last_failure = self.last_failure.load(Ordering::Relaxed);
         Metrics {
             state,
@@ -1155,9 +1165,7 @@ impl CircuitBreaker {
                 0 => 0.0,
                 n => f64::from(failures) / f64::from(n),
             },
-            // The wall clock at construction, moved on by the monotonic clock since.
-            last_failure_time: (last_failure != 0)
-                .then(|| self.epoch_wall + Duration::from_nanos(last_failure - 1)),
+            last_failure_time: (last_failure != 0).then(|| self.clock.wall(last_failure)),
             time_until_retry: (state == CircuitState::Open).then(|| {
                 Duration::from_nanos(self.open_until.load(Ordering::Acquire).saturating_sub(now))
             }),
@@ -1204,7 +1212,7 @@ impl<B: Deref<Target = CircuitBreaker>> Admission<B> {
     }
 
     /// The call succeeded.
-    #[inline]
+    #[inline(always)]
     pub fn record_success(mut self) {
         self.done = true;
         self.breaker.on_success(self.stamp);
@@ -1217,14 +1225,14 @@ impl<B: Deref<Target = CircuitBreaker>> Admission<B> {
     }
 
     /// Records `Ok` as a success and every `Err` as a failure.
-    #[inline]
+    #[inline(always)]
     pub fn record<T, E>(self, result: &Result<T, E>) {
         self.record_with(result, |_| true);
     }
 
     /// Records `Ok` as a success, and an `Err` as a failure when `is_failure` says so (as a
     /// success otherwise: the dependency answered).
-    #[inline]
+    #[inline(always)]
     pub fn record_with<T, E>(self, result: &Result<T, E>, is_failure: impl FnOnce(&E) -> bool) {
         match result {
             Err(e) if is_failure(e) => self.record_failure(),
@@ -1265,7 +1273,8 @@ pub struct Metrics {
     pub total_calls: u32,
     /// Share of failures among `total_calls`, from 0.0 to 1.0; 0.0 with no calls.
     pub error_rate: f64,
-    /// When the last failure was recorded, by the wall clock.
+    /// When the last failure was recorded, by the wall clock (to the coarse clock's tick on Linux;
+    /// see [`CircuitBreaker`]'s time section).
     #[cfg_attr(feature = "serde", serde(serialize_with = "events::ser::opt_rfc3339"))]
     pub last_failure_time: Option<SystemTime>,
     /// Open: how long until a call may probe (zero once due). Otherwise `None`.

@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 pub mod breaker;
+mod clock;
 pub mod config;
 pub mod error;
 pub mod events;
