@@ -103,8 +103,10 @@ async fn jitter_stays_within_half_to_one_and_a_half_times_and_is_reproducible() 
             gap >= nominal.mul_f64(0.5),
             "attempt {k}: {gap:?} < half of {nominal:?}"
         );
+        // Only a jittered wait that would pass the cap may equal it.
+        let capped = nominal.mul_f64(1.5) > p.max_delay;
         assert!(
-            gap < nominal.mul_f64(1.5) || gap == p.max_delay,
+            gap < nominal.mul_f64(1.5) || (capped && gap == p.max_delay),
             "attempt {k}: {gap:?}"
         );
         assert!(gap <= p.max_delay);
@@ -355,4 +357,94 @@ fn environment_defaults_apply_below_code_values() {
         Duration::from_secs(1),
         "2m > max_delay 60s: default kept"
     );
+}
+
+#[test]
+fn the_default_policy_is_the_guides() {
+    let p = RetryPolicy::default();
+    assert_eq!(p.max_attempts, 3);
+    assert_eq!(p.base_delay, Duration::from_secs(1));
+    assert_eq!(p.max_delay, Duration::from_secs(60));
+    assert_eq!(p.exponential_base, 2.0);
+    assert!(p.jitter);
+}
+
+#[test]
+fn a_zero_base_delay_waits_nothing_even_when_the_growth_overflows() {
+    let p = policy()
+        .base_delay(Duration::ZERO)
+        .max_delay(Duration::from_secs(5))
+        .exponential_base(1e300)
+        .jitter(false)
+        .build()
+        .unwrap();
+    // 0 * 1e300^k is 0 until the power overflows to infinity, and 0 * inf is NaN: still 0.
+    for attempt in [0, 1, 2, 50] {
+        assert_eq!(p.delay(attempt), Duration::ZERO, "attempt {attempt}");
+    }
+    let big = policy()
+        .base_delay(Duration::from_millis(1))
+        .max_delay(Duration::from_secs(5))
+        .exponential_base(1e300)
+        .jitter(false)
+        .build()
+        .unwrap();
+    assert_eq!(
+        big.delay(50),
+        Duration::from_secs(5),
+        "an infinite wait is capped"
+    );
+}
+
+#[test]
+fn a_run_counts_its_failed_attempts() {
+    use resilience::retry::Verdict;
+    let p = policy().max_attempts(5).jitter(false).build().unwrap();
+    let mut run = p.start();
+    assert_eq!(run.attempts(), 0);
+    run.after_failure("first", Verdict::Retry).unwrap();
+    assert_eq!(run.attempts(), 1);
+    run.after_failure("second", Verdict::Retry).unwrap();
+    run.after_failure("third", Verdict::Retry).unwrap();
+    assert_eq!(run.attempts(), 3);
+}
+
+#[test]
+fn an_open_circuits_wait_is_never_shorter_than_the_backoff() {
+    use resilience::retry::Verdict;
+    let p = policy()
+        .max_attempts(5)
+        .base_delay(Duration::from_secs(1))
+        .max_delay(Duration::from_secs(60))
+        .jitter(false)
+        .build()
+        .unwrap();
+    let mut run = p.start();
+    let short = Duration::from_millis(10);
+    // After failed attempt k (1-based) the backoff is delay(k - 1): 1 s, then 2 s, then 4 s.
+    let mut next = |wait| {
+        run.after_failure("open", Verdict::RetryAfter(wait))
+            .unwrap()
+    };
+    assert_eq!(next(short), Duration::from_secs(1));
+    assert_eq!(next(short), Duration::from_secs(2));
+    let long = Duration::from_secs(30);
+    assert_eq!(next(long), long);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_ending_exactly_at_the_budget_is_still_taken() {
+    let p = policy()
+        .max_attempts(10)
+        .base_delay(Duration::from_secs(1))
+        .jitter(false)
+        .budget(Duration::from_secs(7))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let (result, calls) = run_failing(&p, 100).await;
+    // Waits 1 + 2 + 4 end at 7 s, exactly the budget: taken. The next (8 s) is not.
+    assert_eq!(calls.len(), 4);
+    assert_eq!(Instant::now() - start, Duration::from_secs(7));
+    assert!(matches!(result, Err(RetryError::Exhausted(ref e)) if e.attempts == 4));
 }
