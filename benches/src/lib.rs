@@ -140,7 +140,7 @@ pub trait Subject: Sized + Send {
 }
 
 /// The common configuration for this crate's breaker, the environment ignored.
-pub fn builder(name: &str) -> CircuitBreakerBuilder {
+pub fn builder(name: impl Into<std::borrow::Cow<'static, str>>) -> CircuitBreakerBuilder {
     CircuitBreaker::builder(name)
         .failure_threshold(FAILURE_THRESHOLD)
         .recovery_timeout(OPEN_WAIT)
@@ -152,7 +152,7 @@ fn built(builder: CircuitBreakerBuilder) -> Arc<CircuitBreaker> {
 }
 
 /// The half-open configuration: [`HALF_OPEN_PROBES`] probes in flight and successes to close.
-fn half_open_builder(name: &str) -> CircuitBreakerBuilder {
+fn half_open_builder(name: &'static str) -> CircuitBreakerBuilder {
     builder(name)
         .half_open_max_calls(HALF_OPEN_PROBES)
         .success_threshold(HALF_OPEN_PROBES)

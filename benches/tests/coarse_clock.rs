@@ -12,7 +12,7 @@ use resilience::{CircuitBreaker, CircuitState};
 
 const RECOVERY: Duration = Duration::from_millis(80);
 
-fn tripped(name: &str) -> (CircuitBreaker, Instant) {
+fn tripped(name: String) -> (CircuitBreaker, Instant) {
     let breaker = CircuitBreaker::builder(name)
         .ignore_env()
         .failure_threshold(1)
@@ -30,7 +30,7 @@ fn tripped(name: &str) -> (CircuitBreaker, Instant) {
 #[test]
 fn an_open_period_ends_at_its_deadline_never_before() {
     for round in 0..3 {
-        let (breaker, tripped_at) = tripped(&format!("coarse_deadline_{round}"));
+        let (breaker, tripped_at) = tripped(format!("coarse_deadline_{round}"));
         let mut rejections = 0u64;
         let admitted_at = loop {
             match breaker.try_acquire() {
@@ -64,7 +64,7 @@ fn an_open_period_ends_at_its_deadline_never_before() {
 
 #[test]
 fn retry_after_counts_down_with_the_clock() {
-    let (breaker, tripped_at) = tripped("coarse_retry_after");
+    let (breaker, tripped_at) = tripped("coarse_retry_after".to_owned());
     let first = breaker.try_acquire().err().and_then(|e| e.retry_after());
     let first = first.expect("open");
     // Within a coarse tick (at most 10 ms) of the real remaining time.

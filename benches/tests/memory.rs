@@ -433,7 +433,7 @@ fn heap() -> Heap {
     let (_, first_registered) = counted(|| manager.register(builder("tier1_mcp")).unwrap());
     let names: Vec<String> = (0..100).map(|i| format!("tier{i:03}_x")).collect();
     let (_, hundred_registered) = counted(|| {
-        for name in &names {
+        for name in names {
             manager.register(builder(name)).unwrap();
         }
     });

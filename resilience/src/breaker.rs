@@ -27,6 +27,7 @@
 //! [`Permit`] remembers the generation it was admitted in, and its result is ignored once the
 //! breaker has moved on, so a slow call admitted before a trip cannot count in the next state.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
@@ -40,6 +41,7 @@ use crate::clock::{self, Clock};
 use crate::config::{self, BreakerKey, BreakerOverrides, BreakerSettings, Env};
 use crate::error::{CircuitBreakerOpenError, ConfigError};
 use crate::events::{self, Hub, StateChange};
+use crate::name::Name;
 
 // ---------------------------------------------------------------------------------------------
 // The state word
@@ -298,7 +300,7 @@ impl CircuitBreakerConfig {
 #[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until `build()` is called"]
 pub struct CircuitBreakerBuilder {
-    name: String,
+    name: Cow<'static, str>,
     failure_threshold: Option<u32>,
     recovery_timeout: Option<Duration>,
     half_open_max_calls: Option<u32>,
@@ -310,7 +312,7 @@ pub struct CircuitBreakerBuilder {
 }
 
 impl CircuitBreakerBuilder {
-    fn new(name: String) -> Self {
+    fn new(name: Cow<'static, str>) -> Self {
         Self {
             name,
             failure_threshold: None,
@@ -327,6 +329,10 @@ impl CircuitBreakerBuilder {
     /// The breaker's name, as given to [`CircuitBreaker::builder`].
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    pub(crate) fn into_name(self) -> Cow<'static, str> {
+        self.name
     }
 
     /// Consecutive failures that open the breaker (at least 1). Default 5.
@@ -438,12 +444,12 @@ impl CircuitBreakerBuilder {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<CircuitBreaker, ConfigError> {
         let config = self.resolve_with(Env::Lookup(&lookup))?;
-        Ok(CircuitBreaker::from_parts(self.name, config, None))
+        Ok(CircuitBreaker::from_parts(self.name.into(), config, None))
     }
 
     pub(crate) fn build_in(self, parent: Option<Arc<Hub>>) -> Result<CircuitBreaker, ConfigError> {
         let config = self.resolve()?;
-        Ok(CircuitBreaker::from_parts(self.name, config, parent))
+        Ok(CircuitBreaker::from_parts(self.name.into(), config, parent))
     }
 
     /// The resolved configuration, from the process environment.
@@ -679,7 +685,7 @@ pub struct CircuitBreaker {
     /// Serializes transitions and their side effects; never taken on the call path.
     transitions: Mutex<()>,
     clock: Clock,
-    name: Arc<str>,
+    name: Name,
     config: CircuitBreakerConfig,
     hub: Hub,
     parent_hub: Option<Arc<Hub>>,
@@ -698,12 +704,16 @@ impl fmt::Debug for CircuitBreaker {
 impl CircuitBreaker {
     /// Starts building a breaker named `name` (ASCII letters, digits and `_`, so that its
     /// environment variables `CIRCUIT_BREAKER_<NAME>_<KEY>` exist).
-    pub fn builder(name: impl Into<String>) -> CircuitBreakerBuilder {
+    ///
+    /// A name written in the code (`&'static str`) is kept as it is: rejections carry it
+    /// without touching a reference count. Pass a `String` for a name built at run time
+    /// (`name.to_owned()` for a borrowed one).
+    pub fn builder(name: impl Into<Cow<'static, str>>) -> CircuitBreakerBuilder {
         CircuitBreakerBuilder::new(name.into())
     }
 
     pub(crate) fn from_parts(
-        name: String,
+        name: Name,
         config: CircuitBreakerConfig,
         parent_hub: Option<Arc<Hub>>,
     ) -> Self {
@@ -715,7 +725,7 @@ impl CircuitBreaker {
             window: Window::new(config.window_size),
             transitions: Mutex::new(()),
             clock: Clock::new(),
-            name: name.into(),
+            name,
             config,
             hub: Hub::default(),
             parent_hub,
@@ -844,7 +854,7 @@ impl CircuitBreaker {
     ) -> CircuitBreakerOpenError {
         events::call_rejected(&self.name, state);
         CircuitBreakerOpenError {
-            circuit_name: Arc::clone(&self.name),
+            circuit_name: self.name.clone(),
             retry_after,
         }
     }
@@ -1078,15 +1088,19 @@ impl CircuitBreaker {
         }
         if from != to {
             events::state_changed(&self.name, from, to, failures, self.config.recovery_timeout);
-            let change = StateChange {
-                circuit_breaker: Arc::clone(&self.name),
-                old_state: from,
-                new_state: to,
-                at: SystemTime::now(),
-            };
-            self.hub.publish(&change);
-            if let Some(parent) = &self.parent_hub {
-                parent.publish(&change);
+            let parent = self.parent_hub.as_deref();
+            // Built only for a listener: a `'static` name becomes an `Arc<str>` here.
+            if self.hub.listening() || parent.is_some_and(Hub::listening) {
+                let change = StateChange {
+                    circuit_breaker: self.name.to_arc(),
+                    old_state: from,
+                    new_state: to,
+                    at: SystemTime::now(),
+                };
+                self.hub.publish(&change);
+                if let Some(parent) = parent {
+                    parent.publish(&change);
+                }
             }
         }
         true

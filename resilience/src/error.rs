@@ -10,6 +10,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::name::Name;
+
 /// A boxed error, the form in which [`Error`] carries a caller's own errors.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -86,7 +88,7 @@ impl Error {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CircuitBreakerOpenError {
-    pub(crate) circuit_name: Arc<str>,
+    pub(crate) circuit_name: Name,
     pub(crate) retry_after: Option<Duration>,
 }
 
@@ -94,7 +96,7 @@ impl CircuitBreakerOpenError {
     /// Creates a rejection for the breaker `circuit_name`.
     pub fn new(circuit_name: impl Into<Arc<str>>, retry_after: Option<Duration>) -> Self {
         Self {
-            circuit_name: circuit_name.into(),
+            circuit_name: Name::Shared(circuit_name.into()),
             retry_after,
         }
     }

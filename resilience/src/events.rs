@@ -103,6 +103,13 @@ impl Hub {
             .subscribe()
     }
 
+    /// Whether anyone receives this hub's changes now.
+    pub(crate) fn listening(&self) -> bool {
+        self.sender
+            .get()
+            .is_some_and(|sender| sender.receiver_count() > 0)
+    }
+
     pub(crate) fn publish(&self, change: &StateChange) {
         if let Some(sender) = self.sender.get() {
             if sender.receiver_count() > 0 {
@@ -165,6 +172,7 @@ pub(crate) fn state_changed(
     }
 }
 
+#[inline]
 pub(crate) fn call_failed(name: &str, failure_count: u32, threshold: u32) {
     #[cfg(feature = "metrics")]
     crate::metrics::call_failed(name);
@@ -178,6 +186,7 @@ pub(crate) fn call_failed(name: &str, failure_count: u32, threshold: u32) {
     );
 }
 
+#[inline]
 pub(crate) fn call_rejected(name: &str, state: CircuitState) {
     #[cfg(feature = "metrics")]
     crate::metrics::call_rejected(name, state);

@@ -43,6 +43,7 @@ pub mod fallback;
 pub mod health;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+mod name;
 pub mod registry;
 pub mod retry;
 #[cfg(feature = "tower")]

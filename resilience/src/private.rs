@@ -41,14 +41,14 @@ impl BreakerCell {
 
 #[cold]
 fn register(builder: CircuitBreakerBuilder) -> Arc<CircuitBreaker> {
-    let name = builder.name().to_owned();
+    let name = crate::name::Name::from(builder.clone().into_name());
     crate::registry().register(builder).unwrap_or_else(|error| {
         // The attribute checked these values at compile time, so this is not expected; a call
         // must still not panic over it.
         tracing::error!(
             target: "resilience",
             event = "config_error",
-            circuit_breaker = &*name,
+            circuit_breaker = name.as_str(),
             error = %error,
             "invalid circuit breaker configuration; using the defaults"
         );

@@ -11,6 +11,7 @@ use tokio::sync::broadcast;
 use crate::breaker::{CircuitBreaker, CircuitBreakerBuilder, CircuitState, Metrics};
 use crate::error::ConfigError;
 use crate::events::{self, Hub, StateChange};
+use crate::name::Name;
 
 /// A set of named circuit breakers.
 ///
@@ -31,7 +32,7 @@ use crate::events::{self, Hub, StateChange};
 /// ```
 #[derive(Debug, Default)]
 pub struct CircuitBreakerManager {
-    breakers: RwLock<HashMap<Arc<str>, Arc<CircuitBreaker>>>,
+    breakers: RwLock<HashMap<Name, Arc<CircuitBreaker>>>,
     hub: Arc<Hub>,
 }
 
@@ -69,12 +70,13 @@ impl CircuitBreakerManager {
             }
             return Ok(Arc::clone(existing));
         }
+        let name = Name::from(builder.into_name());
         let breaker = Arc::new(CircuitBreaker::from_parts(
-            builder.name().to_owned(),
+            name.clone(),
             config,
             Some(Arc::clone(&self.hub)),
         ));
-        map.insert(Arc::from(builder.name()), Arc::clone(&breaker));
+        map.insert(name, Arc::clone(&breaker));
         Ok(breaker)
     }
 
@@ -92,7 +94,7 @@ impl CircuitBreakerManager {
     pub fn get_or_register(&self, name: &str) -> Result<Arc<CircuitBreaker>, ConfigError> {
         match self.get(name) {
             Some(breaker) => Ok(breaker),
-            None => self.register(CircuitBreaker::builder(name)),
+            None => self.register(CircuitBreaker::builder(name.to_owned())),
         }
     }
 
@@ -142,11 +144,11 @@ impl CircuitBreakerManager {
     }
 
     /// The breakers, copied out so that no lock is held while they are used.
-    fn snapshot(&self) -> impl Iterator<Item = (Arc<str>, Arc<CircuitBreaker>)> {
+    fn snapshot(&self) -> impl Iterator<Item = (Name, Arc<CircuitBreaker>)> {
         let map = self.breakers.read().unwrap_or_else(PoisonError::into_inner);
         let all: Vec<_> = map
             .iter()
-            .map(|(n, b)| (Arc::clone(n), Arc::clone(b)))
+            .map(|(n, b)| (n.clone(), Arc::clone(b)))
             .collect();
         all.into_iter()
     }

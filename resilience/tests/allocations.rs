@@ -61,7 +61,7 @@ fn run<F: Future>(f: F) -> F::Output {
     }
 }
 
-fn breaker(name: &str) -> CircuitBreaker {
+fn breaker(name: &'static str) -> CircuitBreaker {
     CircuitBreaker::builder(name)
         .failure_threshold(5)
         .recovery_timeout(Duration::from_secs(3600))

@@ -44,7 +44,7 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-fn breaker(name: &str) -> Arc<CircuitBreaker> {
+fn breaker(name: &'static str) -> Arc<CircuitBreaker> {
     Arc::new(
         CircuitBreaker::builder(name)
             .failure_threshold(2)
@@ -317,7 +317,7 @@ async fn fetch(work_ms: u64, fail_percent: u64, seed: u64) -> Result<u32, DepErr
     dependency(ms(work_ms), fails).await
 }
 
-fn registered(name: &str) -> Arc<CircuitBreaker> {
+fn registered(name: &'static str) -> Arc<CircuitBreaker> {
     resilience::registry()
         .get(name)
         .expect("registered on first call")

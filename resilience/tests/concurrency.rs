@@ -7,7 +7,11 @@ use std::time::Duration;
 use resilience::{CircuitBreaker, CircuitState};
 use tokio::time::advance;
 
-fn breaker(name: &str, half_open_max_calls: u32, success_threshold: u32) -> Arc<CircuitBreaker> {
+fn breaker(
+    name: &'static str,
+    half_open_max_calls: u32,
+    success_threshold: u32,
+) -> Arc<CircuitBreaker> {
     Arc::new(
         CircuitBreaker::builder(name)
             .failure_threshold(1)

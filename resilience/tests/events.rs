@@ -9,7 +9,7 @@ use resilience::{CircuitBreaker, CircuitBreakerManager, CircuitState};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::advance;
 
-fn builder(name: &str) -> resilience::CircuitBreakerBuilder {
+fn builder(name: &'static str) -> resilience::CircuitBreakerBuilder {
     CircuitBreaker::builder(name)
         .failure_threshold(2)
         .recovery_timeout(Duration::from_secs(60))

@@ -101,7 +101,7 @@ impl fmt::Display for Fault {
     }
 }
 
-fn breaker(name: &str) -> CircuitBreaker {
+fn breaker(name: &'static str) -> CircuitBreaker {
     CircuitBreaker::builder(name)
         .failure_threshold(5)
         .recovery_timeout(Duration::from_micros(200))

@@ -5,7 +5,7 @@ use std::time::Duration;
 use resilience::{CallError, CircuitBreaker, CircuitState};
 use tokio::time::advance;
 
-fn breaker(name: &str) -> CircuitBreaker {
+fn breaker(name: &'static str) -> CircuitBreaker {
     CircuitBreaker::builder(name)
         .failure_threshold(3)
         .recovery_timeout(Duration::from_secs(60))

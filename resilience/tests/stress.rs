@@ -45,7 +45,7 @@ use resilience::{CircuitBreaker, CircuitState};
 
 const MAX_PROBES: u32 = 3;
 
-fn breaker(name: &str, recovery_timeout: Duration) -> CircuitBreaker {
+fn breaker(name: &'static str, recovery_timeout: Duration) -> CircuitBreaker {
     CircuitBreaker::builder(name)
         .failure_threshold(3)
         .recovery_timeout(recovery_timeout)

@@ -93,7 +93,7 @@ impl Service<()> for Client {
     }
 }
 
-fn breaker(name: &str) -> Arc<CircuitBreaker> {
+fn breaker(name: &'static str) -> Arc<CircuitBreaker> {
     Arc::new(
         CircuitBreaker::builder(name)
             .ignore_env()
