@@ -554,23 +554,34 @@ fn overridden(env: &BreakerOverrides, key: BreakerKey) -> bool {
 
 /// The outcomes of the latest `size` calls, written lock-free.
 ///
-/// Each call takes the next slot with one `fetch_add` on a cursor. A slot is a nibble, sixteen
-/// to a word: written (1 bit), the window's epoch when written (2 bits), failed (1 bit). Clearing
-/// (on every transition to closed) zeroes the words and moves the epoch on; a recorder reads the
-/// epoch *before* it checks that its permit is still current, so a result that races a
-/// transition carries the old epoch and is not counted in the new state. A success that finds
-/// its slot already holding the same nibble writes nothing.
+/// Each call takes the next slot with one `fetch_add` on a cursor (the breaker's
+/// `window_cursor`, kept away from the fields every call reads). A slot is a nibble, sixteen
+/// to a word: written (1 bit), the window's epoch when written (2 bits), failed (1 bit).
+///
+/// The `tally` word holds the epoch (bits 62..64) and how many slots of that epoch are written
+/// (bits 32..62) and failed (bits 0..32), kept by the writers whose write changes a slot. When
+/// the tally shows a full window without a failure, a success changes nothing the window
+/// reports (it would replace a success with a success), so it writes nothing at all, the
+/// cursor included: a healthy breaker's calls share no written cache line. The writer of the
+/// last slot re-counts the tally from the slots when nothing moved meanwhile, so that a count
+/// thrown off by a result racing a reset does not last.
+///
+/// Clearing (on every transition to closed) zeroes the slots and moves the epoch on; a recorder
+/// reads the epoch *before* it checks that its permit is still current, so a result that races
+/// a transition carries the old epoch and is not counted in the new state.
+#[repr(C)]
 struct Window {
-    size: u32,
+    tally: AtomicU64,
     /// `u64::MAX / size + 1`, for a division-free `% size` (Lemire's fastmod).
     fastmod: u64,
-    cursor: AtomicU64,
-    epoch: AtomicU64,
     slots: Box<[AtomicU64]>,
+    size: u32,
 }
 
 const SLOTS_PER_WORD: usize = 16;
 const SLOT_WRITTEN: u64 = 0b1000;
+const TALLY_EPOCH_SHIFT: u32 = 62;
+const TALLY_WRITTEN_SHIFT: u32 = 32;
 
 impl Window {
     fn new(size: u32) -> Self {
@@ -579,8 +590,7 @@ impl Window {
         Self {
             size,
             fastmod: (u64::MAX / u64::from(size)).wrapping_add(1),
-            cursor: AtomicU64::new(0),
-            epoch: AtomicU64::new(0),
+            tally: AtomicU64::new(0),
             slots: (0..words).map(|_| AtomicU64::new(0)).collect(),
         }
     }
@@ -591,15 +601,24 @@ impl Window {
         ((u128::from(low) * u128::from(self.size)) >> 64) as usize
     }
 
-    /// The epoch to record under: read before checking that the permit is current.
+    /// The tally, read before checking that the permit is current (its epoch is the one to
+    /// record under).
     #[inline]
-    fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire) & 0b11
+    fn tally(&self) -> u64 {
+        self.tally.load(Ordering::Acquire)
     }
 
+    /// Whether `tally` shows a full window without a failure: a success changes nothing.
     #[inline]
-    fn record(&self, epoch: u64, failed: bool) {
-        let slot = self.slot(self.cursor.fetch_add(1, Ordering::Relaxed));
+    fn all_succeeded(&self, tally: u64) -> bool {
+        tally & !(0b11 << TALLY_EPOCH_SHIFT) == u64::from(self.size) << TALLY_WRITTEN_SHIFT
+    }
+
+    /// Writes the outcome of call number `index` (from the cursor) under `tally`'s epoch.
+    #[inline]
+    fn record(&self, index: u64, tally: u64, failed: bool) {
+        let epoch = tally >> TALLY_EPOCH_SHIFT;
+        let slot = self.slot(index);
         let word = &self.slots[slot / SLOTS_PER_WORD];
         let shift = (slot % SLOTS_PER_WORD) * 4;
         let nibble = (SLOT_WRITTEN | epoch << 1 | u64::from(failed)) << shift;
@@ -608,34 +627,96 @@ impl Window {
         while current & mask != nibble {
             let next = (current & !mask) | nibble;
             match word.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => break,
+                Ok(_) => {
+                    self.count((current & mask) >> shift, epoch, failed);
+                    break;
+                }
                 Err(actual) => current = actual,
+            }
+        }
+        if slot + 1 == self.size as usize {
+            self.recount(epoch);
+        }
+    }
+
+    /// Moves the tally from a slot that held `old` to one that holds this epoch's outcome.
+    #[cold]
+    fn count(&self, old: u64, epoch: u64, failed: bool) {
+        let was_written = old & SLOT_WRITTEN != 0 && (old >> 1) & 0b11 == epoch;
+        let was_failed = was_written && old & 1 == 1;
+        let mut tally = self.tally.load(Ordering::Relaxed);
+        loop {
+            if tally >> TALLY_EPOCH_SHIFT != epoch {
+                return; // cleared meanwhile: this slot is not counted in the new epoch
+            }
+            let mut next = tally;
+            if !was_written {
+                next += 1 << TALLY_WRITTEN_SHIFT;
+            }
+            match (was_failed, failed) {
+                (false, true) => next += 1,
+                (true, false) => next -= 1,
+                _ => {}
+            }
+            match self.tally.compare_exchange_weak(
+                tally,
+                next,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => tally = actual,
             }
         }
     }
 
-    /// (calls in the window, failures among them), counting only the current epoch's slots.
-    fn snapshot(&self) -> (u32, u32) {
-        let current = SLOT_WRITTEN | (self.epoch.load(Ordering::Acquire) & 0b11) << 1;
+    /// Sets the tally to what the slots hold, unless a writer moved it meanwhile.
+    #[cold]
+    fn recount(&self, epoch: u64) {
+        let tally = self.tally.load(Ordering::Acquire);
+        if tally >> TALLY_EPOCH_SHIFT != epoch {
+            return;
+        }
+        let (written, failed) = self.count_slots(epoch);
+        let counted = epoch << TALLY_EPOCH_SHIFT
+            | u64::from(written) << TALLY_WRITTEN_SHIFT
+            | u64::from(failed);
+        // Fails if a writer counted meanwhile: the next pass will do.
+        let _ = self
+            .tally
+            .compare_exchange(tally, counted, Ordering::Release, Ordering::Relaxed);
+    }
+
+    /// (slots written in `epoch`, failed among them).
+    fn count_slots(&self, epoch: u64) -> (u32, u32) {
+        const NIBBLE_LOW: u64 = 0x1111_1111_1111_1111;
+        let wanted = (SLOT_WRITTEN | epoch << 1) * NIBBLE_LOW;
         let (mut total, mut failures) = (0, 0);
         for word in self.slots.iter() {
-            let mut bits = word.load(Ordering::Relaxed);
-            for _ in 0..SLOTS_PER_WORD {
-                if bits & 0b1110 == current {
-                    total += 1;
-                    failures += (bits & 1) as u32;
-                }
-                bits >>= 4;
-            }
+            let bits = word.load(Ordering::Relaxed);
+            // Per nibble: 0 where written and epoch match (the failed bit left out)...
+            let differ = (bits ^ wanted) & (0b1110 * NIBBLE_LOW);
+            // ...folded onto the nibble's low bit, and inverted: 1 for a slot of this epoch.
+            let matching = !(differ >> 1 | differ >> 2 | differ >> 3) & NIBBLE_LOW;
+            total += matching.count_ones();
+            failures += (matching & bits).count_ones();
         }
         (total, failures)
     }
 
+    /// (calls in the window, failures among them), counting only the current epoch's slots.
+    fn snapshot(&self) -> (u32, u32) {
+        self.count_slots(self.tally() >> TALLY_EPOCH_SHIFT)
+    }
+
+    /// Empties the window. Called with the transition lock held.
     fn clear(&self) {
+        let epoch = self.tally() >> TALLY_EPOCH_SHIFT;
         for word in self.slots.iter() {
             word.store(0, Ordering::Relaxed);
         }
-        self.epoch.fetch_add(1, Ordering::Release);
+        self.tally
+            .store(((epoch + 1) & 0b11) << TALLY_EPOCH_SHIFT, Ordering::Release);
     }
 }
 
@@ -673,15 +754,18 @@ impl Window {
 /// # Ok(())
 /// # }
 /// ```
+// `repr(C)` for the layout: the fields every call reads come first, the window's cursor (written
+// by every call) last, behind the cold fields, so that it never shares a cache line with them.
+#[repr(C)]
 pub struct CircuitBreaker {
     word: AtomicU64,
+    window: Window,
     /// When an open breaker may let probes through: nanoseconds on `clock`.
     open_until: AtomicU64,
     /// The same deadline on the coarse clock, or 0 (see [`clock::Deadline`]).
     open_until_coarse: AtomicU64,
     /// When the last failure was recorded: a [`Clock::stamp`] (0 = never).
     last_failure: AtomicU64,
-    window: Window,
     /// Serializes transitions and their side effects; never taken on the call path.
     transitions: Mutex<()>,
     clock: Clock,
@@ -689,6 +773,8 @@ pub struct CircuitBreaker {
     config: CircuitBreakerConfig,
     hub: Hub,
     parent_hub: Option<Arc<Hub>>,
+    /// The sliding window's cursor: the number of calls recorded.
+    window_cursor: AtomicU64,
 }
 
 impl fmt::Debug for CircuitBreaker {
@@ -719,16 +805,17 @@ impl CircuitBreaker {
     ) -> Self {
         Self {
             word: AtomicU64::new(CircuitState::Closed as u64),
+            window: Window::new(config.window_size),
             open_until: AtomicU64::new(0),
             open_until_coarse: AtomicU64::new(0),
             last_failure: AtomicU64::new(0),
-            window: Window::new(config.window_size),
             transitions: Mutex::new(()),
             clock: Clock::new(),
             name,
             config,
             hub: Hub::default(),
             parent_hub,
+            window_cursor: AtomicU64::new(0),
         }
     }
 
@@ -847,6 +934,7 @@ impl CircuitBreaker {
         }
     }
 
+    #[inline]
     fn reject(
         &self,
         state: CircuitState,
@@ -909,33 +997,42 @@ impl CircuitBreaker {
     }
 
     /// A success: the hot path. Closed (or disabled) with no failure counted and no transition
-    /// since admission, the word equals the permit's stamp, and only the window is written.
+    /// since admission, the word equals the permit's stamp, and only the window is written; not
+    /// even that when the window is full of successes.
     #[inline(always)]
     fn on_success(&self, stamp: u64) {
-        // The window's epoch first: if a transition lands after the check below, the result
-        // is recorded under the old epoch and does not count in the new state.
-        let epoch = self.window.epoch();
+        // The window's tally (and epoch) first: if a transition lands after the check below,
+        // the result is recorded under the old epoch and does not count in the new state.
+        let tally = self.window.tally();
         let word = self.word.load(Ordering::Acquire);
         if word == stamp && admits_all(word) {
-            self.window.record(epoch, false);
+            if !self.window.all_succeeded(tally) {
+                self.record_in_window(tally, false);
+            }
         } else {
-            self.on_outcome_with(epoch, word, stamp, false);
+            self.on_outcome_with(tally, word, stamp, false);
         }
+    }
+
+    #[inline(always)]
+    fn record_in_window(&self, tally: u64, failed: bool) {
+        let index = self.window_cursor.fetch_add(1, Ordering::Relaxed);
+        self.window.record(index, tally, failed);
     }
 
     fn on_outcome(&self, stamp: u64, failed: bool) {
-        let epoch = self.window.epoch();
+        let tally = self.window.tally();
         let word = self.word.load(Ordering::Acquire);
-        self.on_outcome_with(epoch, word, stamp, failed);
+        self.on_outcome_with(tally, word, stamp, failed);
     }
 
-    /// Records an outcome; `epoch` and `word` were read in that order (see `on_success`).
+    /// Records an outcome; `tally` and `word` were read in that order (see `on_success`).
     #[inline(never)]
-    fn on_outcome_with(&self, epoch: u64, mut word: u64, stamp: u64, failed: bool) {
+    fn on_outcome_with(&self, tally: u64, mut word: u64, stamp: u64, failed: bool) {
         if word & STAMP_MASK != stamp {
             return; // admitted before the last transition: does not count now
         }
-        self.window.record(epoch, failed);
+        self.record_in_window(tally, failed);
         if failed {
             self.last_failure
                 .store(self.clock.stamp(), Ordering::Relaxed);
@@ -1338,5 +1435,83 @@ impl<E: std::error::Error + 'static> std::error::Error for CallError<E> {
             CallError::Rejected(e) => Some(e),
             CallError::Failed(e) => Some(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tally_counts(window: &Window) -> (u32, u32) {
+        let tally = window.tally();
+        let written = (tally >> TALLY_WRITTEN_SHIFT) & ((1 << 30) - 1);
+        let failed = tally & ((1 << TALLY_WRITTEN_SHIFT) - 1);
+        (written as u32, failed as u32)
+    }
+
+    /// Every slot change is counted once with the value it replaced, so once the writers stop,
+    /// the tally is what the slots hold, whatever the interleaving.
+    #[test]
+    fn the_tally_matches_the_slots_after_concurrent_writers() {
+        let breaker = CircuitBreaker::builder("unit_tally")
+            .window_size(100)
+            .ignore_env()
+            .build()
+            .unwrap();
+        breaker.disable(); // counts in the window, never opens
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let breaker = &breaker;
+                s.spawn(move || {
+                    for i in 0..20_000u64 {
+                        let permit = breaker.try_acquire().unwrap();
+                        if (i * 7 + t) % 10 == 0 {
+                            permit.record_failure();
+                        } else {
+                            permit.record_success();
+                        }
+                    }
+                });
+            }
+        });
+        let window = &breaker.window;
+        let epoch = window.tally() >> TALLY_EPOCH_SHIFT;
+        assert_eq!(tally_counts(window), window.count_slots(epoch));
+        assert_eq!(tally_counts(window).0, 100);
+        for _ in 0..100 {
+            breaker.try_acquire().unwrap().record_success();
+        }
+        assert_eq!(tally_counts(window), (100, 0));
+        assert!(window.all_succeeded(window.tally()));
+        let m = breaker.metrics();
+        assert_eq!((m.total_calls, m.error_rate), (100, 0.0));
+    }
+
+    #[test]
+    fn a_recount_sets_the_tally_from_the_slots_unless_it_moved() {
+        let window = Window::new(20);
+        for index in 0..5 {
+            window.record(index, window.tally(), index % 2 == 0);
+        }
+        assert_eq!(tally_counts(&window), (5, 3));
+        // Thrown off (as a result racing a reset could): a recount puts it right.
+        window
+            .tally
+            .store(17 << TALLY_WRITTEN_SHIFT, Ordering::Relaxed);
+        window.recount(0);
+        assert_eq!(tally_counts(&window), (5, 3));
+        // A recount for another epoch leaves it alone.
+        window
+            .tally
+            .store(17 << TALLY_WRITTEN_SHIFT, Ordering::Relaxed);
+        window.recount(1);
+        assert_eq!(tally_counts(&window), (17, 0));
+        // Writing the last slot recounts.
+        window.record(19, window.tally(), false);
+        assert_eq!(tally_counts(&window), (6, 3));
+        window.clear();
+        assert_eq!(window.tally() >> TALLY_EPOCH_SHIFT, 1);
+        assert_eq!(tally_counts(&window), (0, 0));
+        assert_eq!(window.count_slots(1), (0, 0));
     }
 }

@@ -172,10 +172,26 @@ pub(crate) fn state_changed(
     }
 }
 
+/// Whether events at `level` can reach any subscriber: the check of the call path's events,
+/// one load, before anything is built for them.
+#[inline]
+fn level_enabled(level: tracing::Level) -> bool {
+    level <= tracing::level_filters::STATIC_MAX_LEVEL
+        && level <= tracing::level_filters::LevelFilter::current()
+}
+
 #[inline]
 pub(crate) fn call_failed(name: &str, failure_count: u32, threshold: u32) {
     #[cfg(feature = "metrics")]
     crate::metrics::call_failed(name);
+    if level_enabled(tracing::Level::INFO) {
+        emit_call_failed(name, failure_count, threshold);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn emit_call_failed(name: &str, failure_count: u32, threshold: u32) {
     tracing::info!(
         target: "resilience",
         event = "call_failed",
@@ -190,6 +206,14 @@ pub(crate) fn call_failed(name: &str, failure_count: u32, threshold: u32) {
 pub(crate) fn call_rejected(name: &str, state: CircuitState) {
     #[cfg(feature = "metrics")]
     crate::metrics::call_rejected(name, state);
+    if level_enabled(tracing::Level::DEBUG) {
+        emit_call_rejected(name, state);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn emit_call_rejected(name: &str, state: CircuitState) {
     tracing::debug!(
         target: "resilience",
         event = "call_rejected",

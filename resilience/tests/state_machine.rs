@@ -350,3 +350,58 @@ async fn a_stale_probe_dropped_in_a_later_half_open_period_frees_no_slot() {
     assert!(b.try_acquire().is_err(), "still two probes in flight");
     drop((p1, p2));
 }
+
+/// A full window of successes is not written by further successes; the window must still hold
+/// exactly the latest calls when a failure comes, and let it go after `window_size` more.
+#[test]
+fn a_window_full_of_successes_still_slides_exactly() {
+    let b = CircuitBreaker::builder("edge_window_slides")
+        .failure_threshold(100)
+        .window_size(20)
+        .minimum_calls(20)
+        .ignore_env()
+        .build()
+        .unwrap();
+    // (calls in the window, failures among them)
+    let rate = |b: &CircuitBreaker| {
+        let m = b.metrics();
+        (
+            m.total_calls,
+            (m.error_rate * f64::from(m.total_calls)).round() as u32,
+        )
+    };
+    for _ in 0..50 {
+        succeed(&b);
+    }
+    assert_eq!(rate(&b), (20, 0));
+    fail(&b);
+    assert_eq!(rate(&b), (20, 1));
+    for _ in 0..19 {
+        succeed(&b);
+    }
+    assert_eq!(
+        rate(&b),
+        (20, 1),
+        "the failure is one of the latest 20 calls"
+    );
+    succeed(&b);
+    assert_eq!(rate(&b), (20, 0), "the 21st call after it pushes it out");
+    for n in 1..=3 {
+        fail(&b);
+        assert_eq!(rate(&b), (20, n));
+    }
+    for _ in 0..17 {
+        succeed(&b);
+    }
+    assert_eq!(rate(&b), (20, 3));
+    for left in [2, 1, 0] {
+        succeed(&b);
+        assert_eq!(rate(&b), (20, left));
+    }
+    // A reset empties it; the next calls fill it again from nothing.
+    b.reset();
+    assert_eq!(rate(&b), (0, 0));
+    fail(&b);
+    succeed(&b);
+    assert_eq!(rate(&b), (2, 1));
+}
