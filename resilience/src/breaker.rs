@@ -37,7 +37,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::broadcast;
 
-use crate::clock::{self, Clock};
+use crate::clock;
 use crate::config::{self, BreakerKey, BreakerOverrides, BreakerSettings, Env};
 use crate::error::{CircuitBreakerOpenError, ConfigError};
 use crate::events::{self, Hub, StateChange};
@@ -760,15 +760,12 @@ impl Window {
 pub struct CircuitBreaker {
     word: AtomicU64,
     window: Window,
-    /// When an open breaker may let probes through: nanoseconds on `clock`.
+    /// When an open breaker may let probes through: a [`clock::deadline`].
     open_until: AtomicU64,
-    /// The same deadline on the coarse clock, or 0 (see [`clock::Deadline`]).
-    open_until_coarse: AtomicU64,
-    /// When the last failure was recorded: a [`Clock::stamp`] (0 = never).
+    /// When the last failure was recorded: a [`clock::stamp`] (0 = never).
     last_failure: AtomicU64,
     /// Serializes transitions and their side effects; never taken on the call path.
     transitions: Mutex<()>,
-    clock: Clock,
     name: Name,
     config: CircuitBreakerConfig,
     hub: Hub,
@@ -807,10 +804,8 @@ impl CircuitBreaker {
             word: AtomicU64::new(CircuitState::Closed as u64),
             window: Window::new(config.window_size),
             open_until: AtomicU64::new(0),
-            open_until_coarse: AtomicU64::new(0),
             last_failure: AtomicU64::new(0),
             transitions: Mutex::new(()),
-            clock: Clock::new(),
             name,
             config,
             hub: Hub::default(),
@@ -901,12 +896,14 @@ impl CircuitBreaker {
                 CircuitState::ForcedOpen => return Err(self.reject(CircuitState::ForcedOpen, None)),
                 CircuitState::Open => {
                     // Most rejections: the coarse clock shows the deadline is still far.
-                    let coarse = self.open_until_coarse.load(Ordering::Acquire);
-                    if let Some(wait) = clock::certainly_before(coarse) {
+                    let deadline = self.open_until.load(Ordering::Acquire);
+                    if let Some(wait) = clock::certainly_before(deadline) {
+                        // To a coarse tick: never more than a whole timeout.
+                        let wait = wait.min(self.config.recovery_timeout);
                         return Err(self.reject(CircuitState::Open, Some(wait)));
                     }
-                    let deadline = self.open_until.load(Ordering::Acquire);
-                    let now = self.clock.now();
+                    let deadline = clock::precise(deadline);
+                    let now = clock::now();
                     if now < deadline {
                         let wait = Duration::from_nanos(deadline - now);
                         return Err(self.reject(CircuitState::Open, Some(wait)));
@@ -1034,8 +1031,7 @@ impl CircuitBreaker {
         }
         self.record_in_window(tally, failed);
         if failed {
-            self.last_failure
-                .store(self.clock.stamp(), Ordering::Relaxed);
+            self.last_failure.store(clock::stamp(), Ordering::Relaxed);
         }
         loop {
             if word & STAMP_MASK != stamp {
@@ -1158,10 +1154,8 @@ impl CircuitBreaker {
     fn apply_transition(&self, word: u64, to: CircuitState, failures: u32) -> bool {
         let from = state_of(word);
         if to == CircuitState::Open {
-            let deadline = self.clock.deadline(self.config.recovery_timeout);
-            self.open_until.store(deadline.precise, Ordering::Release);
-            self.open_until_coarse
-                .store(deadline.coarse, Ordering::Release);
+            let deadline = clock::deadline(self.config.recovery_timeout);
+            self.open_until.store(deadline, Ordering::Release);
         }
         let count = if to == CircuitState::Open {
             u64::from(failures)
@@ -1257,7 +1251,7 @@ impl CircuitBreaker {
         let word = self.word.load(Ordering::Acquire);
         let state = state_of(word);
         let (total_calls, failures) = self.window.snapshot();
-        let now = self.clock.now();
+        let now = clock::now();
         let last_failure = self.last_failure.load(Ordering::Relaxed);
         Metrics {
             state,
@@ -1276,9 +1270,10 @@ impl CircuitBreaker {
                 0 => 0.0,
                 n => f64::from(failures) / f64::from(n),
             },
-            last_failure_time: (last_failure != 0).then(|| self.clock.wall(last_failure)),
+            last_failure_time: (last_failure != 0).then(|| clock::wall(last_failure)),
             time_until_retry: (state == CircuitState::Open).then(|| {
-                Duration::from_nanos(self.open_until.load(Ordering::Acquire).saturating_sub(now))
+                let deadline = clock::precise(self.open_until.load(Ordering::Acquire));
+                Duration::from_nanos(deadline.saturating_sub(now))
             }),
         }
     }

@@ -1,4 +1,4 @@
-//! The breaker's clocks.
+//! The breakers' clock.
 //!
 //! Every decision that needs precision reads [`tokio::time::Instant`], so a breaker follows
 //! tokio's paused, virtual clock in tests. Reading it costs a full clock read (tens of
@@ -14,7 +14,12 @@
 //! The coarse clock is used on Linux and Android, and not with the `test-util` feature (there,
 //! every read is tokio's, virtual when paused). When tokio's clock is paused at the moment a
 //! breaker opens, that open period is timed on tokio's clock alone, feature or not.
+//!
+//! Times are nanoseconds since one process-wide [`Anchor`] set decades in the past (so that a
+//! paused clock advanced far ahead, or a breaker shared between a paused and a running
+//! runtime, never reads a time before it): a breaker keeps no time base of its own.
 
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -24,104 +29,118 @@ use tokio::time::Instant;
 /// Where the tick is longer than half this, the coarse clock is not used at all.
 pub(crate) const COARSE_SLACK: Duration = Duration::from_millis(20);
 
+/// Set in an open deadline when its period may be checked on the coarse clock.
+const COARSE_OK: u64 = 1 << 63;
+
+/// How far before its creation the anchor is placed, the first of these that the platform's
+/// `Instant` can represent (50 years, a year, a day, none).
+const MARGINS: [Duration; 4] = [
+    Duration::from_secs(50 * 365 * 24 * 3600),
+    Duration::from_secs(365 * 24 * 3600),
+    Duration::from_secs(24 * 3600),
+    Duration::ZERO,
+];
+
 /// Saturating nanoseconds of a duration.
 pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// A breaker's time base: nanoseconds since its creation, on tokio's clock.
+/// The process's time base, read once: time zero on the precise clock, on the wall clock and
+/// on the coarse clock.
 #[derive(Debug)]
-pub(crate) struct Clock {
-    epoch: Instant,
-    /// The wall clock at `epoch`, for `last_failure_time`.
-    epoch_wall: SystemTime,
-    /// The coarse clock at `epoch` (read first, so at or before it), when it is used.
-    epoch_coarse: u64,
+struct Anchor {
+    /// Time zero, from the real clock (never a paused one).
+    instant: Instant,
+    /// The wall clock at time zero.
+    wall: SystemTime,
+    /// The coarse clock's reading at time zero (wrapping), read before `instant` so that a
+    /// deadline mapped onto the coarse clock is at or before the real one.
+    coarse: u64,
 }
 
-/// Where an open period ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Deadline {
-    /// On the precise clock: nanoseconds since the breaker's epoch.
-    pub(crate) precise: u64,
-    /// On the coarse clock (its own nanoseconds), at or before the precise deadline; 0 when
-    /// this period must be timed on the precise clock alone.
-    pub(crate) coarse: u64,
+fn anchor() -> &'static Anchor {
+    static ANCHOR: OnceLock<Anchor> = OnceLock::new();
+    ANCHOR.get_or_init(|| {
+        let coarse = coarse_now().unwrap_or(0);
+        let now = std::time::Instant::now();
+        let wall = SystemTime::now();
+        let (instant, margin) = MARGINS
+            .iter()
+            .find_map(|&m| now.checked_sub(m).map(|i| (i, m)))
+            .unwrap_or((now, Duration::ZERO));
+        Anchor {
+            instant: Instant::from_std(instant),
+            wall: wall.checked_sub(margin).unwrap_or(SystemTime::UNIX_EPOCH),
+            coarse: coarse.wrapping_sub(nanos(margin)),
+        }
+    })
 }
 
-impl Clock {
-    pub(crate) fn new() -> Self {
-        Self {
-            epoch_coarse: coarse_now().unwrap_or(0),
-            epoch: Instant::now(),
-            epoch_wall: SystemTime::now(),
-        }
-    }
+/// Precise nanoseconds since the anchor, on tokio's clock.
+pub(crate) fn now() -> u64 {
+    nanos(Instant::now().saturating_duration_since(anchor().instant))
+}
 
-    /// Precise nanoseconds since the epoch.
-    pub(crate) fn now(&self) -> u64 {
-        nanos(Instant::now().saturating_duration_since(self.epoch))
+/// A cheap timestamp for metrics: nanoseconds since the anchor plus one (never 0), to the
+/// coarse clock's tick where it is used.
+#[inline]
+pub(crate) fn stamp() -> u64 {
+    match coarse_now() {
+        Some(coarse) => coarse.wrapping_sub(anchor().coarse).saturating_add(1),
+        None => now().saturating_add(1),
     }
+}
 
-    /// A cheap timestamp for metrics: nanoseconds since the epoch plus one (never 0), to the
-    /// coarse clock's tick where it is used.
-    #[inline]
-    pub(crate) fn stamp(&self) -> u64 {
-        if let Some(now) = coarse_now() {
-            return now.saturating_sub(self.epoch_coarse).saturating_add(1);
-        }
-        self.now().saturating_add(1)
-    }
+/// The wall-clock time of a [`stamp`].
+pub(crate) fn wall(stamp: u64) -> SystemTime {
+    anchor().wall + Duration::from_nanos(stamp.saturating_sub(1))
+}
 
-    /// The wall-clock time of a [`stamp`](Self::stamp).
-    pub(crate) fn wall(&self, stamp: u64) -> SystemTime {
-        self.epoch_wall + Duration::from_nanos(stamp.saturating_sub(1))
-    }
-
-    /// The deadline `timeout` from now.
-    pub(crate) fn deadline(&self, timeout: Duration) -> Deadline {
-        let timeout = nanos(timeout);
-        let Some(coarse) = coarse_now() else {
-            return Deadline {
-                precise: self.now().saturating_add(timeout),
-                coarse: 0,
-            };
-        };
+/// The deadline `timeout` from now, as an open breaker stores it: precise nanoseconds since
+/// the anchor, with [`COARSE_OK`] set when rejections may check it on the coarse clock (the
+/// coarse clock is used, and tokio's clock is the real one at this moment, not paused).
+pub(crate) fn deadline(timeout: Duration) -> u64 {
+    let anchor = anchor();
+    let timeout = nanos(timeout);
+    let real = coarse_now().is_some() && {
         let before = std::time::Instant::now();
-        let now = Instant::now();
+        let now = Instant::now().into_std();
         let after = std::time::Instant::now();
-        Deadline {
-            precise: nanos(now.saturating_duration_since(self.epoch)).saturating_add(timeout),
-            coarse: coarse_deadline(coarse, (before, now.into_std(), after), timeout),
-        }
-    }
+        between(before, now, after)
+    };
+    let precise = nanos(Instant::now().saturating_duration_since(anchor.instant))
+        .saturating_add(timeout)
+        .min(COARSE_OK - 1);
+    if real { precise | COARSE_OK } else { precise }
 }
 
-/// The coarse deadline `timeout` after `coarse_now` (read first), or 0 when tokio's clock,
-/// read between the two std readings of `bracket`, is not the real one (paused).
-fn coarse_deadline(
-    coarse_now: u64,
-    bracket: (std::time::Instant, std::time::Instant, std::time::Instant),
-    timeout: u64,
-) -> u64 {
-    let (before, tokio_now, after) = bracket;
-    if before <= tokio_now && tokio_now <= after {
-        coarse_now.saturating_add(timeout).max(1)
-    } else {
-        0
-    }
+/// Whether tokio's clock, read between two readings of the real one, agrees with them (it is
+/// not paused).
+fn between(
+    before: std::time::Instant,
+    tokio: std::time::Instant,
+    after: std::time::Instant,
+) -> bool {
+    before <= tokio && tokio <= after
 }
 
-/// How long until `coarse_deadline` (a [`Deadline::coarse`]) when the coarse clock shows it
-/// at least [`COARSE_SLACK`] away; `None` when the precise clock must decide.
+/// The precise time of a deadline from [`deadline`].
+pub(crate) fn precise(deadline: u64) -> u64 {
+    deadline & !COARSE_OK
+}
+
+/// How long until `deadline` (from [`deadline`]) when the coarse clock shows it at least
+/// [`COARSE_SLACK`] away; `None` when the precise clock must decide.
 ///
 /// The wait is right to within the coarse clock's tick.
 #[inline]
-pub(crate) fn certainly_before(coarse_deadline: u64) -> Option<Duration> {
-    if coarse_deadline == 0 {
+pub(crate) fn certainly_before(deadline: u64) -> Option<Duration> {
+    if deadline & COARSE_OK == 0 {
         return None;
     }
-    wait_if_far(coarse_now()?, coarse_deadline)
+    let now = coarse_now()?.wrapping_sub(anchor().coarse);
+    wait_if_far(now, precise(deadline))
 }
 
 #[inline]
@@ -177,44 +196,11 @@ mod coarse {
 
 #[cfg(test)]
 mod tests {
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use super::*;
 
     const MS: u64 = 1_000_000;
-
-    #[test]
-    fn a_coarse_deadline_is_set_only_when_tokios_clock_is_the_real_one() {
-        let before = Instant::now();
-        let after = before + Duration::from_nanos(50);
-        let inside = before + Duration::from_nanos(20);
-        assert_eq!(
-            coarse_deadline(7 * MS, (before, before, after), 30 * MS),
-            37 * MS
-        );
-        assert_eq!(
-            coarse_deadline(7 * MS, (before, inside, after), 30 * MS),
-            37 * MS
-        );
-        assert_eq!(
-            coarse_deadline(7 * MS, (before, after, after), 30 * MS),
-            37 * MS
-        );
-        // Paused: tokio's instant is frozen before, or advanced past, the real reading.
-        let frozen = before - Duration::from_secs(1);
-        let advanced = after + Duration::from_secs(30);
-        assert_eq!(coarse_deadline(7 * MS, (before, frozen, after), 30 * MS), 0);
-        assert_eq!(
-            coarse_deadline(7 * MS, (before, advanced, after), 30 * MS),
-            0
-        );
-        // 0 means "none": a real deadline is never 0.
-        assert_eq!(coarse_deadline(0, (before, inside, after), 0), 1);
-        assert_eq!(
-            coarse_deadline(u64::MAX, (before, inside, after), 5),
-            u64::MAX
-        );
-    }
 
     #[test]
     fn rejections_trust_the_coarse_clock_only_until_the_slack_before_the_deadline() {
@@ -232,19 +218,80 @@ mod tests {
         assert_eq!(wait_if_far(deadline, deadline), None);
         assert_eq!(wait_if_far(deadline + MS, deadline), None);
         assert_eq!(wait_if_far(u64::MAX, deadline), None);
-        assert_eq!(certainly_before(0), None, "0 is no coarse deadline");
+        assert_eq!(
+            certainly_before(5 * deadline),
+            None,
+            "no coarse flag, no coarse check"
+        );
     }
 
     #[test]
     fn stamps_are_never_zero_and_walls_follow_them() {
-        let clock = Clock::new();
-        assert!(clock.stamp() >= 1);
-        let wall = clock.wall(1 + 5 * MS);
+        assert!(stamp() >= 1);
+        let wall_at = |n| wall(n);
         assert_eq!(
-            wall.duration_since(clock.wall(1)).unwrap(),
+            wall_at(1 + 5 * MS).duration_since(wall_at(1)).unwrap(),
             Duration::from_millis(5)
         );
-        assert_eq!(clock.wall(0), clock.wall(1));
+        assert_eq!(wall_at(0), wall_at(1));
+    }
+
+    #[test]
+    fn the_anchor_is_decades_back_and_times_since_it_follow_the_clocks() {
+        let before = SystemTime::now();
+        let now_stamp = now();
+        assert!(now_stamp > nanos(Duration::from_secs(365 * 24 * 3600)));
+        let wall_now = wall(now_stamp + 1);
+        let off = wall_now
+            .duration_since(before)
+            .unwrap_or_else(|e| e.duration());
+        assert!(
+            off < Duration::from_secs(1),
+            "wall {wall_now:?} vs {before:?}"
+        );
+        let (a, b) = (now(), now());
+        assert!(a <= b);
+        // The stamp's clock (coarse or precise) agrees with the precise one to a few ticks.
+        let s = stamp();
+        let p = now();
+        assert!(s.abs_diff(p) < 50 * MS, "stamp {s} vs now {p}");
+    }
+
+    #[test]
+    fn a_deadline_keeps_its_precise_time_and_flags_the_coarse_path() {
+        let timeout = Duration::from_secs(30);
+        let start = now();
+        let d = deadline(timeout);
+        let p = precise(d);
+        assert!(p >= start + nanos(timeout) && p <= now() + nanos(timeout));
+        // The flag is set exactly when the coarse clock is in use (no tokio runtime is
+        // paused in this test).
+        assert_eq!(d & COARSE_OK != 0, coarse_now().is_some());
+        if coarse_now().is_some() {
+            let wait = certainly_before(d).expect("30 s away");
+            assert!(wait <= timeout && wait > timeout - Duration::from_secs(1));
+            assert_eq!(certainly_before(deadline(COARSE_SLACK)), None);
+        }
+    }
+
+    #[test]
+    fn tokios_clock_is_real_only_between_two_readings_of_the_real_one() {
+        let before = std::time::Instant::now();
+        let after = before + Duration::from_nanos(50);
+        assert!(between(before, before, after));
+        assert!(between(before, before + Duration::from_nanos(20), after));
+        assert!(between(before, after, after));
+        // Paused: frozen before the real readings, or advanced past them.
+        assert!(!between(before, before - Duration::from_secs(1), after));
+        assert!(!between(before, after + Duration::from_secs(30), after));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deadline_set_while_tokios_clock_is_paused_is_not_checked_coarsely() {
+        tokio::time::advance(Duration::from_secs(5)).await;
+        let d = deadline(Duration::from_secs(30));
+        assert_eq!(d & COARSE_OK, 0);
+        assert_eq!(certainly_before(d), None);
     }
 
     /// What the rejection path relies on: the coarse clock is the monotonic clock, behind it
