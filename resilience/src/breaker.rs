@@ -252,12 +252,31 @@ impl CircuitBreakerConfig {
             "",
         )?;
         at_least_one("success_threshold", self.success_threshold)?;
-        at_most(
-            "success_threshold",
-            self.success_threshold,
-            self.half_open_max_calls,
-            " (half_open_max_calls), or the circuit could never close",
-        )?;
+        if self.success_threshold > self.half_open_max_calls {
+            let (success, probes) = (self.success_threshold, self.half_open_max_calls);
+            return Err(config::invalid_pair(
+                &source,
+                context,
+                [
+                    (
+                        "success_threshold",
+                        success.to_string(),
+                        format!(
+                            "must be at most {probes} (half_open_max_calls), or the circuit \
+                             could never close"
+                        ),
+                    ),
+                    (
+                        "half_open_max_calls",
+                        probes.to_string(),
+                        format!(
+                            "must be at least {success} (success_threshold), or the circuit \
+                             could never close"
+                        ),
+                    ),
+                ],
+            ));
+        }
         at_least_one("window_size", self.window_size)?;
         at_most("window_size", self.window_size, config::MAX_WINDOW_SIZE, "")?;
         at_least_one("minimum_calls", self.minimum_calls)?;

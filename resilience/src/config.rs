@@ -988,6 +988,23 @@ pub(crate) fn prefer_env<C>(
     Ok(chosen)
 }
 
+/// The error for a rule between two settings (`first` must not exceed `second`, say), each
+/// given as (setting, value, reason): blames the first whose value came from the environment,
+/// so that a variable that breaks the rule is ignored like any unworkable variable; the first
+/// setting, written in code, when neither did.
+pub(crate) fn invalid_pair(
+    source: &dyn Fn(&'static str) -> Option<String>,
+    context: &str,
+    [first, second]: [(&'static str, String, String); 2],
+) -> ConfigError {
+    let (setting, value, reason) = if source(first.0).is_none() && source(second.0).is_some() {
+        second
+    } else {
+        first
+    };
+    invalid(source, context, setting, value, reason)
+}
+
 /// The error for `setting = value`: named by the environment variable it came from, when
 /// `source` names one, or as a setting written in code for `context`.
 pub(crate) fn invalid(

@@ -578,10 +578,22 @@ impl RetryPolicy {
             return Err(err("max_delay", value, "must be at most 365 days".into()));
         }
         if self.base_delay > self.max_delay {
-            return Err(err(
-                "base_delay",
-                format!("{:?}", self.base_delay),
-                format!("must not exceed max_delay ({:?})", self.max_delay),
+            let (base, max) = (self.base_delay, self.max_delay);
+            return Err(config::invalid_pair(
+                source,
+                "retry policy",
+                [
+                    (
+                        "base_delay",
+                        format!("{base:?}"),
+                        format!("must not exceed max_delay ({max:?})"),
+                    ),
+                    (
+                        "max_delay",
+                        format!("{max:?}"),
+                        format!("must not be below base_delay ({base:?})"),
+                    ),
+                ],
             ));
         }
         if !(self.exponential_base.is_finite() && self.exponential_base >= 1.0) {

@@ -253,3 +253,67 @@ fn the_process_environment_is_read_and_checked() {
     assert_eq!(plain.config().failure_threshold, 5);
     assert_eq!(plain.config().recovery_timeout, Duration::from_secs(60));
 }
+
+/// (the breaker's success_threshold and half_open_max_calls, the variables logged as ignored)
+fn resolved(
+    builder: resilience::CircuitBreakerBuilder,
+    vars: &[(&str, &str)],
+) -> ((u32, u32), Vec<(String, String)>) {
+    let (events, _guard) = support::capture();
+    let breaker = builder.build_with_env(env(vars)).unwrap();
+    let logged = events
+        .named("config_error")
+        .iter()
+        .map(|e| (e.field("variable").to_owned(), e.field("value").to_owned()))
+        .collect();
+    let c = breaker.config();
+    ((c.success_threshold, c.half_open_max_calls), logged)
+}
+
+fn logged(variable: &str, value: &str) -> Vec<(String, String)> {
+    vec![(variable.to_owned(), value.to_owned())]
+}
+
+/// success_threshold must not exceed half_open_max_calls. When a variable breaks that rule,
+/// the variable is what is ignored and logged, whichever side of the rule it set.
+#[test]
+fn a_variable_that_breaks_a_rule_between_two_settings_is_the_one_ignored() {
+    let b = || CircuitBreaker::builder("tier2_sdk");
+    // The global probe limit below the default success threshold (2): neither set in code.
+    assert_eq!(
+        resolved(b(), &[("CIRCUIT_BREAKER_HALF_OPEN_CALLS", "1")]),
+        ((2, 3), logged("CIRCUIT_BREAKER_HALF_OPEN_CALLS", "1"))
+    );
+    // Set in code, a global variable for the same setting is not what broke the rule.
+    assert_eq!(
+        resolved(
+            b().success_threshold(3),
+            &[
+                ("CIRCUIT_BREAKER_SUCCESS_THRESHOLD", "1"),
+                ("CIRCUIT_BREAKER_HALF_OPEN_CALLS", "2"),
+            ]
+        ),
+        ((3, 3), logged("CIRCUIT_BREAKER_HALF_OPEN_CALLS", "2"))
+    );
+    // The breaker's own variable, over a value in code.
+    assert_eq!(
+        resolved(
+            b().success_threshold(2),
+            &[("CIRCUIT_BREAKER_TIER2_SDK_HALF_OPEN_CALLS", "1")]
+        ),
+        (
+            (2, 3),
+            logged("CIRCUIT_BREAKER_TIER2_SDK_HALF_OPEN_CALLS", "1")
+        )
+    );
+    // Both from code: the code is wrong, an error names the setting.
+    let err = b()
+        .success_threshold(4)
+        .half_open_max_calls(2)
+        .build_with_env(env(&[("CIRCUIT_BREAKER_HALF_OPEN_CALLS", "9")]))
+        .unwrap_err();
+    assert!(
+        matches!(err, ConfigError::InvalidSetting { setting: "success_threshold", ref value, .. } if value == "4"),
+        "{err:?}"
+    );
+}

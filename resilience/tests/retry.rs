@@ -448,3 +448,38 @@ async fn a_wait_ending_exactly_at_the_budget_is_still_taken() {
     assert_eq!(Instant::now() - start, Duration::from_secs(7));
     assert!(matches!(result, Err(RetryError::Exhausted(ref e)) if e.attempts == 4));
 }
+
+/// base_delay must not exceed max_delay. When a variable breaks that rule, the variable is what
+/// is ignored and logged, whichever side of the rule it set.
+#[test]
+fn a_variable_that_breaks_a_rule_between_two_settings_is_the_one_ignored() {
+    let build = |builder: resilience::RetryPolicyBuilder, vars: &[(&str, &str)]| {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (events, _guard) = support::capture();
+        let p = builder.build_with_env(|k| vars.get(k).cloned()).unwrap();
+        let logged: Vec<(String, String)> = events
+            .named("config_error")
+            .iter()
+            .map(|e| (e.field("variable").to_owned(), e.field("value").to_owned()))
+            .collect();
+        ((p.base_delay, p.max_delay), logged)
+    };
+    let secs = Duration::from_secs;
+    let logged = |var: &str, value: &str| vec![(var.to_owned(), value.to_owned())];
+    // The global cap below the default base delay (1 s): neither set in code.
+    assert_eq!(
+        build(RetryPolicy::builder(), &[("RETRY_MAX_DELAY", "500ms")]),
+        ((secs(1), secs(60)), logged("RETRY_MAX_DELAY", "500ms"))
+    );
+    // The base set in code: its variable did not break the rule, the cap's did.
+    assert_eq!(
+        build(
+            RetryPolicy::builder().base_delay(secs(2)),
+            &[("RETRY_BASE_DELAY", "1ms"), ("RETRY_MAX_DELAY", "1s")]
+        ),
+        ((secs(2), secs(60)), logged("RETRY_MAX_DELAY", "1s"))
+    );
+}
