@@ -1318,16 +1318,20 @@ pub type OwnedPermit = Admission<Arc<CircuitBreaker>>;
 #[derive(Debug)]
 pub struct Admission<B: Deref<Target = CircuitBreaker>> {
     breaker: B,
+    /// The state word it was admitted under, without the count; [`RECORDED`] once its outcome
+    /// is recorded. (A flag beside it would make the permit 24 bytes, copied in pieces that
+    /// stall the store buffer.)
     stamp: u64,
-    done: bool,
 }
+
+/// The stamp of a permit whose outcome was recorded: no state has these bits.
+const RECORDED: u64 = STATE_MASK;
 
 impl<B: Deref<Target = CircuitBreaker>> Admission<B> {
     fn new(breaker: B, word: u64) -> Self {
         Self {
             breaker,
             stamp: word & STAMP_MASK,
-            done: false,
         }
     }
 
@@ -1339,14 +1343,14 @@ impl<B: Deref<Target = CircuitBreaker>> Admission<B> {
     /// The call succeeded.
     #[inline(always)]
     pub fn record_success(mut self) {
-        self.done = true;
-        self.breaker.on_success(self.stamp);
+        let stamp = std::mem::replace(&mut self.stamp, RECORDED);
+        self.breaker.on_success(stamp);
     }
 
     /// The call failed.
     pub fn record_failure(mut self) {
-        self.done = true;
-        self.breaker.on_outcome(self.stamp, true);
+        let stamp = std::mem::replace(&mut self.stamp, RECORDED);
+        self.breaker.on_outcome(stamp, true);
     }
 
     /// Records `Ok` as a success and every `Err` as a failure.
@@ -1369,7 +1373,8 @@ impl<B: Deref<Target = CircuitBreaker>> Admission<B> {
 impl<B: Deref<Target = CircuitBreaker>> Drop for Admission<B> {
     #[inline]
     fn drop(&mut self) {
-        if !self.done && state_of(self.stamp) == CircuitState::HalfOpen {
+        // Unrecorded (a recorded permit's stamp is `RECORDED`) and admitted half-open.
+        if self.stamp & STATE_MASK == CircuitState::HalfOpen as u64 {
             self.breaker.on_abandon(self.stamp);
         }
     }

@@ -40,15 +40,12 @@ impl ZohoClient {
                 let __attempt = match __breaker.try_acquire() {
                     ::core::result::Result::Ok(__permit) => {
                         let id = ::resilience::__private::clone_arg(&id);
-                        let __result = ::resilience::__private::ResultReturn::into_result(
-                            async {
-                                let __resilience_ret: Result<Account, ZohoError> = {
-                                    self.mcp.get_account(&id).await
-                                };
-                                #[allow(unreachable_code)] __resilience_ret
-                            }
-                                .await,
-                        );
+                        let __result = ::resilience::__private::ResultReturn::into_result({
+                            let __resilience_ret: Result<Account, ZohoError> = {
+                                self.mcp.get_account(&id).await
+                            };
+                            #[allow(unreachable_code)] __resilience_ret
+                        });
                         __permit.record_with(&__result, |__e| true);
                         if __result.is_err() {
                             ::resilience::__private::note_failed();
