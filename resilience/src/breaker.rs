@@ -901,27 +901,41 @@ impl CircuitBreaker {
     fn admit(&self) -> Result<u64, CircuitBreakerOpenError> {
         let word = self.word.load(Ordering::Acquire);
         if admits_all(word) {
-            Ok(word)
-        } else {
-            self.acquire_slow(word)
+            return Ok(word);
         }
+        // The error is built here, from the slow path's 16-byte answer (returned in
+        // registers): a 40-byte result written by the callee and copied by the caller stalls
+        // on the store buffer.
+        self.acquire_slow(word)
+            .map_err(|refusal| CircuitBreakerOpenError {
+                circuit_name: self.name.clone(),
+                retry_after: refusal.retry_after(),
+            })
+    }
+
+    /// Not closed: the common rejection first (open, the deadline far on the coarse clock),
+    /// in a function small enough to save few registers; everything else out of line.
+    #[inline(never)]
+    fn acquire_slow(&self, word: u64) -> Result<u64, Refusal> {
+        if word & STATE_MASK == CircuitState::Open as u64 {
+            let deadline = self.open_until.load(Ordering::Acquire);
+            if let Some(wait) = clock::certainly_before(deadline) {
+                // To a coarse tick: never more than a whole timeout.
+                let wait = wait.min(self.config.recovery_timeout);
+                return Err(self.reject(CircuitState::Open, Some(wait)));
+            }
+        }
+        self.acquire_rest(word)
     }
 
     #[cold]
-    fn acquire_slow(&self, mut word: u64) -> Result<u64, CircuitBreakerOpenError> {
+    fn acquire_rest(&self, mut word: u64) -> Result<u64, Refusal> {
         loop {
             match state_of(word) {
                 CircuitState::Closed | CircuitState::Disabled => return Ok(word),
                 CircuitState::ForcedOpen => return Err(self.reject(CircuitState::ForcedOpen, None)),
                 CircuitState::Open => {
-                    // Most rejections: the coarse clock shows the deadline is still far.
-                    let deadline = self.open_until.load(Ordering::Acquire);
-                    if let Some(wait) = clock::certainly_before(deadline) {
-                        // To a coarse tick: never more than a whole timeout.
-                        let wait = wait.min(self.config.recovery_timeout);
-                        return Err(self.reject(CircuitState::Open, Some(wait)));
-                    }
-                    let deadline = clock::precise(deadline);
+                    let deadline = clock::precise(self.open_until.load(Ordering::Acquire));
                     let now = clock::now();
                     if now < deadline {
                         let wait = Duration::from_nanos(deadline - now);
@@ -950,17 +964,11 @@ impl CircuitBreaker {
         }
     }
 
+    /// Tells the world about a refused call (in `state`, to retry after `retry_after`).
     #[inline]
-    fn reject(
-        &self,
-        state: CircuitState,
-        retry_after: Option<Duration>,
-    ) -> CircuitBreakerOpenError {
+    fn reject(&self, state: CircuitState, retry_after: Option<Duration>) -> Refusal {
         events::call_rejected(&self.name, state);
-        CircuitBreakerOpenError {
-            circuit_name: self.name.clone(),
-            retry_after,
-        }
+        Refusal::new(retry_after)
     }
 
     /// Runs `operation` through the breaker: refuses it when the breaker is open, and records
@@ -1322,6 +1330,22 @@ pub struct Admission<B: Deref<Target = CircuitBreaker>> {
     /// is recorded. (A flag beside it would make the permit 24 bytes, copied in pieces that
     /// stall the store buffer.)
     stamp: u64,
+}
+
+/// A refused call's `retry_after` in nanoseconds (`u64::MAX` for none): what the slow path of
+/// admission returns, small enough for registers.
+#[derive(Debug, Clone, Copy)]
+struct Refusal(u64);
+
+impl Refusal {
+    fn new(retry_after: Option<Duration>) -> Self {
+        Refusal(retry_after.map_or(u64::MAX, |d| clock::nanos(d).min(u64::MAX - 1)))
+    }
+
+    #[inline]
+    fn retry_after(self) -> Option<Duration> {
+        (self.0 != u64::MAX).then(|| Duration::from_nanos(self.0))
+    }
 }
 
 /// The stamp of a permit whose outcome was recorded: no state has these bits.
