@@ -921,8 +921,9 @@ impl CircuitBreaker {
             let deadline = self.open_until.load(Ordering::Acquire);
             if let Some(wait) = clock::certainly_before(deadline) {
                 // To a coarse tick: never more than a whole timeout.
-                let wait = wait.min(self.config.recovery_timeout);
-                return Err(self.reject(CircuitState::Open, Some(wait)));
+                let wait = wait.min(clock::nanos(self.config.recovery_timeout));
+                events::call_rejected(&self.name, CircuitState::Open);
+                return Err(Refusal(wait));
             }
         }
         self.acquire_rest(word)

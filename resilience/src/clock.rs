@@ -130,12 +130,12 @@ pub(crate) fn precise(deadline: u64) -> u64 {
     deadline & !COARSE_OK
 }
 
-/// How long until `deadline` (from [`deadline`]) when the coarse clock shows it at least
-/// [`COARSE_SLACK`] away; `None` when the precise clock must decide.
+/// How long until `deadline` (from [`deadline`]), in nanoseconds, when the coarse clock shows
+/// it at least [`COARSE_SLACK`] away; `None` when the precise clock must decide.
 ///
 /// The wait is right to within the coarse clock's tick.
 #[inline]
-pub(crate) fn certainly_before(deadline: u64) -> Option<Duration> {
+pub(crate) fn certainly_before(deadline: u64) -> Option<u64> {
     if deadline & COARSE_OK == 0 {
         return None;
     }
@@ -144,9 +144,9 @@ pub(crate) fn certainly_before(deadline: u64) -> Option<Duration> {
 }
 
 #[inline]
-fn wait_if_far(coarse_now: u64, coarse_deadline: u64) -> Option<Duration> {
+fn wait_if_far(coarse_now: u64, coarse_deadline: u64) -> Option<u64> {
     (coarse_now.saturating_add(nanos(COARSE_SLACK)) < coarse_deadline)
-        .then(|| Duration::from_nanos(coarse_deadline - coarse_now))
+        .then(|| coarse_deadline - coarse_now)
 }
 
 /// The coarse clock, where it is used (Linux and Android, without `test-util`).
@@ -206,14 +206,8 @@ mod tests {
     fn rejections_trust_the_coarse_clock_only_until_the_slack_before_the_deadline() {
         let slack = nanos(COARSE_SLACK);
         let deadline = 1_000 * MS;
-        assert_eq!(
-            wait_if_far(100 * MS, deadline),
-            Some(Duration::from_millis(900))
-        );
-        assert_eq!(
-            wait_if_far(deadline - slack - 1, deadline),
-            Some(Duration::from_nanos(slack + 1))
-        );
+        assert_eq!(wait_if_far(100 * MS, deadline), Some(900 * MS));
+        assert_eq!(wait_if_far(deadline - slack - 1, deadline), Some(slack + 1));
         assert_eq!(wait_if_far(deadline - slack, deadline), None);
         assert_eq!(wait_if_far(deadline, deadline), None);
         assert_eq!(wait_if_far(deadline + MS, deadline), None);
@@ -268,7 +262,7 @@ mod tests {
         // paused in this test).
         assert_eq!(d & COARSE_OK != 0, coarse_now().is_some());
         if coarse_now().is_some() {
-            let wait = certainly_before(d).expect("30 s away");
+            let wait = Duration::from_nanos(certainly_before(d).expect("30 s away"));
             assert!(wait <= timeout && wait > timeout - Duration::from_secs(1));
             assert_eq!(certainly_before(deadline(COARSE_SLACK)), None);
         }
