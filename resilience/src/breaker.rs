@@ -1531,6 +1531,45 @@ mod tests {
         assert_eq!((m.total_calls, m.error_rate), (100, 0.0));
     }
 
+    /// Between recounts (the last slot's write), the tally moves by each slot's change alone.
+    #[test]
+    fn the_tally_follows_each_overwritten_slot() {
+        let window = Window::new(20);
+        for index in 0..20 {
+            window.record(index, window.tally(), index % 3 == 0);
+        }
+        assert_eq!(tally_counts(&window), (20, 7)); // failures in slots 0, 3, ..., 18
+        // (slot, failed, failures in the window after it)
+        let next_lap = [
+            (0, false, 6),
+            (1, true, 7),
+            (2, false, 7),
+            (3, false, 6),
+            (4, true, 7),
+        ];
+        for (slot, failed, failures) in next_lap {
+            window.record(20 + slot, window.tally(), failed);
+            assert_eq!(tally_counts(&window), (20, failures), "slot {slot}");
+        }
+        assert_eq!(window.count_slots(0), (20, 7));
+    }
+
+    /// A result racing a reset writes its slot under the old epoch: not counted now, and the
+    /// slot counts as empty for the next writer.
+    #[test]
+    fn a_slot_of_an_older_epoch_is_not_counted() {
+        let window = Window::new(20);
+        let old = window.tally();
+        window.record(0, old, true);
+        window.clear();
+        window.record(1, old, true); // stale: epoch 0 after the clear
+        assert_eq!(tally_counts(&window), (0, 0));
+        assert_eq!(window.count_slots(1), (0, 0));
+        window.record(21, window.tally(), false); // slot 1 again, epoch 1
+        assert_eq!(tally_counts(&window), (1, 0));
+        assert_eq!(window.count_slots(1), (1, 0));
+    }
+
     #[test]
     fn a_recount_sets_the_tally_from_the_slots_unless_it_moved() {
         let window = Window::new(20);
