@@ -405,3 +405,20 @@ fn a_window_full_of_successes_still_slides_exactly() {
     succeed(&b);
     assert_eq!(rate(&b), (2, 1));
 }
+
+#[test]
+fn a_breaker_prints_its_name_state_and_configuration() {
+    let b = breaker("edge_debug");
+    b.force_open();
+    let printed = format!("{b:?}");
+    assert!(printed.starts_with("CircuitBreaker {"), "{printed}");
+    for part in [
+        "name: \"edge_debug\"",
+        "state: ForcedOpen",
+        "failure_threshold: 3",
+        "recovery_timeout: 60s",
+        "..",
+    ] {
+        assert!(printed.contains(part), "{part} not in {printed}");
+    }
+}
