@@ -422,3 +422,36 @@ fn a_breaker_prints_its_name_state_and_configuration() {
         assert!(printed.contains(part), "{part} not in {printed}");
     }
 }
+
+#[tokio::test]
+async fn a_call_error_says_whether_the_operation_ran() {
+    use std::error::Error as _;
+    let b = CircuitBreaker::builder("edge_call_error")
+        .failure_threshold(1)
+        .ignore_env()
+        .build()
+        .unwrap();
+    let failed = b
+        .call(|| async { Err::<(), _>(std::io::Error::other("timeout")) })
+        .await
+        .unwrap_err();
+    assert_eq!(failed.to_string(), "timeout");
+    assert_eq!(failed.source().unwrap().to_string(), "timeout");
+    assert!(failed.as_rejected().is_none());
+    assert_eq!(failed.into_failed().unwrap().to_string(), "timeout");
+
+    let rejected = b
+        .call(|| async { Ok::<_, std::io::Error>(()) })
+        .await
+        .unwrap_err();
+    assert!(
+        rejected
+            .to_string()
+            .starts_with("circuit 'edge_call_error' is open")
+    );
+    assert_eq!(
+        rejected.source().unwrap().to_string(),
+        rejected.as_rejected().unwrap().to_string()
+    );
+    assert!(rejected.into_failed().is_none());
+}
