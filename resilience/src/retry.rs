@@ -528,16 +528,13 @@ impl RetryPolicyBuilder {
         }
         let (lookup, globals, problems) = env.globals();
         let resolved = self.apply(&globals.retry);
-        // A value that came from a variable is named by it.
+        // A value that came from a variable is named by it. Only the two delays can break a
+        // rule with a value from the environment (the one between them): a variable's own
+        // range (attempts, base) is checked when it is read.
         let source = |setting: &'static str| -> Option<String> {
             let (var, set_in_code) = match setting {
-                "max_attempts" => (config::MAX_RETRY_ATTEMPTS_VAR, self.max_attempts.is_some()),
                 "base_delay" => (config::RETRY_BASE_DELAY, self.base_delay.is_some()),
                 "max_delay" => (config::RETRY_MAX_DELAY, self.max_delay.is_some()),
-                "exponential_base" => (
-                    config::RETRY_EXPONENTIAL_BASE,
-                    self.exponential_base.is_some(),
-                ),
                 _ => return None,
             };
             (!set_in_code && lookup(var).is_some()).then(|| var.to_owned())

@@ -298,6 +298,12 @@ async fn concurrent_executions_share_a_policy_without_interfering() {
 fn invalid_settings_are_errors_naming_the_setting_and_value() {
     let cases: Vec<(resilience::RetryPolicyBuilder, &str, &str)> = vec![
         (policy().max_attempts(0), "max_attempts", "0"),
+        (policy().max_attempts(1_001), "max_attempts", "1001"),
+        (
+            policy().max_delay(Duration::from_secs(365 * 24 * 3600 + 1)),
+            "max_delay",
+            "31536001s",
+        ),
         (
             policy()
                 .base_delay(Duration::from_secs(10))
@@ -313,6 +319,13 @@ fn invalid_settings_are_errors_naming_the_setting_and_value() {
         ),
         (policy().budget(Duration::ZERO), "budget", "0s"),
     ];
+    // The limits themselves are allowed.
+    let at_limits = policy()
+        .max_attempts(1_000)
+        .max_delay(Duration::from_secs(365 * 24 * 3600))
+        .build()
+        .unwrap();
+    assert_eq!(at_limits.max_attempts, 1_000);
     for (builder, setting, value) in cases {
         match builder.build() {
             Err(ConfigError::InvalidSetting {
