@@ -94,3 +94,27 @@ fn last_failure_time_is_the_wall_clock_to_a_tick() {
     );
     assert!(stamped <= after + tick, "{stamped:?} long after {after:?}");
 }
+
+/// Far from the deadline, a rejection reads the coarse clock, which moves once a tick (1 to
+/// 10 ms): two rejections a few nanoseconds apart see the same time and report the same wait.
+/// On the precise clock they never would. Ignored in a build with `test-util` (every read is
+/// then tokio's, as `--all-features` builds it); `.ci/run` runs it in the build users get.
+#[test]
+#[ignore = "needs the build without test-util: cargo test -p resilience-benches --test coarse_clock -- --include-ignored"]
+fn rejections_far_from_the_deadline_read_the_coarse_clock() {
+    if !cfg!(any(target_os = "linux", target_os = "android")) {
+        return; // the coarse clock is used on Linux and Android only
+    }
+    let breaker = CircuitBreaker::builder("coarse_rejections")
+        .ignore_env()
+        .failure_threshold(1)
+        .recovery_timeout(Duration::from_secs(60))
+        .build()
+        .expect("valid configuration");
+    breaker.try_acquire().expect("closed").record_failure();
+    let wait = || breaker.try_acquire().err().and_then(|e| e.retry_after());
+    let same = (0..100).filter(|_| wait() == wait()).count();
+    assert!(same >= 90, "{same} pairs of 100 saw the same time");
+    let first = wait().expect("open");
+    assert!(first <= Duration::from_secs(60) && first > Duration::from_secs(59));
+}
