@@ -674,7 +674,8 @@ impl Window {
             }
             match (was_failed, failed) {
                 (false, true) => next += 1,
-                (true, false) => next -= 1,
+                // Never below zero, even with a count a race threw off (the recount mends it).
+                (true, false) if next & u64::from(u32::MAX) > 0 => next -= 1,
                 _ => {}
             }
             match self.tally.compare_exchange_weak(
