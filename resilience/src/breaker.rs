@@ -923,8 +923,7 @@ impl CircuitBreaker {
             if let Some(wait) = clock::certainly_before(deadline) {
                 // To a coarse tick: never more than a whole timeout.
                 let wait = wait.min(clock::nanos(self.config.recovery_timeout));
-                events::call_rejected(&self.name, CircuitState::Open);
-                return Err(Refusal(wait));
+                return Err(self.reject(CircuitState::Open, Some(wait)));
             }
         }
         self.acquire_rest(word)
@@ -940,8 +939,7 @@ impl CircuitBreaker {
                     let deadline = clock::precise(self.open_until.load(Ordering::Acquire));
                     let now = clock::now();
                     if now < deadline {
-                        let wait = Duration::from_nanos(deadline - now);
-                        return Err(self.reject(CircuitState::Open, Some(wait)));
+                        return Err(self.reject(CircuitState::Open, Some(deadline - now)));
                     }
                     self.transition_from(word, CircuitState::HalfOpen, 0);
                     word = self.word.load(Ordering::Acquire);
@@ -949,7 +947,7 @@ impl CircuitBreaker {
                 CircuitState::HalfOpen => {
                     let in_flight = in_flight_of(word);
                     if in_flight >= u64::from(self.config.half_open_max_calls) {
-                        return Err(self.reject(CircuitState::HalfOpen, Some(Duration::ZERO)));
+                        return Err(self.reject(CircuitState::HalfOpen, Some(0)));
                     }
                     let next = half_open_word(word, in_flight + 1, successes_of(word));
                     match self.word.compare_exchange_weak(
@@ -966,9 +964,10 @@ impl CircuitBreaker {
         }
     }
 
-    /// Tells the world about a refused call (in `state`, to retry after `retry_after`).
+    /// Tells the world about a refused call (in `state`, to retry after `retry_after`
+    /// nanoseconds).
     #[inline]
-    fn reject(&self, state: CircuitState, retry_after: Option<Duration>) -> Refusal {
+    fn reject(&self, state: CircuitState, retry_after: Option<u64>) -> Refusal {
         events::call_rejected(&self.name, state);
         Refusal::new(retry_after)
     }
@@ -1340,8 +1339,8 @@ pub struct Admission<B: Deref<Target = CircuitBreaker>> {
 struct Refusal(u64);
 
 impl Refusal {
-    fn new(retry_after: Option<Duration>) -> Self {
-        Refusal(retry_after.map_or(u64::MAX, |d| clock::nanos(d).min(u64::MAX - 1)))
+    fn new(retry_after: Option<u64>) -> Self {
+        Refusal(retry_after.map_or(u64::MAX, |nanos| nanos.min(u64::MAX - 1)))
     }
 
     #[inline]

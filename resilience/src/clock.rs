@@ -101,16 +101,12 @@ pub(crate) fn wall(stamp: u64) -> SystemTime {
 /// the anchor, with [`COARSE_OK`] set when rejections may check it on the coarse clock (the
 /// coarse clock is used, and tokio's clock is the real one at this moment, not paused).
 pub(crate) fn deadline(timeout: Duration) -> u64 {
-    let anchor = anchor();
-    let timeout = nanos(timeout);
-    let real = coarse_now().is_some() && {
-        let before = std::time::Instant::now();
-        let now = Instant::now().into_std();
-        let after = std::time::Instant::now();
-        between(before, now, after)
-    };
-    let precise = nanos(Instant::now().saturating_duration_since(anchor.instant))
-        .saturating_add(timeout)
+    // Tokio's clock is read once, between two real readings when the coarse clock is used.
+    let before = coarse_now().map(|_| std::time::Instant::now());
+    let now = Instant::now();
+    let real = before.is_some_and(|b| between(b, now.into_std(), std::time::Instant::now()));
+    let precise = nanos(now.saturating_duration_since(anchor().instant))
+        .saturating_add(nanos(timeout))
         .min(COARSE_OK - 1);
     if real { precise | COARSE_OK } else { precise }
 }
