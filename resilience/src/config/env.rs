@@ -1,0 +1,221 @@
+//! Reading variables from the process or a lookup, and the precedence and fallback rules
+//! the builders share.
+
+use super::*;
+
+/// A variable's value as found: text, or a value that is not valid UTF-8 (kept lossily, to name
+/// it in the error).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RawValue {
+    Text(String),
+    NotUnicode(String),
+}
+
+impl From<String> for RawValue {
+    fn from(text: String) -> Self {
+        RawValue::Text(text)
+    }
+}
+
+impl From<OsString> for RawValue {
+    fn from(value: OsString) -> Self {
+        value.into_string().map_or_else(
+            |os| RawValue::NotUnicode(os.to_string_lossy().into_owned()),
+            RawValue::Text,
+        )
+    }
+}
+
+pub(super) fn process_env(name: &str) -> Option<RawValue> {
+    std::env::var_os(name).map(RawValue::from)
+}
+
+/// Parses `raw`, the value of `variable`; the error names both.
+pub(super) fn check<T>(
+    variable: &str,
+    raw: RawValue,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    let (value, reason) = match raw {
+        RawValue::Text(value) => match parse(&value) {
+            Ok(parsed) => return Ok(parsed),
+            Err(reason) => (value, reason),
+        },
+        RawValue::NotUnicode(value) => (value, "not valid UTF-8".to_owned()),
+    };
+    Err(ConfigError::InvalidEnv {
+        variable: variable.to_owned(),
+        value,
+        reason,
+    })
+}
+
+/// Reads variables one after the other, collecting the errors in order.
+pub(super) struct Reader<'a> {
+    pub(super) lookup: &'a dyn Fn(&str) -> Option<RawValue>,
+    pub(super) errors: Vec<ConfigError>,
+}
+
+impl<'a> Reader<'a> {
+    pub(super) fn new(lookup: &'a dyn Fn(&str) -> Option<RawValue>) -> Self {
+        Reader {
+            lookup,
+            errors: Vec::new(),
+        }
+    }
+
+    /// The parsed value; `None` when unset or bad (the error is recorded).
+    pub(super) fn read<T>(
+        &mut self,
+        variable: &str,
+        parse: fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let raw = (self.lookup)(variable)?;
+        match check(variable, raw, parse) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.errors.push(e);
+                None
+            }
+        }
+    }
+}
+
+/// The value, or the first error.
+pub(super) fn strict<T>((value, errors): (T, Vec<ConfigError>)) -> Result<T, ConfigError> {
+    match errors.into_iter().next() {
+        None => Ok(value),
+        Some(first) => Err(first),
+    }
+}
+
+/// Splits a per-breaker variable `CIRCUIT_BREAKER_<NAME>_<KEY>` into its non-empty name and its
+/// key. `None` for anything else, the global variables included.
+pub(super) fn parse_breaker_var(variable: &str) -> Option<(&str, BreakerKey)> {
+    let rest = variable.strip_prefix(BREAKER_PREFIX)?;
+    BreakerKey::ALL.into_iter().find_map(|key| {
+        let name = rest.strip_suffix(key.suffix())?.strip_suffix('_')?;
+        (!name.is_empty()).then_some((name, key))
+    })
+}
+
+/// A source of environment variables: name to value.
+pub(crate) type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// Where a builder reads environment variables from.
+#[derive(Clone, Copy)]
+pub(crate) enum Env<'a> {
+    /// The process environment; its global variables are read once ([`settings`]).
+    Process,
+    /// A lookup function, read afresh.
+    Lookup(Lookup<'a>),
+}
+
+pub(super) fn process_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+impl<'a> Env<'a> {
+    /// The lookup, the global settings it gives, and the bad variables not yet logged.
+    pub(crate) fn globals(self) -> (Lookup<'a>, Settings, Vec<ConfigError>) {
+        match self {
+            // Errors of the process's global variables are logged by `settings()`, once.
+            Env::Process => (&process_var, *settings(), Vec::new()),
+            Env::Lookup(lookup) => {
+                let (settings, errors) = Settings::from_lookup_lenient(lookup);
+                (lookup, settings, errors)
+            }
+        }
+    }
+}
+
+/// Picks the configuration resolved with the environment when it is valid; when a value from
+/// the environment makes it unworkable, logs that and falls back to the code's values and
+/// the defaults. An invalid value from code is the error. `source` names the variable a
+/// setting's value came from, for `validate` to put in its error.
+pub(crate) fn prefer_env<C>(
+    context: &str,
+    mut problems: Vec<ConfigError>,
+    (with_env, code_only): (C, C),
+    validate: impl Fn(&C, &dyn Fn(&'static str) -> Option<String>) -> Result<(), ConfigError>,
+    source: impl Fn(&'static str) -> Option<String>,
+) -> Result<C, ConfigError> {
+    let chosen = match validate(&with_env, &source) {
+        Ok(()) => with_env,
+        Err(env_error @ ConfigError::InvalidEnv { .. }) => {
+            validate(&code_only, &|_| None)?;
+            problems.push(env_error);
+            code_only
+        }
+        Err(code_error) => return Err(code_error),
+    };
+    for problem in &problems {
+        log_ignored(context, problem);
+    }
+    Ok(chosen)
+}
+
+/// The error for a rule between two settings (`first` must not exceed `second`, say), each
+/// given as (setting, value, reason): blames the first whose value came from the environment,
+/// so that a variable that breaks the rule is ignored like any unworkable variable; the first
+/// setting, written in code, when neither did.
+pub(crate) fn invalid_pair(
+    source: &dyn Fn(&'static str) -> Option<String>,
+    context: &str,
+    [first, second]: [(&'static str, String, String); 2],
+) -> ConfigError {
+    let (setting, value, reason) = if source(first.0).is_none() && source(second.0).is_some() {
+        second
+    } else {
+        first
+    };
+    invalid(source, context, setting, value, reason)
+}
+
+/// The error for `setting = value`: named by the environment variable it came from, when
+/// `source` names one, or as a setting written in code for `context`.
+pub(crate) fn invalid(
+    source: &dyn Fn(&'static str) -> Option<String>,
+    context: &str,
+    setting: &'static str,
+    value: String,
+    reason: String,
+) -> ConfigError {
+    match source(setting) {
+        Some(variable) => ConfigError::InvalidEnv {
+            variable,
+            value,
+            reason,
+        },
+        None => ConfigError::InvalidSetting {
+            setting,
+            value,
+            reason,
+            context: context.to_owned(),
+        },
+    }
+}
+
+/// Logs an environment variable that is being ignored, once per variable and value.
+pub(super) fn log_ignored(context: &str, error: &ConfigError) {
+    static LOGGED: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    let key = (error.input().to_owned(), error.value().to_owned());
+    {
+        let mut logged = LOGGED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if logged.contains(&key) {
+            return;
+        }
+        logged.push(key);
+    }
+    tracing::error!(
+        target: "resilience",
+        event = "config_error",
+        context,
+        variable = error.input(),
+        value = error.value(),
+        error = %error,
+        "ignoring an environment variable; keeping the value from code or the default"
+    );
+}
