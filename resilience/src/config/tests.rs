@@ -739,6 +739,92 @@ fn init_uses_the_last_value_of_a_repeated_variable() {
     assert_eq!(ok.map(|s| s.retry.max_attempts), Ok(4));
 }
 
+#[test]
+fn init_reports_variables_that_break_a_rule_between_two_settings() {
+    // One variable against a built-in default.
+    let err = init_from(vars(&[(CIRCUIT_BREAKER_HALF_OPEN_CALLS, "1")])).unwrap_err();
+    assert_invalid(
+        &err,
+        CIRCUIT_BREAKER_HALF_OPEN_CALLS,
+        "1",
+        "must be at least 2 (success_threshold, the built-in default)",
+    );
+    let err = init_from(vars(&[
+        (RETRY_BASE_DELAY, "120"),
+        (MAX_RETRY_ATTEMPTS_VAR, "5"),
+    ]))
+    .unwrap_err();
+    assert_invalid(
+        &err,
+        RETRY_BASE_DELAY,
+        "120",
+        "must not exceed 60s (max_delay, the built-in default)",
+    );
+    // Two variables together: the error names both, and blames the bounded setting.
+    let err = init_from(vars(&[
+        (CIRCUIT_BREAKER_SUCCESS_THRESHOLD, "5"),
+        (CIRCUIT_BREAKER_HALF_OPEN_CALLS, "4"),
+    ]))
+    .unwrap_err();
+    assert_invalid(
+        &err,
+        CIRCUIT_BREAKER_SUCCESS_THRESHOLD,
+        "5",
+        r#"must be at most 4 (half_open_max_calls, from CIRCUIT_BREAKER_HALF_OPEN_CALLS="4")"#,
+    );
+    let err = init_from(vars(&[(RETRY_BASE_DELAY, "10s"), (RETRY_MAX_DELAY, "5s")])).unwrap_err();
+    assert_invalid(
+        &err,
+        RETRY_BASE_DELAY,
+        "10s",
+        r#"must not exceed 5s (max_delay, from RETRY_MAX_DELAY="5s")"#,
+    );
+    // A breaker's own variables, together and against the global ones.
+    let err = init_from(vars(&[
+        ("CIRCUIT_BREAKER_DB_SUCCESS_THRESHOLD", "8"),
+        ("CIRCUIT_BREAKER_DB_HALF_OPEN_CALLS", "7"),
+    ]))
+    .unwrap_err();
+    assert_invalid(
+        &err,
+        "CIRCUIT_BREAKER_DB_SUCCESS_THRESHOLD",
+        "8",
+        r#"(half_open_max_calls, from CIRCUIT_BREAKER_DB_HALF_OPEN_CALLS="7")"#,
+    );
+    let err = init_from(vars(&[
+        (CIRCUIT_BREAKER_HALF_OPEN_CALLS, "6"),
+        ("CIRCUIT_BREAKER_DB_SUCCESS_THRESHOLD", "7"),
+    ]))
+    .unwrap_err();
+    assert_invalid(
+        &err,
+        "CIRCUIT_BREAKER_DB_SUCCESS_THRESHOLD",
+        "7",
+        r#"must be at most 6 (half_open_max_calls, from CIRCUIT_BREAKER_HALF_OPEN_CALLS="6")"#,
+    );
+    // Parse errors come first, in the documented order.
+    let err = init_from(vars(&[
+        (CIRCUIT_BREAKER_HALF_OPEN_CALLS, "1"),
+        ("CIRCUIT_BREAKER_DB_FAILURE_THRESHOLD", "0"),
+        (HEALTH_CHECK_INTERVAL, "never"),
+    ]))
+    .unwrap_err();
+    assert_eq!(err.input(), HEALTH_CHECK_INTERVAL);
+    // Combinations that keep every rule are accepted.
+    let settings = init_from(vars(&[
+        (CIRCUIT_BREAKER_SUCCESS_THRESHOLD, "4"),
+        (CIRCUIT_BREAKER_HALF_OPEN_CALLS, "4"),
+        ("CIRCUIT_BREAKER_DB_SUCCESS_THRESHOLD", "6"),
+        ("CIRCUIT_BREAKER_DB_HALF_OPEN_CALLS", "6"),
+        ("CIRCUIT_BREAKER_CACHE_SUCCESS_THRESHOLD", "1"),
+        (RETRY_BASE_DELAY, "2m"),
+        (RETRY_MAX_DELAY, "5m"),
+    ]))
+    .unwrap();
+    assert_eq!(settings.breaker.success_threshold, 4);
+    assert_eq!(settings.retry.base_delay, Duration::from_secs(120));
+}
+
 #[cfg(unix)]
 #[test]
 fn init_rejects_a_non_utf8_breaker_value() {
