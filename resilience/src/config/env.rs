@@ -1,5 +1,5 @@
-//! Reading variables from the process or a lookup, and the precedence and fallback rules
-//! the builders share.
+//! Reading variables from the process or a lookup, and what the builders share: where a
+//! variable comes from, the errors for values written in code, the log of an ignored variable.
 
 use super::*;
 
@@ -181,6 +181,6 @@ pub(crate) fn log_ignored(context: &str, error: &ConfigError) {
         variable = error.input(),
         value = error.value(),
         error = %error,
-        "ignoring an environment variable; keeping the value from code or the default"
+        "ignoring an environment variable; its setting takes the next value in precedence"
     );
 }

@@ -954,3 +954,82 @@ fn bad_variables_are_logged_at_error_level() {
     assert_eq!(events[0].2["variable"], CIRCUIT_BREAKER_FAILURE_THRESHOLD);
     assert_eq!(events[1].2["value"], "maybe");
 }
+
+// --- rules between two settings ------------------------------------------------------------
+
+proptest::proptest! {
+    /// Whatever the variables say, with written values that keep the rule with the defaults: the
+    /// rule holds afterwards, each value is the first candidate not ignored, and every ignored
+    /// variable breaks the rule on its own once put back.
+    #[test]
+    fn settling_a_rule_ignores_only_variables_that_break_it(
+        breaker_success in proptest::option::of(1u32..8),
+        breaker_probes in proptest::option::of(1u32..8),
+        global_success in proptest::option::of(1u32..8),
+        global_probes in proptest::option::of(1u32..8),
+        written_success in proptest::option::of(1u32..8),
+        written_probes in proptest::option::of(1u32..8),
+    ) {
+        let b = BreakerSettings::BUILT_IN;
+        proptest::prop_assume!(
+            written_success.unwrap_or(b.success_threshold)
+                <= written_probes.unwrap_or(b.half_open_max_calls)
+        );
+        let vars: Vec<(String, u32)> = [
+            ("CIRCUIT_BREAKER_DB_SUCCESS_THRESHOLD", breaker_success),
+            ("CIRCUIT_BREAKER_DB_HALF_OPEN_CALLS", breaker_probes),
+            (CIRCUIT_BREAKER_SUCCESS_THRESHOLD, global_success),
+            (CIRCUIT_BREAKER_HALF_OPEN_CALLS, global_probes),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_owned(), value?)))
+        .collect();
+        // The candidates of each side, highest precedence first, as (variable, value).
+        let resolve = |ignored: &[String]| {
+            let side = |breaker: &str, written: Option<u32>, global: &str, default: u32| {
+                let var = |name: &str| {
+                    vars.iter()
+                        .find(|(n, _)| n == name && !ignored.contains(n))
+                        .map(|(_, v)| *v)
+                };
+                var(breaker).or(written).or(var(global)).unwrap_or(default)
+            };
+            (
+                side(
+                    "CIRCUIT_BREAKER_DB_SUCCESS_THRESHOLD",
+                    written_success,
+                    CIRCUIT_BREAKER_SUCCESS_THRESHOLD,
+                    b.success_threshold,
+                ),
+                side(
+                    "CIRCUIT_BREAKER_DB_HALF_OPEN_CALLS",
+                    written_probes,
+                    CIRCUIT_BREAKER_HALF_OPEN_CALLS,
+                    b.half_open_max_calls,
+                ),
+            )
+        };
+        let raw = |name: &str| {
+            vars.iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| RawValue::Text(v.to_string()))
+        };
+        let rule = breaker_rule(&raw, Some("db"), (written_success, written_probes));
+        let (success, probes, errors) = settle(&rule);
+        proptest::prop_assert!(success <= probes);
+        let ignored: Vec<String> = errors.iter().map(|e| e.input().to_owned()).collect();
+        proptest::prop_assert_eq!((success, probes), resolve(&ignored));
+        let (all_success, all_probes) = resolve(&[]);
+        if all_success <= all_probes {
+            proptest::prop_assert!(ignored.is_empty());
+        }
+        for (i, error) in errors.iter().enumerate() {
+            let mut others = ignored.clone();
+            others.remove(i);
+            let (s, p) = resolve(&others);
+            proptest::prop_assert!(s > p, "{} need not be ignored", error.input());
+            let value = &vars.iter().find(|(n, _)| n == error.input()).unwrap().1;
+            proptest::prop_assert_eq!(error.value(), value.to_string());
+        }
+    }
+}
