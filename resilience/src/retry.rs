@@ -27,7 +27,7 @@ use rand::{RngExt, SeedableRng};
 use tokio::time::Instant;
 
 use crate::breaker::{CallError, CircuitBreaker};
-use crate::config::{self, Env, RetrySettings};
+use crate::config::{self, Env, RetryOptions, RetrySettings};
 use crate::error::{CircuitBreakerOpenError, ConfigError, RetryExhaustedError};
 use crate::events;
 
@@ -486,6 +486,20 @@ impl RetryPolicyBuilder {
         self
     }
 
+    /// Sets every value that `options` holds, as the matching methods would; the values it
+    /// leaves out stay as they are. Options typically come from a configuration file (see
+    /// [`RetryOptions`]); the environment still applies when the policy is built.
+    pub fn options(mut self, options: &RetryOptions) -> Self {
+        let o = options;
+        self.max_attempts = o.max_attempts.or(self.max_attempts);
+        self.base_delay = o.base_delay.or(self.base_delay);
+        self.max_delay = o.max_delay.or(self.max_delay);
+        self.exponential_base = o.exponential_base.or(self.exponential_base);
+        self.jitter = o.jitter.or(self.jitter);
+        self.budget = o.budget.or(self.budget);
+        self
+    }
+
     /// Gives up once the next wait would end more than `budget` after the first call.
     pub fn budget(mut self, budget: Duration) -> Self {
         self.budget = Some(budget);
@@ -611,4 +625,25 @@ impl RetryPolicy {
             _ => Ok(()),
         }
     }
+}
+
+/// Checks what `options` decide on their own: each value's range, and `base_delay <= max_delay`
+/// when they give both. A setting they leave out takes a value that breaks no rule.
+pub(crate) fn check_options(options: &RetryOptions) -> Result<(), ConfigError> {
+    let o = options;
+    let d = RetrySettings::BUILT_IN;
+    let policy = RetryPolicy {
+        max_attempts: o.max_attempts.unwrap_or(d.max_attempts),
+        base_delay: o.base_delay.unwrap_or(Duration::ZERO),
+        max_delay: o.max_delay.unwrap_or(config::MAX_DURATION),
+        exponential_base: o.exponential_base.unwrap_or(d.exponential_base),
+        jitter: o.jitter.unwrap_or(d.jitter),
+        budget: o.budget,
+        seed: None,
+    };
+    policy.validate(&|setting| match setting {
+        "base_delay" => o.base_delay.is_some(),
+        "max_delay" => o.max_delay.is_some(),
+        _ => true,
+    })
 }

@@ -242,6 +242,39 @@ impl CircuitBreakerBuilder {
         self
     }
 
+    /// Sets every value that `options` holds, as the matching methods would; the values it
+    /// leaves out stay as they are. Options typically come from a configuration file (see
+    /// [`BreakerOptions`](config::BreakerOptions)); the environment still applies when the
+    /// breaker is built.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience::CircuitBreaker;
+    /// use resilience::config::BreakerOptions;
+    ///
+    /// let mut options = BreakerOptions::default();
+    /// options.recovery_timeout = Some(Duration::from_secs(30));
+    /// let breaker = CircuitBreaker::builder("tier1_mcp")
+    ///     .failure_threshold(3)
+    ///     .options(&options)
+    ///     .ignore_env()
+    ///     .build()?;
+    /// assert_eq!(breaker.config().failure_threshold, 3);
+    /// assert_eq!(breaker.config().recovery_timeout, Duration::from_secs(30));
+    /// # Ok::<(), resilience::ConfigError>(())
+    /// ```
+    pub fn options(mut self, options: &config::BreakerOptions) -> Self {
+        let o = options;
+        self.failure_threshold = o.failure_threshold.or(self.failure_threshold);
+        self.recovery_timeout = o.recovery_timeout.or(self.recovery_timeout);
+        self.half_open_max_calls = o.half_open_max_calls.or(self.half_open_max_calls);
+        self.success_threshold = o.success_threshold.or(self.success_threshold);
+        self.window_size = o.window_size.or(self.window_size);
+        self.minimum_calls = o.minimum_calls.or(self.minimum_calls);
+        self.failure_rate_threshold = o.failure_rate_threshold.or(self.failure_rate_threshold);
+        self
+    }
+
     pub(super) fn tuning(
         self,
         failure: u32,
@@ -412,4 +445,26 @@ impl CircuitBreakerBuilder {
             failure_rate_threshold: self.failure_rate_threshold,
         }
     }
+}
+
+/// Checks what `options` decide on their own: each value's range, and the rules between two
+/// settings that they both give. A setting they leave out takes a value that breaks no rule.
+pub(crate) fn check_options(options: &config::BreakerOptions) -> Result<(), ConfigError> {
+    let o = options;
+    let b = BreakerSettings::BUILT_IN;
+    let config = CircuitBreakerConfig {
+        failure_threshold: o.failure_threshold.unwrap_or(b.failure_threshold),
+        recovery_timeout: o.recovery_timeout.unwrap_or(b.recovery_timeout),
+        half_open_max_calls: o.half_open_max_calls.unwrap_or(config::MAX_HALF_OPEN_CALLS),
+        success_threshold: o.success_threshold.unwrap_or(1),
+        window_size: o.window_size.unwrap_or(config::MAX_WINDOW_SIZE),
+        minimum_calls: o.minimum_calls.unwrap_or(1),
+        failure_rate_threshold: o.failure_rate_threshold,
+    };
+    let written = |setting: &'static str| match setting {
+        "half_open_max_calls" => o.half_open_max_calls.is_some(),
+        "success_threshold" => o.success_threshold.is_some(),
+        _ => true,
+    };
+    config.validate("", written)
 }

@@ -38,8 +38,9 @@
 //! # Precedence
 //!
 //! From highest to lowest: the per-breaker variable `CIRCUIT_BREAKER_<NAME>_<KEY>`, the value
-//! written in code (builder or attribute), the global variable, the built-in default. This
-//! module reads and parses the variables; the builders apply the precedence.
+//! written in code (builder, attribute, or [`BreakerOptions`] and [`RetryOptions`] read from a
+//! configuration file), the global variable, the built-in default. This module reads and parses
+//! the variables; the builders apply the precedence.
 //!
 //! # Errors
 //!
@@ -107,6 +108,7 @@ use std::time::Duration;
 use crate::error::ConfigError;
 
 mod env;
+mod options;
 mod overrides;
 mod pair;
 mod parse;
@@ -115,6 +117,7 @@ mod settings;
 mod tests;
 
 pub(crate) use env::*;
+pub use options::*;
 pub use overrides::*;
 pub(crate) use pair::*;
 pub use parse::*;
