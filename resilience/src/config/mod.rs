@@ -70,6 +70,21 @@
 //! code break a rule without any variable, building fails with [`ConfigError::InvalidSetting`]
 //! naming the written setting.
 //!
+//! ```
+//! use resilience::CircuitBreaker;
+//!
+//! let env = |var: &str| match var {
+//!     // Below the default success threshold (2): the circuit could never close.
+//!     "CIRCUIT_BREAKER_HALF_OPEN_CALLS" => Some("1".to_owned()),
+//!     "CIRCUIT_BREAKER_FAILURE_THRESHOLD" => Some("10".to_owned()),
+//!     _ => None,
+//! };
+//! let breaker = CircuitBreaker::builder("tier2_sdk").build_with_env(env)?;
+//! assert_eq!(breaker.config().half_open_max_calls, 3); // ignored and logged: the default
+//! assert_eq!(breaker.config().failure_threshold, 10); // still applies
+//! # Ok::<(), resilience::ConfigError>(())
+//! ```
+//!
 //! [`init`] reports such a combination as an error instead, naming the variable it would ignore
 //! and, in the reason, the other variable and its value. It does not know the values written
 //! in code, so it checks the variables as they apply to a breaker or policy that writes neither
