@@ -629,6 +629,7 @@ impl RetryPolicy {
 
 /// Checks what `options` decide on their own: each value's range, and `base_delay <= max_delay`
 /// when they give both. A setting they leave out takes a value that breaks no rule.
+#[cfg(feature = "serde")]
 pub(crate) fn check_options(options: &RetryOptions) -> Result<(), ConfigError> {
     let o = options;
     let d = RetrySettings::BUILT_IN;

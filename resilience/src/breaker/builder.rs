@@ -449,6 +449,7 @@ impl CircuitBreakerBuilder {
 
 /// Checks what `options` decide on their own: each value's range, and the rules between two
 /// settings that they both give. A setting they leave out takes a value that breaks no rule.
+#[cfg(feature = "serde")]
 pub(crate) fn check_options(options: &config::BreakerOptions) -> Result<(), ConfigError> {
     let o = options;
     let b = BreakerSettings::BUILT_IN;
