@@ -482,7 +482,10 @@ where
 /// service failed.
 ///
 /// Like [`crate::Error`], it is transparent: it displays as the error it carries and gives that
-/// error's [`source`](std::error::Error::source).
+/// error's [`source`](std::error::Error::source) (for a boxed inner error; see its
+/// `std::error::Error` impl). It is a [`std::error::Error`]
+/// for any inner error that prints, tower's `BoxError` included, so it converts with `?` into
+/// `BoxError` and `anyhow::Error`.
 ///
 /// ```
 /// use resilience::CircuitBreakerOpenError;
@@ -515,6 +518,14 @@ impl<E> Error<E> {
         }
     }
 
+    /// The inner service's error, if it failed, by reference.
+    pub fn as_inner(&self) -> Option<&E> {
+        match self {
+            Error::Inner(e) => Some(e),
+            Error::Rejected(_) => None,
+        }
+    }
+
     /// The inner service's error, if it failed.
     pub fn into_inner(self) -> Option<E> {
         match self {
@@ -539,11 +550,38 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
     }
 }
 
-impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
+/// An error for any `E` that prints, so that the layer composes with tower's own layers on both
+/// sides: inside another layer that wants `Into<BoxError>` while wrapping `.timeout()` or
+/// `.buffer()` (whose error is tower's `BoxError`, which is not itself a
+/// [`std::error::Error`]), and inside them.
+///
+/// Transparent: it shows the error it carries and returns that error's `source()`. Rust cannot
+/// yet ask, in one impl, both "is `E` an error?" and "is `E` a boxed error?", so the chain goes
+/// on below `E` when `E` is a boxed error (tower's `BoxError`, `Box<dyn Error>`, with or without
+/// `Send`), which is what a stack of tower layers hands over; for any other `E` the chain ends
+/// at `E`'s message, and [`Error::Inner`] gives `E` itself with its causes.
+impl<E: fmt::Debug + fmt::Display + 'static> std::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Rejected(e) => std::error::Error::source(e),
-            Error::Inner(e) => e.source(),
+            Error::Inner(e) => boxed_source(e),
         }
+    }
+}
+
+/// The source of a boxed error, when `error` is one.
+fn boxed_source<E: 'static>(error: &E) -> Option<&(dyn std::error::Error + 'static)> {
+    use std::any::Any;
+    use std::error::Error as StdError;
+
+    let any: &dyn Any = error;
+    if let Some(e) = any.downcast_ref::<Box<dyn StdError + Send + Sync>>() {
+        e.source()
+    } else if let Some(e) = any.downcast_ref::<Box<dyn StdError + Send>>() {
+        e.source()
+    } else if let Some(e) = any.downcast_ref::<Box<dyn StdError>>() {
+        e.source()
+    } else {
+        None
     }
 }
