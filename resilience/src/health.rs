@@ -86,7 +86,7 @@ use crate::breaker::CircuitState;
 use crate::config;
 use crate::error::ConfigError;
 use crate::events;
-use crate::registry::CircuitBreakerManager;
+use crate::registry::{CircuitBreakerManager, ManagerRef};
 
 /// The default per-check timeout, when it is shorter than the check interval.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -302,7 +302,7 @@ pub struct HealthMonitorBuilder {
     tiers: Vec<(String, CheckFn)>,
     check_interval: Option<Duration>,
     timeout: Option<Duration>,
-    manager: Option<Arc<CircuitBreakerManager>>,
+    manager: ManagerRef<'static>,
     probe_breakers: bool,
 }
 
@@ -315,7 +315,7 @@ impl fmt::Debug for HealthMonitorBuilder {
             )
             .field("check_interval", &self.check_interval)
             .field("timeout", &self.timeout)
-            .field("manager", &self.manager.as_ref().map(|_| "custom"))
+            .field("manager", &self.manager)
             .field("probe_breakers", &self.probe_breakers)
             .finish()
     }
@@ -327,7 +327,7 @@ impl HealthMonitorBuilder {
             tiers: Vec::new(),
             check_interval: None,
             timeout: None,
-            manager: None,
+            manager: ManagerRef::default(),
             probe_breakers: false,
         }
     }
@@ -418,12 +418,12 @@ impl HealthMonitorBuilder {
         self
     }
 
-    /// Links the monitor to `manager` instead of the global
-    /// [`registry()`](crate::registry()): each tier reports (and, with
-    /// [`probe_breakers`](Self::probe_breakers), probes) the breaker of the same name registered
-    /// there.
-    pub fn manager(mut self, manager: Arc<CircuitBreakerManager>) -> Self {
-        self.manager = Some(manager);
+    /// Links the monitor to `manager`, the global [`registry()`](crate::registry()) unless set:
+    /// each tier reports (and, with [`probe_breakers`](Self::probe_breakers), probes) the breaker
+    /// of the same name registered there. Takes the registry or a manager of your own in an
+    /// `Arc`, as [`FallbackHandler::new`](crate::FallbackHandler::new) does (see [`ManagerRef`]).
+    pub fn manager(mut self, manager: impl Into<ManagerRef<'static>>) -> Self {
+        self.manager = manager.into();
         self
     }
 
@@ -573,8 +573,7 @@ struct Inner {
     tiers: Vec<Tier>,
     check_interval: Duration,
     timeout: Duration,
-    /// `None`: the global registry.
-    manager: Option<Arc<CircuitBreakerManager>>,
+    manager: ManagerRef<'static>,
     probe_breakers: bool,
 }
 
@@ -797,10 +796,7 @@ impl Drop for Run {
 
 impl Inner {
     fn manager(&self) -> &CircuitBreakerManager {
-        match &self.manager {
-            Some(manager) => manager,
-            None => crate::registry(),
-        }
+        &self.manager
     }
 
     fn health_of(&self, tier: &Tier) -> TierHealth {
