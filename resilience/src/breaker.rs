@@ -1331,6 +1331,9 @@ pub struct Admission<B: Deref<Target = CircuitBreaker>> {
     /// is recorded. (A flag beside it would make the permit 24 bytes, copied in pieces that
     /// stall the store buffer.)
     stamp: u64,
+    /// When the call started, for the latency histogram (see [`crate::metrics`]).
+    #[cfg(feature = "metrics")]
+    timer: crate::metrics::CallTimer,
 }
 
 /// A refused call's `retry_after` in nanoseconds (`u64::MAX` for none): what the slow path of
@@ -1357,6 +1360,8 @@ impl<B: Deref<Target = CircuitBreaker>> Admission<B> {
         Self {
             breaker,
             stamp: word & STAMP_MASK,
+            #[cfg(feature = "metrics")]
+            timer: crate::metrics::CallTimer::start(),
         }
     }
 
@@ -1370,12 +1375,16 @@ impl<B: Deref<Target = CircuitBreaker>> Admission<B> {
     pub fn record_success(mut self) {
         let stamp = std::mem::replace(&mut self.stamp, RECORDED);
         self.breaker.on_success(stamp);
+        #[cfg(feature = "metrics")]
+        self.timer.finish(&self.breaker.name, false);
     }
 
     /// The call failed.
     pub fn record_failure(mut self) {
         let stamp = std::mem::replace(&mut self.stamp, RECORDED);
         self.breaker.on_outcome(stamp, true);
+        #[cfg(feature = "metrics")]
+        self.timer.finish(&self.breaker.name, true);
     }
 
     /// Records `Ok` as a success and every `Err` as a failure.
@@ -1412,7 +1421,8 @@ impl<B: Deref<Target = CircuitBreaker>> Drop for Admission<B> {
 /// A snapshot of one breaker: the guide's "Metrics Structure".
 ///
 /// With the `serde` feature it serialises to the guide's JSON shape: `state` as `"closed"`,
-/// `last_failure_time` as an RFC 3339 string, `time_until_retry` in seconds or `null`.
+/// `last_failure_time` as an RFC 3339 string, `time_until_retry` as `time_until_retry_seconds`, in
+/// seconds or `null`.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
@@ -1433,7 +1443,13 @@ pub struct Metrics {
     #[cfg_attr(feature = "serde", serde(serialize_with = "events::ser::opt_rfc3339"))]
     pub last_failure_time: Option<SystemTime>,
     /// Open: how long until a call may probe (zero once due). Otherwise `None`.
-    #[cfg_attr(feature = "serde", serde(serialize_with = "events::ser::opt_secs"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            rename = "time_until_retry_seconds",
+            serialize_with = "events::ser::opt_secs"
+        )
+    )]
     pub time_until_retry: Option<Duration>,
 }
 

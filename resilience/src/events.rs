@@ -19,8 +19,8 @@
 //! | `call_rejected`     | DEBUG | `circuit_breaker`, `state`                                             | one per refused call while open, announced by `circuit_opened` |
 //! | `config_conflict`   | WARN  | `circuit_breaker`, `kept`, `ignored`                                   | a setting written in code is not applied: fix the code |
 //! | `config_error`      | ERROR | `context`, `variable`, `value`, `error`                                | a configured value was thrown away: fix the environment |
-//! | `retry_attempt`     | INFO  | `attempt`, `max_attempts`, `delay` (s), `error`                        | the call goes on; it explains a slow call, no action needed |
-//! | `retry_exhausted`   | WARN  | `attempts`, `error`                                                    | the error goes back to the caller, which may still be served by a fallback tier: an error only if nothing serves (`all_tiers_failed`), which the caller knows, not the retry |
+//! | `retry_attempt`     | INFO  | `operation`, `attempt`, `max_attempts`, `delay` (s), `error`           | the call goes on; it explains a slow call, no action needed |
+//! | `retry_exhausted`   | WARN  | `operation`, `attempts`, `error`                                       | the error goes back to the caller, which may still be served by a fallback tier: an error only if nothing serves (`all_tiers_failed`), which the caller knows, not the retry |
 //! | `tier_failed`       | INFO  | `operation`, `tier`, `error`                                           | the next tier is tried; `all_tiers_failed` reports when none is left |
 //! | `tier_skipped`      | DEBUG | `operation`, `tier`, `retry_after` (s)                                 | one per call while a tier's circuit is open, announced by `circuit_opened` |
 //! | `fallback_used`     | INFO  | `operation`, `tier`, `position`                                        | the call was served, degraded |
@@ -31,7 +31,7 @@
 //! `circuit_opened` is also emitted, with `old_state` and `forced = true`, when an operator forces
 //! a breaker open (WARN: every call is refused until someone resets it). A retry that stops early
 //! (the error is not retried, or the circuit stays open longer than `max_delay`) emits
-//! `retry_stopped` at DEBUG, with `attempts`, `reason`, `error`: the error goes back to the caller
+//! `retry_stopped` at DEBUG, with `operation`, `attempts`, `reason`, `error`: the error goes back to the caller
 //! as it is.
 //!
 //! # Metrics
@@ -124,6 +124,14 @@ impl Hub {
             }
         }
     }
+}
+
+/// A breaker was registered in a manager: its series exist from now on.
+pub(crate) fn breaker_registered(name: &str, state: CircuitState, recovery_timeout: Duration) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::breaker_registered(name, state, recovery_timeout);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (name, state, recovery_timeout);
 }
 
 pub(crate) fn state_changed(
@@ -293,16 +301,18 @@ pub(crate) fn all_tiers_failed<E: fmt::Display>(error: &AllTiersFailedError<E>) 
 }
 
 pub(crate) fn retry_attempt(
+    operation: &str,
     attempt: u32,
     max_attempts: u32,
     delay: Duration,
     error: &dyn fmt::Display,
 ) {
     #[cfg(feature = "metrics")]
-    crate::metrics::retry_attempt();
+    crate::metrics::retry_attempt(operation);
     tracing::info!(
         target: "resilience",
         event = "retry_attempt",
+        operation,
         attempt,
         max_attempts,
         delay = delay.as_secs_f64(),
@@ -311,22 +321,29 @@ pub(crate) fn retry_attempt(
     );
 }
 
-pub(crate) fn retry_exhausted(attempts: u32, error: &dyn fmt::Display) {
+pub(crate) fn retry_exhausted(operation: &str, attempts: u32, error: &dyn fmt::Display) {
     #[cfg(feature = "metrics")]
-    crate::metrics::retry_exhausted();
+    crate::metrics::retry_exhausted(operation);
     tracing::warn!(
         target: "resilience",
         event = "retry_exhausted",
+        operation,
         attempts,
         error = %error,
         "every attempt failed"
     );
 }
 
-pub(crate) fn retry_stopped(attempts: u32, reason: &str, error: &dyn fmt::Display) {
+pub(crate) fn retry_stopped(
+    operation: &str,
+    attempts: u32,
+    reason: &str,
+    error: &dyn fmt::Display,
+) {
     tracing::debug!(
         target: "resilience",
         event = "retry_stopped",
+        operation,
         attempts,
         reason,
         error = %error,

@@ -159,8 +159,8 @@ impl fmt::Display for OverallStatus {
 /// `latency: None`, `consecutive_failures: 0`, `last_error: None`. It counts as not healthy, so
 /// that `all_healthy` is never true before every tier has passed a check.
 ///
-/// With the `serde` feature, `last_check` serialises as an RFC 3339 string and `latency` as
-/// seconds (or `null`), `breaker_state` as `"closed"`, `"open"`, ... (or `null`).
+/// With the `serde` feature, `last_check` serialises as an RFC 3339 string, `latency` as
+/// `latency_seconds` (or `null`), `breaker_state` as `"closed"`, `"open"`, ... (or `null`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
@@ -176,7 +176,10 @@ pub struct TierHealth {
     /// How long the last check took, passed or failed (a timed-out check: the timeout).
     #[cfg_attr(
         feature = "serde",
-        serde(serialize_with = "crate::events::ser::opt_secs")
+        serde(
+            rename = "latency_seconds",
+            serialize_with = "crate::events::ser::opt_secs"
+        )
     )]
     pub latency: Option<Duration>,
     /// Failed checks in a row; a passed check resets it to 0.
@@ -204,10 +207,10 @@ pub struct TierHealth {
 ///   "checked_at": "2025-01-31T12:00:00.000Z",
 ///   "tiers": {
 ///     "tier1_mcp": { "healthy": false, "last_check": "2025-01-31T12:00:00.000Z",
-///                    "latency": 10.0, "consecutive_failures": 3,
+///                    "latency_seconds": 10.0, "consecutive_failures": 3,
 ///                    "last_error": "timed out after 10s", "breaker_state": "open" },
 ///     "tier2_sdk": { "healthy": true, "last_check": "2025-01-31T12:00:00.000Z",
-///                    "latency": 0.042, "consecutive_failures": 0,
+///                    "latency_seconds": 0.042, "consecutive_failures": 0,
 ///                    "last_error": null, "breaker_state": "closed" }
 ///   }
 /// }

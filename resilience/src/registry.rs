@@ -77,6 +77,12 @@ impl CircuitBreakerManager {
             Some(Arc::clone(&self.hub)),
         ));
         map.insert(name, Arc::clone(&breaker));
+        drop(map);
+        events::breaker_registered(
+            breaker.name(),
+            breaker.state(),
+            breaker.config().recovery_timeout,
+        );
         Ok(breaker)
     }
 
