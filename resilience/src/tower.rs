@@ -36,6 +36,40 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # With tower's own layers
+//!
+//! [`Error`] is a [`std::error::Error`] whatever the inner service's error, tower's `BoxError`
+//! included, so the layer stacks on either side of `.timeout()`, `.buffer()` and the like, and
+//! its error goes into `BoxError` or `anyhow::Error` with `?`. Outside a timeout, the breaker
+//! counts a timed-out call as a failure:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use resilience::CircuitBreaker;
+//! use resilience::tower::CircuitBreakerLayer;
+//! use tower::{BoxError, Service, ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), resilience::ConfigError> {
+//! let breaker = Arc::new(CircuitBreaker::builder("tier2_sdk").failure_threshold(1).build()?);
+//! let mut svc = ServiceBuilder::new()
+//!     .layer(CircuitBreakerLayer::new(Arc::clone(&breaker)))
+//!     .timeout(Duration::from_secs(1))
+//!     .service(service_fn(|id: u32| async move {
+//!         tokio::time::sleep(Duration::from_secs(5)).await; // too slow
+//!         Ok::<_, BoxError>(id)
+//!     }));
+//!
+//! async fn get(svc: &mut impl Service<u32, Response = u32, Error: Into<BoxError>>) -> Result<u32, BoxError> {
+//!     Ok(svc.ready().await.map_err(Into::into)?.call(7).await.map_err(Into::into)?)
+//! }
+//! assert_eq!(get(&mut svc).await.unwrap_err().to_string(), "request timed out");
+//! assert!(breaker.state().is_open());
+//! # Ok(())
+//! # }
+//! ```
 
 use std::fmt;
 use std::future::Future;

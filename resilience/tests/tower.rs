@@ -318,13 +318,9 @@ where
     S: Service<u32, Response = u32>,
     S::Error: Into<tower::BoxError>,
 {
-    Ok(svc
-        .ready()
-        .await
-        .map_err(Into::into)?
-        .call(id)
-        .await
-        .map_err(Into::into)?)
+    let ready = svc.ready().await.map_err(Into::into)?;
+    let response = ready.call(id).await.map_err(Into::into)?;
+    Ok(response)
 }
 
 /// The breaker outside `.timeout()`: it sees a timed-out call as a failure, and its error (over
@@ -401,5 +397,6 @@ where
     S: Service<u32, Response = u32, Error = tower::BoxError>,
 {
     let ready = svc.ready().await.map_err(anyhow::Error::from_boxed)?;
-    Ok(ready.call(id).await.map_err(anyhow::Error::from_boxed)?)
+    let response = ready.call(id).await.map_err(anyhow::Error::from_boxed)?;
+    Ok(response)
 }
