@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use resilience::CircuitBreaker;
 use resilience::health::HealthMonitor;
 use resilience_examples::operator::{OperatorState, serve_loopback};
@@ -15,6 +15,11 @@ use serde_json::Value;
 #[tokio::test]
 async fn metrics_and_status_are_served_on_loopback() {
     let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(resilience::metrics::CALL_DURATION.into()),
+            resilience::metrics::CALL_DURATION_BUCKETS,
+        )
+        .unwrap()
         .install_recorder()
         .expect("the only recorder of this binary");
     resilience::metrics::describe();
@@ -47,7 +52,7 @@ async fn metrics_and_status_are_served_on_loopback() {
     monitor.check_all().await;
 
     let (addr, server) = serve_loopback(OperatorState {
-        manager: registry,
+        manager: registry.into(),
         monitor: Arc::new(monitor),
         render: Arc::new(move || handle.render()),
     })
@@ -65,13 +70,25 @@ async fn metrics_and_status_are_served_on_loopback() {
     assert!(metrics.status().is_success());
     let text = metrics.text().await.unwrap();
     for line in [
-        r#"resilience_circuit_state{circuit_breaker="tier1_mcp"} 1"#,
-        r#"resilience_circuit_state{circuit_breaker="tier2_sdk"} 0"#,
+        r#"resilience_circuit_state{circuit_breaker="tier1_mcp",state="open"} 1"#,
+        r#"resilience_circuit_state{circuit_breaker="tier1_mcp",state="closed"} 0"#,
+        r#"resilience_circuit_state{circuit_breaker="tier2_sdk",state="closed"} 1"#,
+        r#"resilience_circuit_state{circuit_breaker="tier2_sdk",state="open"} 0"#,
         r#"resilience_calls_failed_total{circuit_breaker="tier1_mcp"} 2"#,
+        // Present from registration, before any event.
+        r#"resilience_calls_failed_total{circuit_breaker="tier3_rest"} 0"#,
+        r#"resilience_calls_rejected_total{circuit_breaker="tier3_rest"} 0"#,
+        r#"resilience_circuit_recovery_timeout_seconds{circuit_breaker="tier3_rest"} 30"#,
         r#"resilience_circuit_transitions_total{circuit_breaker="tier1_mcp",from="closed",to="open"} 1"#,
-        // Set by `publish` before rendering: successes have no per-call series.
-        r#"resilience_circuit_total_calls{circuit_breaker="tier2_sdk"} 1"#,
-        r#"resilience_circuit_error_rate{circuit_breaker="tier1_mcp"} 1"#,
+        r#"resilience_circuit_transitions_total{circuit_breaker="tier2_sdk",from="closed",to="open"} 0"#,
+        r#"resilience_circuit_opened_timestamp_seconds{circuit_breaker="tier1_mcp"} "#,
+        // Successes and latency: tier 2's one call.
+        r#"resilience_call_duration_seconds_count{circuit_breaker="tier2_sdk",outcome="success"} 1"#,
+        r#"resilience_call_duration_seconds_bucket{circuit_breaker="tier2_sdk",outcome="success",le="+Inf"} 1"#,
+        // Set by `publish` before rendering.
+        r#"resilience_circuit_window_calls{circuit_breaker="tier2_sdk"} 1"#,
+        r#"resilience_circuit_failure_ratio{circuit_breaker="tier1_mcp"} 1"#,
+        r#"resilience_circuit_failures{circuit_breaker="tier1_mcp"} 2"#,
         r#"resilience_tier_healthy{tier="tier1_mcp"} 0"#,
         r#"resilience_tier_healthy{tier="tier2_sdk"} 1"#,
         "# HELP resilience_circuit_state Circuit breaker state",
@@ -95,11 +112,17 @@ async fn metrics_and_status_are_served_on_loopback() {
     assert_eq!(t1["state"], "open", "{status:#}");
     assert_eq!(t1["failure_count"], 2);
     assert_eq!(t1["error_rate"], 1.0);
-    let retry = t1["time_until_retry"].as_f64().expect("open: seconds");
+    let retry = t1["time_until_retry_seconds"]
+        .as_f64()
+        .expect("open: seconds");
     assert!(retry > 0.0 && retry <= 30.0, "{retry}");
     let t2 = &status["breakers"]["tier2_sdk"];
     assert_eq!(t2["state"], "closed");
-    assert_eq!(t2["time_until_retry"], Value::Null);
+    assert_eq!(t2["time_until_retry_seconds"], Value::Null);
+    assert!(
+        status["health"]["tiers"]["tier2_sdk"]["latency_seconds"].is_f64(),
+        "{status:#}"
+    );
     assert_eq!(status["health"]["all_healthy"], false);
     assert_eq!(status["health"]["status"], "degraded");
     assert_eq!(status["health"]["tiers"]["tier1_mcp"]["healthy"], false);

@@ -255,7 +255,7 @@ fn expand(
     // retry(...): the same type, after the retries.
     let primary_expr = match retry {
         Some(r) => {
-            let builder = retry_builder(r);
+            let builder = retry_builder(r, &fn_name);
             let retry_if = r.retry_if.as_ref().map_or(quote!(true), predicate);
             let (shown, judge) = match (breaker, fallback) {
                 // With tiers to fall back to, an open breaker sends the call on at once.
@@ -526,8 +526,9 @@ fn breaker_builder(b: &BreakerArgs, fn_name: &str) -> TokenStream {
     quote!(::resilience::CircuitBreaker::builder(#name) #(#calls)*)
 }
 
-fn retry_builder(r: &RetryArgs) -> TokenStream {
-    let mut calls = Vec::new();
+fn retry_builder(r: &RetryArgs, fn_name: &str) -> TokenStream {
+    // The function's name labels its retry events and counters.
+    let mut calls = vec![quote!(.operation(#fn_name))];
     if let Some(n) = &r.max_attempts {
         let value = n.value;
         calls.push(quote!(.max_attempts(#value)));

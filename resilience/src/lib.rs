@@ -194,7 +194,7 @@ pub use fallback::{FallbackHandler, Served, Tier};
 pub use health::{
     HealthMonitor, HealthMonitorBuilder, HealthStatus, OverallStatus, TierHealth, UnknownTier,
 };
-pub use registry::{CircuitBreakerManager, registry};
+pub use registry::{CircuitBreakerManager, ManagerRef, registry};
 pub use retry::{RetryError, RetryPolicy, RetryPolicyBuilder, RetryRun, Verdict};
 
 /// Validates the environment now, for a service that wants to fail fast at start-up: every

@@ -77,6 +77,12 @@ impl CircuitBreakerManager {
             Some(Arc::clone(&self.hub)),
         ));
         map.insert(name, Arc::clone(&breaker));
+        drop(map);
+        events::breaker_registered(
+            breaker.name(),
+            breaker.state(),
+            breaker.config().recovery_timeout,
+        );
         Ok(breaker)
     }
 
@@ -168,4 +174,80 @@ static REGISTRY: LazyLock<CircuitBreakerManager> = LazyLock::new(CircuitBreakerM
 /// ```
 pub fn registry() -> &'static CircuitBreakerManager {
     &REGISTRY
+}
+
+/// A [`CircuitBreakerManager`] handed to [`FallbackHandler`](crate::FallbackHandler) or to
+/// [`HealthMonitorBuilder::manager`](crate::HealthMonitorBuilder::manager): the global
+/// [`registry()`], a manager of your own in an [`Arc`], or a borrowed one. Every API that takes
+/// a manager takes `impl Into<ManagerRef>`, so each form is passed the same way everywhere:
+///
+/// ```
+/// use std::sync::Arc;
+/// use resilience::{CircuitBreakerManager, FallbackHandler, HealthMonitor};
+///
+/// let mine = Arc::new(CircuitBreakerManager::new());
+/// let global = FallbackHandler::new(resilience::registry());
+/// let own = FallbackHandler::new(Arc::clone(&mine));
+/// let monitor = HealthMonitor::builder()
+///     .tier("tier1_mcp", || async { Ok::<(), String>(()) })
+///     .manager(resilience::registry()) // or .manager(Arc::clone(&mine))
+///     .build()?;
+/// # Ok::<(), resilience::ConfigError>(())
+/// ```
+///
+/// A monitor runs on a task of its own, so it takes a `ManagerRef<'static>`: the registry or an
+/// `Arc`. A handler may also borrow a manager that outlives it (`FallbackHandler::new(&manager)`).
+#[derive(Clone)]
+pub struct ManagerRef<'m>(Held<'m>);
+
+#[derive(Clone)]
+enum Held<'m> {
+    Borrowed(&'m CircuitBreakerManager),
+    Shared(Arc<CircuitBreakerManager>),
+}
+
+impl Default for ManagerRef<'static> {
+    /// The global [`registry()`].
+    fn default() -> Self {
+        Self(Held::Borrowed(registry()))
+    }
+}
+
+impl<'m> From<&'m CircuitBreakerManager> for ManagerRef<'m> {
+    fn from(manager: &'m CircuitBreakerManager) -> Self {
+        Self(Held::Borrowed(manager))
+    }
+}
+
+impl From<Arc<CircuitBreakerManager>> for ManagerRef<'static> {
+    fn from(manager: Arc<CircuitBreakerManager>) -> Self {
+        Self(Held::Shared(manager))
+    }
+}
+
+impl<'m> From<&'m Arc<CircuitBreakerManager>> for ManagerRef<'m> {
+    fn from(manager: &'m Arc<CircuitBreakerManager>) -> Self {
+        Self(Held::Borrowed(manager))
+    }
+}
+
+impl std::ops::Deref for ManagerRef<'_> {
+    type Target = CircuitBreakerManager;
+
+    fn deref(&self) -> &CircuitBreakerManager {
+        match &self.0 {
+            Held::Borrowed(manager) => manager,
+            Held::Shared(manager) => manager,
+        }
+    }
+}
+
+impl std::fmt::Debug for ManagerRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let global = std::ptr::eq(&**self, registry());
+        f.debug_struct("ManagerRef")
+            .field("global", &global)
+            .field("breakers", &self.names())
+            .finish()
+    }
 }

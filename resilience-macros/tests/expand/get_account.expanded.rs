@@ -28,6 +28,7 @@ impl ZohoClient {
                 __CELL
                     .get_or_init(|| {
                         ::resilience::RetryPolicy::builder()
+                            .operation("get_account")
                             .max_attempts(3u32)
                             .base_delay(::core::time::Duration::new(1u64, 0u32))
                             .max_delay(::core::time::Duration::new(60u64, 0u32))
