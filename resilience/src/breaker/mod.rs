@@ -67,9 +67,15 @@ use window::*;
 /// The recovery timeout is timed on [`tokio::time::Instant`]. On Linux and Android, rejections
 /// while open read the kernel's coarse monotonic clock first (a few nanoseconds, at most one
 /// tick behind) and skip the full clock read while it shows the deadline more than 20 ms away;
-/// failures stamp `last_failure_time` on it. With the `test-util` feature every check reads
-/// tokio's clock, so `tokio::time::pause` and `advance` drive the breaker in tests; without it,
-/// an open period that starts while tokio's clock is paused is still timed on tokio's clock.
+/// failures stamp `last_failure_time` on it. A rejection's `retry_after` is never shorter than
+/// the time actually left: a caller that sleeps it finds the breaker due.
+///
+/// With the `test-util` feature every check reads tokio's clock, so `tokio::time::pause` and
+/// `advance` drive the breaker in tests. Without it, an open period that starts while tokio's
+/// clock is paused is timed on tokio's clock, and one that starts while it runs is timed on the
+/// real clock, by admission and by [`metrics`](Self::metrics) alike, even if a test pauses
+/// tokio's clock afterwards: a test that wants virtual time to end an open period pauses
+/// before the breaker opens (`#[tokio::test(start_paused = true)]`), or enables `test-util`.
 ///
 /// ```
 /// use resilience::{CircuitBreaker, CallError};
@@ -249,8 +255,8 @@ impl CircuitBreaker {
                 CircuitState::Closed | CircuitState::Disabled => return Ok(word),
                 CircuitState::ForcedOpen => return Err(self.reject(CircuitState::ForcedOpen, None)),
                 CircuitState::Open => {
-                    let deadline = clock::precise(self.open_until.load(Ordering::Acquire));
-                    let now = clock::now();
+                    let until = self.open_until.load(Ordering::Acquire);
+                    let (deadline, now) = (clock::precise(until), clock::now_for(until));
                     if now < deadline {
                         return Err(self.reject(CircuitState::Open, Some(deadline - now)));
                     }
@@ -592,7 +598,6 @@ impl CircuitBreaker {
         let word = self.word.load(Ordering::Acquire);
         let state = state_of(word);
         let (total_calls, failures) = self.window.snapshot();
-        let now = clock::now();
         let last_failure = self.last_failure.load(Ordering::Relaxed);
         Metrics {
             state,
@@ -612,9 +617,10 @@ impl CircuitBreaker {
                 n => f64::from(failures) / f64::from(n),
             },
             last_failure_time: (last_failure != 0).then(|| clock::wall(last_failure)),
+            // On the clock admission judges this open period on (see `clock::now_for`).
             time_until_retry: (state == CircuitState::Open).then(|| {
-                let deadline = clock::precise(self.open_until.load(Ordering::Acquire));
-                Duration::from_nanos(deadline.saturating_sub(now))
+                let until = self.open_until.load(Ordering::Acquire);
+                Duration::from_nanos(clock::precise(until).saturating_sub(clock::now_for(until)))
             }),
         }
     }
