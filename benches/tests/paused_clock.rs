@@ -29,12 +29,19 @@ fn assert_agree(b: &CircuitBreaker) {
     let until = b.metrics().time_until_retry.expect("open");
     match b.try_acquire() {
         Ok(permit) => {
-            assert_eq!(until, Duration::ZERO, "admitted, yet the metrics wait {until:?}");
+            assert_eq!(
+                until,
+                Duration::ZERO,
+                "admitted, yet the metrics wait {until:?}"
+            );
             permit.record_success();
         }
         Err(rejected) => {
             let wait = rejected.retry_after().expect("open, not forced");
-            assert!(until > Duration::ZERO, "the metrics say due, the call waits {wait:?}");
+            assert!(
+                until > Duration::ZERO,
+                "the metrics say due, the call waits {wait:?}"
+            );
             assert!(
                 until.abs_diff(wait) < Duration::from_millis(50),
                 "metrics {until:?}, retry_after {wait:?}"

@@ -153,9 +153,10 @@ pub(crate) fn now_for(deadline: u64) -> u64 {
 /// coarse clock's tick where it is used.
 #[inline]
 pub(crate) fn stamp() -> u64 {
-    match coarse_now() {
-        Some(coarse) => coarse.wrapping_sub(anchor().coarse).saturating_add(1),
-        None => now().saturating_add(1),
+    let anchor = anchor();
+    match coarse_reading() {
+        Some(coarse) if anchor.coarse_ok => coarse.wrapping_sub(anchor.coarse).wrapping_add(1),
+        _ => now().saturating_add(1),
     }
 }
 
@@ -268,10 +269,14 @@ mod coarse {
         })
     }
 
-    /// The coarse monotonic clock in nanoseconds.
+    /// The coarse monotonic clock in nanoseconds (wrapping: the monotonic clock counts from
+    /// boot, centuries away from overflowing).
     #[inline]
     pub(super) fn now() -> u64 {
-        to_nanos(clock_gettime(ClockId::MonotonicCoarse)).unwrap_or(0)
+        let t = clock_gettime(ClockId::MonotonicCoarse);
+        (t.tv_sec as u64)
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(t.tv_nsec as u64)
     }
 
     /// The precise monotonic clock in nanoseconds: the coarse clock's timeline.
