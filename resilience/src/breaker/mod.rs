@@ -374,49 +374,80 @@ impl CircuitBreaker {
     ///
     /// One CAS of the state word takes the call's window slot and moves its count (or makes
     /// the count a transition needs); then the slot is written, a failure's time stored, and a
-    /// transition, if one is due, made.
+    /// transition, if one is due, made. The closed state, the common one, takes a straight path.
     #[inline(never)]
     fn on_outcome_with(&self, tally: u64, mut word: u64, stamp: u64, failed: bool) {
-        let (slot, next, verdict) = loop {
+        let threshold = self.config.failure_threshold;
+        let (slot, next, failures) = loop {
             if word & STAMP_MASK != stamp {
                 return; // admitted before the last transition: does not count now
+            }
+            if word & STATE_MASK != CircuitState::Closed as u64 {
+                return self.on_other_outcome(tally, word, stamp, failed);
+            }
+            let slot = cursor_of(word);
+            let moved = cursor_moved(word, slot, self.window.size);
+            // A success clears the count. A count that makes a transition is not stored: the
+            // transition's word replaces it, and no snapshot sees the threshold reached while
+            // still closed. (Below the threshold, a count fits its field.)
+            let failures = if failed { count_of(word) + 1 } else { 0 };
+            let next = if failures >= threshold {
+                moved
+            } else {
+                (moved & !COUNT_MASK) | u64::from(failures) << COUNT_SHIFT
+            };
+            match self
+                .word
+                .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break (slot, next, failures),
+                Err(actual) => word = actual,
+            }
+        };
+        self.window.record(slot, tally, failed);
+        if failed {
+            self.last_failure.store(clock::stamp(), Ordering::Relaxed);
+            events::call_failed(&self.name, failures, threshold);
+            if failures >= threshold {
+                self.transition_from(next, CircuitState::Open, failures);
+            } else {
+                self.check_failure_rate(next);
+            }
+        } else if tally & TALLY_FAILED_MASK != 0 {
+            // The rate can only be reached while the window holds failures.
+            self.check_failure_rate(next);
+        }
+    }
+
+    /// [`on_outcome_with`](Self::on_outcome_with) in the other states that admit calls.
+    #[cold]
+    fn on_other_outcome(&self, tally: u64, mut word: u64, stamp: u64, failed: bool) {
+        let (slot, next, verdict) = loop {
+            if word & STAMP_MASK != stamp {
+                return;
             }
             let slot = cursor_of(word);
             let moved = cursor_moved(word, slot, self.window.size);
             let (next, verdict) = match (state_of(word), failed) {
-                (CircuitState::Closed, false) => {
-                    // The rate can only be reached while the window holds failures.
-                    let check = tally & TALLY_FAILED_MASK != 0
-                        && self.config.failure_rate_threshold.is_some();
-                    (with_count(moved, 0), Verdict::Succeeded { check })
-                }
-                // A count that makes a transition is not stored: the transition's word
-                // replaces it, and no snapshot sees a count at its threshold in the old state.
-                (CircuitState::Closed, true) => {
-                    let failures = count_of(word) + 1;
-                    if failures >= self.config.failure_threshold {
-                        (moved, Verdict::Failed { failures })
-                    } else {
-                        (
-                            with_count(moved, u64::from(failures)),
-                            Verdict::Failed { failures },
-                        )
-                    }
-                }
                 (CircuitState::HalfOpen, false) => {
                     let successes = successes_of(word) + 1;
                     if successes >= u64::from(self.config.success_threshold) {
                         (moved, Verdict::Close)
                     } else {
                         let in_flight = in_flight_of(word).saturating_sub(1);
-                        let next = half_open_word(moved, in_flight, successes);
-                        (next, Verdict::Succeeded { check: false })
+                        (
+                            half_open_word(moved, in_flight, successes),
+                            Verdict::Counted,
+                        )
                     }
                 }
                 // Any failure of a probe reopens: one failure is the threshold here.
                 (CircuitState::HalfOpen, true) => (moved, Verdict::Reopen),
                 // Disabled: counted in the window only. Open states admit no permits.
-                (CircuitState::Disabled, _) => (moved, Verdict::Succeeded { check: false }),
+                (CircuitState::Disabled, _) => (moved, Verdict::Counted),
+                (CircuitState::Closed, _) => {
+                    return self.on_outcome_with(tally, word, stamp, failed);
+                }
                 _ => return,
             };
             match self
@@ -432,17 +463,7 @@ impl CircuitBreaker {
             self.last_failure.store(clock::stamp(), Ordering::Relaxed);
         }
         match verdict {
-            Verdict::Succeeded { check: false } => {}
-            Verdict::Succeeded { check: true } => self.check_failure_rate(next),
-            Verdict::Failed { failures } => {
-                let threshold = self.config.failure_threshold;
-                events::call_failed(&self.name, failures, threshold);
-                if failures >= threshold {
-                    self.transition_from(next, CircuitState::Open, failures);
-                } else {
-                    self.check_failure_rate(next);
-                }
-            }
+            Verdict::Counted => {}
             Verdict::Close => {
                 self.transition_from(next, CircuitState::Closed, 0);
             }
@@ -651,13 +672,11 @@ impl CircuitBreaker {
     }
 }
 
-/// What a recorded outcome asks for once its slot is taken and written.
+/// What a recorded outcome outside the closed state asks for once its slot is written.
 #[derive(Clone, Copy)]
 enum Verdict {
-    /// Nothing more; `check`: whether to check the failure-rate rule.
-    Succeeded { check: bool },
-    /// A failure in the closed state, the `failures`-th in a row.
-    Failed { failures: u32 },
+    /// Nothing more.
+    Counted,
     /// The probe that closes a half-open breaker.
     Close,
     /// A failed probe: open again.

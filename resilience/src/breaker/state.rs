@@ -52,10 +52,6 @@ pub(super) fn count_of(word: u64) -> u32 {
     ((word & COUNT_MASK) >> COUNT_SHIFT) as u32
 }
 
-pub(super) fn with_count(word: u64, count: u64) -> u64 {
-    (word & !COUNT_MASK) | (count.min(COUNT_MAX) << COUNT_SHIFT)
-}
-
 pub(super) fn in_flight_of(word: u64) -> u64 {
     (word >> COUNT_SHIFT) & IN_FLIGHT_MAX
 }
