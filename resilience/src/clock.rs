@@ -155,7 +155,7 @@ pub(crate) fn now_for(deadline: u64) -> u64 {
 pub(crate) fn stamp() -> u64 {
     let anchor = anchor();
     match coarse_reading() {
-        Some(coarse) if anchor.coarse_ok => coarse.wrapping_sub(anchor.coarse).wrapping_add(1),
+        Some(coarse) if anchor.coarse_ok => coarse.wrapping_sub(anchor.coarse).saturating_add(1),
         _ => now().saturating_add(1),
     }
 }
@@ -196,8 +196,6 @@ pub(crate) fn precise(deadline: u64) -> u64 {
 
 /// How long until `deadline` (from [`deadline`]), in nanoseconds, when the coarse clock shows
 /// it at least [`COARSE_SLACK`] away; `None` when the precise clock must decide.
-///
-/// The wait is right to within the coarse clock's tick.
 ///
 /// The wait is never shorter than the time actually left, and longer by less than a tick plus
 /// [`ANCHOR_GAP`]: see the module's documentation.
@@ -311,11 +309,11 @@ mod tests {
     }
 
     proptest::proptest! {
-        /// Item of the contract: a caller that waits out a coarse rejection's wait finds the
-        /// deadline passed, whatever the tick, where the ticks fall, when the anchor was read
-        /// within a tick, and how long its reads took; and the coarse check never rejects a
-        /// call that is due. Real time is the monotonic clock; the coarse clock shows the
-        /// time of the last tick.
+        /// A caller that waits out a coarse rejection's wait finds the deadline passed,
+        /// whatever the tick, where the ticks fall, when the anchor was read within a tick,
+        /// and how long its reads took; and the coarse check never rejects a call that is
+        /// due. Real time is the monotonic clock; the coarse clock shows the time of the last
+        /// tick.
         #[test]
         fn waiting_out_a_coarse_wait_always_finds_the_deadline_passed(
             tick in 1_000_000u64..=10_000_000,
