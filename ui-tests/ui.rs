@@ -27,6 +27,8 @@ fn ui() {
             "shape",
             "types",
             "combined",
+            "control_flow",
+            "lints",
         ] {
             t.compile_fail(format!("tests/ui/{group}/*.rs"));
         }
