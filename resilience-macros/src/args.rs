@@ -68,17 +68,6 @@ impl Kind {
             Kind::Fallback => &[],
         }
     }
-
-    /// The attribute a path names: `retry`, `resilience::retry` or `::resilience::retry`.
-    pub fn of_path(path: &Path) -> Option<Kind> {
-        let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
-        let name = match segments.as_slice() {
-            [name] if path.leading_colon.is_none() => name,
-            [krate, name] if krate == "resilience" => name,
-            _ => return None,
-        };
-        Kind::ALL.into_iter().find(|k| k.name() == name)
-    }
 }
 
 /// A value and where it was written.
@@ -295,16 +284,18 @@ pub fn retry(tokens: TokenStream, errors: &mut Errors) -> syn::Result<RetryArgs>
     Ok(args)
 }
 
-/// Parses and checks `#[fallback(...)]`'s tiers. `own` is the guarded function's name.
+/// Parses and checks `#[fallback(...)]`'s tiers. `own` is the guarded function's name, `at`
+/// the attribute.
 pub fn fallback(
     tokens: TokenStream,
     own: &Ident,
+    at: Span,
     errors: &mut Errors,
 ) -> syn::Result<FallbackArgs> {
     let items = Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens)?;
     if items.is_empty() {
         errors.at(
-            Span::call_site(),
+            at,
             "#[fallback] needs at least one tier, e.g. `#[fallback(get_account_sdk, get_account_rest)]`",
         );
     }

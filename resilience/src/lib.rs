@@ -113,8 +113,10 @@ pub use resilience_macros::circuit_breaker;
 /// }
 /// ```
 ///
-/// The body runs again for each attempt; owned arguments are cloned for each (so they must be
-/// `Clone`) and a method cannot take `self` by value. After the last attempt the function
+/// The body runs again for each attempt, each time from the caller's arguments: owned ones are
+/// cloned for each (so they must be `Clone`), and a `mut` argument's changes are not seen by
+/// the next attempt. A method takes `&self`, `&mut self` or `self: Arc<Self>`, not `self` by
+/// value. After the last attempt the function
 /// returns that attempt's error; `E` must implement `Display` (failed attempts are logged).
 /// With [`macro@circuit_breaker`] on the same function, every attempt passes through the breaker
 /// and an open circuit is waited out when its `retry_after` fits within `max_delay`, or ends the
@@ -177,8 +179,33 @@ pub use resilience_macros::retry;
 /// `E::from(resilience::Error::AllTiersFailed(..))` listing every tier with its error: `E` needs
 /// `From<resilience::Error>` and must be a `std::error::Error + Send + Sync + 'static`.
 ///
-/// Whatever the order the three attributes are written in, they compose as
+/// Whatever the order the three attributes are written in, and however they are imported
+/// (`#[res::retry]` after `use resilience as res;`, `#[with_retry]` after
+/// `use resilience::retry as with_retry;`), they compose as
 /// `fallback(retry(circuit_breaker(body)))`.
+///
+/// # What the three attributes accept
+///
+/// - Free functions and methods taking `&self`, `&mut self`, `self: &Self`, `self: &mut Self`
+///   or `self: Arc<Self>` (the `Arc` is cloned for each tier but the last); `self` by value
+///   works under [`macro@circuit_breaker`] alone.
+/// - Methods of an `#[async_trait]` impl: write the attributes on the `async fn` in the impl.
+/// - Arguments with `#[cfg(..)]` or lint attributes, and `_: T` arguments.
+/// - `crate = "path"` on any of them, where the `resilience` crate is not `::resilience`: a
+///   renamed dependency (`res = { package = "resilience", .. }` and `crate = "res"`), or a
+///   crate that re-exports it:
+///
+/// ```
+/// mod facade {
+///     pub use ::resilience::*;
+/// }
+///
+/// #[facade::retry(max_attempts = 3, crate = "crate::facade")]
+/// async fn get_account(id: u32) -> Result<u32, facade::Error> {
+///     Ok(id)
+/// }
+/// # fn main() {}
+/// ```
 pub use resilience_macros::fallback;
 
 pub use breaker::{

@@ -13,6 +13,8 @@ use std::sync::{Arc, OnceLock};
 
 pub use tokio::time::sleep;
 
+pub use resilience_macros::__pipeline;
+
 pub use crate::breaker::CallError;
 use crate::breaker::{CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerConfig};
 use crate::error::{

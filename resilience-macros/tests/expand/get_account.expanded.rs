@@ -1,18 +1,10 @@
 impl ZohoClient {
-    #[retry(__resilience_consumed)]
-    #[circuit_breaker(__resilience_consumed)]
     /// Reads an account, from the MCP server while it answers.
     async fn get_account(&self, id: String) -> Result<Account, ZohoError> {
         ::resilience::__private::assert_result::<Result<Account, ZohoError>>();
-        let __convert = ::resilience::__private::convert::<
-            <Result<Account, ZohoError> as ::resilience::__private::ResultReturn>::Err,
-        >();
-        let __show = ::resilience::__private::show::<
-            <Result<Account, ZohoError> as ::resilience::__private::ResultReturn>::Err,
-        >();
-        let __keep = ::resilience::__private::keep::<
-            <Result<Account, ZohoError> as ::resilience::__private::ResultReturn>::Err,
-        >();
+        let __convert = ::resilience::__private::convert::<ZohoError>();
+        let __show = ::resilience::__private::show::<ZohoError>();
+        let __keep = ::resilience::__private::keep::<ZohoError>();
         let __breaker = {
             static __CELL: ::resilience::__private::BreakerCell = ::resilience::__private::BreakerCell::new();
             __CELL
@@ -42,7 +34,7 @@ impl ZohoClient {
                     ::core::result::Result::Ok(__permit) => {
                         let id = ::resilience::__private::clone_arg(&id);
                         let __result = ::resilience::__private::ResultReturn::into_result({
-                            let __resilience_ret: Result<Account, ZohoError> = {
+                            let __resilience_ret: Result<Account, ZohoError> = '__resilience_body: {
                                 self.mcp.get_account(&id).await
                             };
                             #[allow(unreachable_code)] __resilience_ret
