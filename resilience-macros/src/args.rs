@@ -21,7 +21,9 @@ const MAX_WINDOW_SIZE: u64 = 10_000;
 const MAX_RETRY_ATTEMPTS: u64 = 1_000;
 const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 const DEFAULT_HALF_OPEN_MAX_CALLS: u32 = 3;
+const DEFAULT_SUCCESS_THRESHOLD: u32 = 2;
 const DEFAULT_WINDOW_SIZE: u32 = 100;
+const DEFAULT_BASE_DELAY: Duration = Duration::from_secs(1);
 const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(60);
 
 /// Which attribute.
@@ -212,22 +214,35 @@ pub fn breaker(tokens: TokenStream, errors: &mut Errors) -> syn::Result<BreakerA
             _ => unreachable!("`known` lets only the attribute's keys through"),
         }
     }
-    // Rules across settings, with the runtime's defaults for what is not written.
-    if let Some(success) = &args.success_threshold {
-        let (half_open, whence) = match &args.half_open_max_calls {
-            Some(h) => (h.value, ""),
-            None => (DEFAULT_HALF_OPEN_MAX_CALLS, ", the default"),
-        };
-        if success.value > half_open {
-            errors.at(
-                success.span,
-                format!(
-                    "success_threshold ({}) must not exceed half_open_max_calls ({half_open}{whence}), \
-                     or the circuit could never close",
-                    success.value
-                ),
-            );
+    // Rules across settings, with the runtime's defaults for what is not written; the error is
+    // at the written value.
+    match (&args.success_threshold, &args.half_open_max_calls) {
+        (Some(success), half_open) => {
+            let (half_open, whence) = match half_open {
+                Some(h) => (h.value, ""),
+                None => (DEFAULT_HALF_OPEN_MAX_CALLS, ", the default"),
+            };
+            if success.value > half_open {
+                errors.at(
+                    success.span,
+                    format!(
+                        "success_threshold ({}) must not exceed half_open_max_calls ({half_open}{whence}), \
+                         or the circuit could never close",
+                        success.value
+                    ),
+                );
+            }
         }
+        (None, Some(half_open)) if half_open.value < DEFAULT_SUCCESS_THRESHOLD => errors.at(
+            half_open.span,
+            format!(
+                "half_open_max_calls ({}) must be at least success_threshold \
+                 ({DEFAULT_SUCCESS_THRESHOLD}, the default), or the circuit could never close; \
+                 set `success_threshold` too",
+                half_open.value
+            ),
+        ),
+        (None, _) => {}
     }
     if let Some(minimum) = &args.minimum_calls {
         let (window, whence) = match &args.window_size {
@@ -276,21 +291,32 @@ pub fn retry(tokens: TokenStream, errors: &mut Errors) -> syn::Result<RetryArgs>
             _ => unreachable!("`known` lets only the attribute's keys through"),
         }
     }
-    if let Some(base) = &args.base_delay {
-        let (max, whence) = match &args.max_delay {
-            Some(m) => (m.value, ""),
-            None => (DEFAULT_MAX_DELAY, ", the default"),
-        };
-        if base.value > max {
-            errors.at(
-                base.span,
-                format!(
-                    "base_delay ({}) must not exceed max_delay ({}{whence})",
-                    humantime::format_duration(base.value),
-                    humantime::format_duration(max)
-                ),
-            );
+    match (&args.base_delay, &args.max_delay) {
+        (Some(base), max) => {
+            let (max, whence) = match max {
+                Some(m) => (m.value, ""),
+                None => (DEFAULT_MAX_DELAY, ", the default"),
+            };
+            if base.value > max {
+                errors.at(
+                    base.span,
+                    format!(
+                        "base_delay ({}) must not exceed max_delay ({}{whence})",
+                        humantime::format_duration(base.value),
+                        humantime::format_duration(max)
+                    ),
+                );
+            }
         }
+        (None, Some(max)) if max.value < DEFAULT_BASE_DELAY => errors.at(
+            max.span,
+            format!(
+                "max_delay ({}) must be at least base_delay ({}, the default); set `base_delay` too",
+                humantime::format_duration(max.value),
+                humantime::format_duration(DEFAULT_BASE_DELAY)
+            ),
+        ),
+        (None, _) => {}
     }
     Ok(args)
 }
