@@ -240,7 +240,7 @@ fn expand(
                         #result.map_err(#rp::CallError::Failed)
                     }
                     ::core::result::Result::Err(#open) => {
-                        #rp::note_rejected(&#open);
+                        #rp::note_rejected(#fn_name, &#open);
                         ::core::result::Result::Err(#rp::CallError::Rejected(#open))
                     }
                 }

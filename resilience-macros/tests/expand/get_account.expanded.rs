@@ -53,7 +53,7 @@ impl ZohoClient {
                         __result.map_err(::resilience::__private::CallError::Failed)
                     }
                     ::core::result::Result::Err(__open) => {
-                        ::resilience::__private::note_rejected(&__open);
+                        ::resilience::__private::note_rejected("get_account", &__open);
                         ::core::result::Result::Err(
                             ::resilience::__private::CallError::Rejected(__open),
                         )
