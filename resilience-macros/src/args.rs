@@ -90,10 +90,17 @@ pub struct Spanned<T> {
     pub span: Span,
 }
 
+/// The breaker's name as written: a string, or the path of a `&'static str` constant (checked
+/// by a const evaluation).
+pub enum BreakerName {
+    Literal(Spanned<String>),
+    Const(Path),
+}
+
 /// The settings of `#[circuit_breaker(...)]`.
 #[derive(Default)]
 pub struct BreakerArgs {
-    pub name: Option<Spanned<String>>,
+    pub name: Option<BreakerName>,
     pub failure_threshold: Option<Spanned<u32>>,
     pub recovery_timeout: Option<Spanned<Duration>>,
     pub half_open_max_calls: Option<Spanned<u32>>,
@@ -176,7 +183,10 @@ pub fn breaker(tokens: TokenStream, errors: &mut Errors) -> syn::Result<BreakerA
         };
         let key_name = key.to_string();
         match key_name.as_str() {
-            "name" => set(&mut args.name, name(&value), errors),
+            "name" => match name(&value) {
+                Ok(name) => args.name = Some(name),
+                Err(e) => errors.push(e),
+            },
             "failure_threshold" => set(
                 &mut args.failure_threshold,
                 count(&key, &value, MAX_FAILURE_THRESHOLD),
@@ -677,27 +687,47 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     })
 }
 
-fn name(value: &Expr) -> syn::Result<Spanned<String>> {
+fn name(value: &Expr) -> syn::Result<BreakerName> {
     let span = value.span();
-    let Expr::Lit(ExprLit {
-        lit: Lit::Str(s), ..
-    }) = value
-    else {
-        return Err(syn::Error::new_spanned(
-            value,
-            "`name` expects the breaker's name as a string, like `name = \"tier1_mcp\"`",
-        ));
+    let s = match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => s,
+        // A constant: `name = TIER1`, `name = crate::names::TIER1`.
+        Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => {
+            if p.path.segments.first().is_some_and(|s| s.ident == "Self") {
+                return Err(syn::Error::new_spanned(
+                    value,
+                    "`name` takes a constant outside the impl block, like `name = TIER1` or \
+                     `name = crate::names::TIER1`: the breaker is declared in a `static`, which \
+                     cannot refer to `Self`",
+                ));
+            }
+            return Ok(BreakerName::Const(p.path.clone()));
+        }
+        _ => {
+            return Err(syn::Error::new_spanned(
+                value,
+                "`name` expects the breaker's name as a string, like `name = \"tier1_mcp\"`, \
+                 or a `&str` constant, like `name = TIER1`",
+            ));
+        }
     };
     let name = s.value();
     let problem = if name.is_empty() {
         Some("must not be empty".to_owned())
     } else if let Some(c) = name
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == ':'))
     {
         Some(format!(
             "may contain only ASCII letters, digits and `_` (found {c:?})"
         ))
+    } else if name
+        .split("::")
+        .any(|segment| segment.is_empty() || segment.contains(':'))
+    {
+        Some("may have `::` only between two path segments".to_owned())
     } else if name.starts_with(|c: char| c.is_ascii_digit()) {
         Some("must not start with a digit".to_owned())
     } else {
@@ -711,7 +741,7 @@ fn name(value: &Expr) -> syn::Result<Spanned<String>> {
                  CIRCUIT_BREAKER_<NAME>_<KEY> exist"
             ),
         )),
-        None => Ok(Spanned { value: name, span }),
+        None => Ok(BreakerName::Literal(Spanned { value: name, span })),
     }
 }
 

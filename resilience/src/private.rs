@@ -14,51 +14,24 @@ use std::sync::{Arc, OnceLock};
 pub use tokio::time::sleep;
 
 pub use crate::breaker::CallError;
-use crate::breaker::{CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerConfig};
 use crate::error::{
     AllTiersFailedError, BoxError, CircuitBreakerOpenError, Error, TierFailure, TierOutcome,
 };
 use crate::events;
 use crate::retry::{RetryPolicy, RetryPolicyBuilder, Verdict};
+pub use crate::sites::{BreakerSite, SiteRef};
+pub use inventory;
 
-/// A call site's breaker: looked up (or registered) in the global registry once, then read
-/// with one atomic load per call.
-pub struct BreakerCell(OnceLock<Arc<CircuitBreaker>>);
-
-impl BreakerCell {
-    /// An empty cell, for a `static`.
-    #[allow(clippy::new_without_default)]
-    pub const fn new() -> Self {
-        Self(OnceLock::new())
-    }
-
-    /// The breaker, registered from `make` on first use.
-    #[inline]
-    pub fn get_or_init(&self, make: impl FnOnce() -> CircuitBreakerBuilder) -> &CircuitBreaker {
-        self.0.get_or_init(|| register(make()))
-    }
+/// `submit!(SITE)`: adds the `static` breaker site `SITE` to the list the linker gathers.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __resilience_submit_site {
+    ($site:ident) => {
+        $crate::__private::inventory::submit!($crate::__private::SiteRef(&$site));
+    };
 }
 
-#[cold]
-fn register(builder: CircuitBreakerBuilder) -> Arc<CircuitBreaker> {
-    let name = crate::name::Name::from(builder.clone().into_name());
-    crate::registry().register(builder).unwrap_or_else(|error| {
-        // The attribute checked these values at compile time, so this is not expected; a call
-        // must still not panic over it.
-        tracing::error!(
-            target: "resilience",
-            event = "config_error",
-            circuit_breaker = name.as_str(),
-            error = %error,
-            "invalid circuit breaker configuration; using the defaults"
-        );
-        Arc::new(CircuitBreaker::from_parts(
-            name,
-            CircuitBreakerConfig::default(),
-            None,
-        ))
-    })
-}
+pub use crate::__resilience_submit_site as submit;
 
 /// A call site's retry policy, built once.
 pub struct RetryCell(OnceLock<RetryPolicy>);

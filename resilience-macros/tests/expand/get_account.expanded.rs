@@ -14,13 +14,13 @@ impl ZohoClient {
             <Result<Account, ZohoError> as ::resilience::__private::ResultReturn>::Err,
         >();
         let __breaker = {
-            static __CELL: ::resilience::__private::BreakerCell = ::resilience::__private::BreakerCell::new();
-            __CELL
-                .get_or_init(|| {
-                    ::resilience::CircuitBreaker::builder("tier1_mcp")
-                        .failure_threshold(5u32)
-                        .recovery_timeout(::core::time::Duration::new(60u64, 0u32))
-                })
+            static __SITE: ::resilience::__private::BreakerSite = ::resilience::__private::BreakerSite::named(
+                    "tier1_mcp",
+                )
+                .failure_threshold(5u32)
+                .recovery_timeout(::core::time::Duration::new(60u64, 0u32));
+            ::resilience::__private::submit!(__SITE);
+            __SITE.breaker()
         };
         let __primary = {
             let mut __run = {
