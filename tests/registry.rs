@@ -47,6 +47,13 @@ async fn behind_a_layer() -> Result<u32, ZohoError> {
     Ok(3)
 }
 
+/// Never called: its breaker is in the registry all the same.
+#[allow(dead_code)]
+#[circuit_breaker(name = "registry_never_called", failure_threshold = 9)]
+async fn never_called() -> Result<u32, ZohoError> {
+    Ok(0)
+}
+
 const FIRST_PLACE: u32 = line!() + 1;
 #[circuit_breaker(name = "registry_conflict", failure_threshold = 3)]
 async fn conflict_a() -> Result<u32, ZohoError> {
@@ -62,14 +69,22 @@ async fn conflict_b() -> Result<u32, ZohoError> {
 #[test]
 fn every_attribute_breaker_is_registered_before_its_first_call() {
     let names = resilience::registry().names();
-    for name in [TIER1, names::TIER2, "registry_layer", "registry_conflict"] {
+    for name in [
+        TIER1,
+        names::TIER2,
+        "registry_layer",
+        "registry_conflict",
+        "registry_never_called",
+    ] {
         assert!(
             names.iter().any(|n| n == name),
             "{name} missing from {names:?}"
         );
     }
     let states = resilience::registry().all_states();
-    assert!(states.contains_key(TIER1));
+    assert!(states.contains_key("registry_never_called"));
+    let never = resilience::registry().get("registry_never_called").unwrap();
+    assert_eq!(never.config().failure_threshold, 9);
     let tier1 = resilience::registry().get(TIER1).unwrap();
     assert_eq!(tier1.config().failure_threshold, 3);
     assert_eq!(tier1.config().recovery_timeout, Duration::from_secs(30));
@@ -120,4 +135,17 @@ fn init_names_both_places_that_give_one_name_different_settings() {
     assert!(error.contains("registry_conflict"), "{error}");
     assert!(error.contains(&first), "{error}");
     assert!(error.contains(&second), "{error}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_health_monitor_sees_an_attribute_breaker_before_its_first_call() {
+    let monitor = resilience::HealthMonitor::builder()
+        .tier(names::TIER2, || async { Ok::<_, std::io::Error>(()) })
+        .build()
+        .unwrap();
+    let status = monitor.check_all().await;
+    assert_eq!(
+        status.tiers[names::TIER2].breaker_state,
+        Some(resilience::CircuitState::Closed)
+    );
 }
