@@ -219,7 +219,11 @@ pub use retry::{RetryError, RetryPolicy, RetryPolicyBuilder, RetryRun, Verdict};
 ///
 /// Without it, a bad value is logged once at error level and the default kept.
 ///
-/// ```
+/// Every attribute linked into the program counts, those of other tests of the same test
+/// binary included (doctests of edition 2024 are merged into one binary: a doctest that calls
+/// `init()` is best marked `standalone_crate`).
+///
+/// ```rust,standalone_crate
 /// fn main() -> Result<(), resilience::ConfigError> {
 ///     resilience::init()?;
 ///     // ... start the service

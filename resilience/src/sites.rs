@@ -79,7 +79,7 @@ impl fmt::Display for Written {
 pub struct BreakerSite {
     name: &'static str,
     written_name: bool,
-    place: &'static Location<'static>,
+    location: &'static Location<'static>,
     settings: Written,
     breaker: OnceLock<Arc<CircuitBreaker>>,
 }
@@ -106,12 +106,12 @@ impl BreakerSite {
     const fn new(
         name: &'static str,
         written_name: bool,
-        place: &'static Location<'static>,
+        location: &'static Location<'static>,
     ) -> Self {
         Self {
             name,
             written_name,
-            place,
+            location,
             settings: Written {
                 failure_threshold: None,
                 recovery_timeout: None,
@@ -187,12 +187,16 @@ impl BreakerSite {
 
     /// Where the attribute is written: `src/zoho.rs:42`.
     fn place(&self) -> String {
-        format!("{}:{}", self.place.file(), self.place.line())
+        format!("{}:{}", self.location.file(), self.location.line())
     }
 
     /// The order of sites: by file, line and column.
     fn order(&self) -> (&'static str, u32, u32) {
-        (self.place.file(), self.place.line(), self.place.column())
+        (
+            self.location.file(),
+            self.location.line(),
+            self.location.column(),
+        )
     }
 
     fn builder(&self, name: &Name) -> CircuitBreakerBuilder {
