@@ -359,12 +359,14 @@ impl Rejection {
         (noted.0 == function).then_some(noted.1)
     }
 
-    fn note(outcome: Option<Noted>) {
+    /// Notes the outcome when in a chain; the rejection is cloned only then.
+    fn note(outcome: Option<(&'static str, &CircuitBreakerOpenError)>) {
         let _ = LAST_REJECTION.try_with(|slot| {
             *slot
                 .0
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = outcome;
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                outcome.map(|(function, open)| (function, open.clone()));
         });
     }
 }
@@ -373,7 +375,7 @@ impl Rejection {
 /// fallback chain).
 #[inline]
 pub fn note_rejected(function: &'static str, open: &CircuitBreakerOpenError) {
-    Rejection::note(Some((function, open.clone())));
+    Rejection::note(Some((function, open)));
 }
 
 /// A guarded function failed otherwise (noted for an enclosing fallback chain).
