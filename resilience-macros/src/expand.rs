@@ -14,10 +14,11 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::ext::IdentExt as _;
 use syn::spanned::Spanned as _;
 use syn::{Ident, ItemFn, Path};
 
-use crate::args::{self, BreakerArgs, Errors, FallbackArgs, Kind, RetryArgs, Spanned};
+use crate::args::{self, BreakerArgs, BreakerName, Errors, FallbackArgs, Kind, RetryArgs, Spanned};
 use crate::item::{self, Function, Passing, Receiver};
 
 /// The attribute of ours that runs last and writes the pipeline: `__pipeline`, re-exported by
@@ -433,14 +434,7 @@ fn expand(
     let mut setup = TokenStream::new();
     let attempt_expr = match breaker {
         Some(b) => {
-            let builder = breaker_builder(krate, b, &fn_name);
-            // The cell is in a block of its own, out of the body's sight.
-            setup.extend(quote! {
-                let #breaker_handle = {
-                    static #cell: #rp::BreakerCell = #rp::BreakerCell::new();
-                    #cell.get_or_init(|| #builder)
-                };
-            });
+            setup.extend(breaker_site(b, &item.sig.ident, &breaker_handle, &rp));
             let is_failure = b.failure_if.as_ref().map_or(quote!(true), predicate);
             quote! {
                 match #breaker_handle.try_acquire() {
@@ -454,7 +448,7 @@ fn expand(
                         #result.map_err(#rp::CallError::Failed)
                     }
                     ::core::result::Result::Err(#open) => {
-                        #rp::note_rejected(&#open);
+                        #rp::note_rejected(#fn_name, &#open);
                         ::core::result::Result::Err(#rp::CallError::Rejected(#open))
                     }
                 }
@@ -787,8 +781,35 @@ fn tier_call(rp: &TokenStream, function: &Function, path: &Path, last: bool) -> 
     }
 }
 
-fn breaker_builder(krate: &TokenStream, b: &BreakerArgs, fn_name: &str) -> TokenStream {
-    let name = b.name.as_ref().map_or(fn_name, |n| &n.value);
+/// `let handle = ..;`: the breaker of this call site, declared in a `static` that is both its
+/// entry in the list of attribute breakers the linker gathers (so that the registry knows it from
+/// the start) and the call site's cache (one atomic load a call). In a block of its own, out of
+/// the body's sight.
+fn breaker_site(
+    b: &BreakerArgs,
+    function: &Ident,
+    handle: &Ident,
+    rp: &TokenStream,
+) -> TokenStream {
+    let site = Ident::new("__SITE", Span::mixed_site());
+    // The site records where it is written (`#[track_caller]`): at the attribute, or at the
+    // constant that names it.
+    let new = match &b.name {
+        Some(BreakerName::Literal(name)) => {
+            let name = &name.value;
+            quote!(#rp::BreakerSite::named(#name))
+        }
+        // A constant: its type and its value (a const evaluation) are checked where it is
+        // written, so the whole call carries its span.
+        Some(BreakerName::Const(path)) => {
+            respan(quote!(#rp::BreakerSite::named(#path)), path.span())
+        }
+        // The default: the module path and the function's name, `billing::zoho::get_account`.
+        None => {
+            let suffix = format!("::{}", function.unraw());
+            quote!(#rp::BreakerSite::unnamed(::core::concat!(::core::module_path!(), #suffix)))
+        }
+    };
     let mut calls = Vec::new();
     let mut count = |method: &str, v: &Option<Spanned<u32>>| {
         if let Some(v) = v {
@@ -808,7 +829,32 @@ fn breaker_builder(krate: &TokenStream, b: &BreakerArgs, fn_name: &str) -> Token
         let value = r.value;
         calls.push(quote!(.failure_rate_threshold(#value)));
     }
-    quote!(#krate::CircuitBreaker::builder(#name) #(#calls)*)
+    quote! {
+        let #handle = {
+            static #site: #rp::BreakerSite = #new #(#calls)*;
+            #rp::submit!(#site);
+            #site.breaker()
+        };
+    }
+}
+
+/// `tokens`, each with `span` (the tokens of groups too).
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    use proc_macro2::{Group, TokenTree};
+    tokens
+        .into_iter()
+        .map(|token| match token {
+            TokenTree::Group(g) => {
+                let mut group = Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                TokenTree::Group(group)
+            }
+            mut other => {
+                other.set_span(span);
+                other
+            }
+        })
+        .collect()
 }
 
 fn retry_builder(krate: &TokenStream, r: &RetryArgs, fn_name: &str) -> TokenStream {

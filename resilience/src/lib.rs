@@ -46,6 +46,7 @@ pub mod metrics;
 mod name;
 pub mod registry;
 pub mod retry;
+mod sites;
 #[cfg(feature = "tower")]
 pub mod tower;
 
@@ -73,13 +74,26 @@ pub mod __private;
 /// ```
 ///
 /// Every function naming the same breaker shares it, through the global
-/// [`registry()`](crate::registry()). While the breaker is open the body is not run and the
-/// function returns `E::from(resilience::Error::CircuitOpen(..))`: `E` needs
+/// [`registry()`](crate::registry()), where it is from the start of the program, before its
+/// first call, with the attribute's settings. While the breaker is open the body is not run and
+/// the function returns `E::from(resilience::Error::CircuitOpen(..))`: `E` needs
 /// `From<resilience::Error>`.
+///
+/// The name may be a constant (`name = TIER1`, `name = crate::names::TIER1`, not `Self::..`),
+/// to share it with `CircuitBreakerLayer::named` (feature `tower`) or the [`HealthMonitor`]; a
+/// bad value is a compile error there too. Without `name`, the breaker
+/// is named after the module path and the function, `billing::zoho::get_account` for
+/// `get_account` in the module `zoho` of the crate `billing`, so that two functions share a
+/// breaker only when they name it; its per-breaker variables write each `:` as `_`
+/// (`CIRCUIT_BREAKER_BILLING__ZOHO__GET_ACCOUNT_FAILURE_THRESHOLD`). Two functions of one name
+/// in one module (methods of two types) get `billing::zoho::get_account` and
+/// `billing::zoho::get_account::2`, in the order of the file, and [`init()`] reports them: name
+/// them. [`init()`] also reports two attributes that give one name different settings (the
+/// first in the file is used).
 ///
 /// | key | value | default |
 /// |---|---|---|
-/// | `name` | `"tier1_mcp"`: ASCII letters, digits, `_` | the function's name |
+/// | `name` | `"tier1_mcp"` (ASCII letters, digits, `_`, `::` between segments), or a `&str` constant | the module path and the function's name |
 /// | `failure_threshold` | consecutive failures that open it | 5 |
 /// | `recovery_timeout` | `"60s"`, `"500ms"`, `"2m"` or seconds (`60`, `1.5`) | 60 s |
 /// | `half_open_max_calls` | probes in flight while half-open | 3 |
@@ -226,11 +240,18 @@ pub use retry::{RetryError, RetryPolicy, RetryPolicyBuilder, RetryRun, Verdict};
 
 /// Validates the environment now, for a service that wants to fail fast at start-up: every
 /// global variable and every per-breaker `CIRCUIT_BREAKER_<NAME>_<KEY>` variable present, and
-/// the rules between two settings that they set (see [`config::init`]).
+/// the rules between two settings that they set (see [`config::init`]); then the breakers
+/// written in `#[circuit_breaker]` attributes: two attributes that give one name different
+/// settings, or two functions of one module with one default name, are an error naming both
+/// places.
 ///
 /// Without it, a bad value is logged once at error level and the default kept.
 ///
-/// ```
+/// Every attribute linked into the program counts, those of other tests of the same test
+/// binary included (doctests of edition 2024 are merged into one binary: a doctest that calls
+/// `init()` is best marked `standalone_crate`).
+///
+/// ```rust,standalone_crate
 /// fn main() -> Result<(), resilience::ConfigError> {
 ///     resilience::init()?;
 ///     // ... start the service
@@ -238,7 +259,9 @@ pub use retry::{RetryError, RetryPolicy, RetryPolicyBuilder, RetryRun, Verdict};
 /// }
 /// ```
 pub fn init() -> Result<config::Settings, ConfigError> {
-    config::init()
+    let settings = config::init()?;
+    sites::check()?;
+    Ok(settings)
 }
 
 // The README's code blocks run as doc tests.

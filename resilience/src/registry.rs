@@ -160,9 +160,20 @@ impl CircuitBreakerManager {
     }
 }
 
-static REGISTRY: LazyLock<CircuitBreakerManager> = LazyLock::new(CircuitBreakerManager::new);
+static REGISTRY: LazyLock<CircuitBreakerManager> = LazyLock::new(|| {
+    let manager = CircuitBreakerManager::new();
+    crate::sites::register_all(&manager);
+    manager
+});
 
-/// The process-wide registry, built on first use. The attributes register their breakers here.
+/// The process-wide registry, built on first use.
+///
+/// Every breaker written in a `#[circuit_breaker]` attribute anywhere in the program is in it
+/// from the start, with the attribute's settings, before its function is first called: the
+/// health monitor and an operator see it, and a breaker looked up by its name
+/// ([`get_or_register`](CircuitBreakerManager::get_or_register), `CircuitBreakerLayer::named`)
+/// gets the attribute's settings, whatever runs first. [`init()`](crate::init()) reports two
+/// attributes that give one name different settings.
 ///
 /// ```
 /// use resilience::CircuitBreaker;

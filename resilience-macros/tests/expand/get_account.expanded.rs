@@ -6,13 +6,13 @@ impl ZohoClient {
         let __show = ::resilience::__private::show::<ZohoError>();
         let __keep = ::resilience::__private::keep::<ZohoError>();
         let __breaker = {
-            static __CELL: ::resilience::__private::BreakerCell = ::resilience::__private::BreakerCell::new();
-            __CELL
-                .get_or_init(|| {
-                    ::resilience::CircuitBreaker::builder("tier1_mcp")
-                        .failure_threshold(5u32)
-                        .recovery_timeout(::core::time::Duration::new(60u64, 0u32))
-                })
+            static __SITE: ::resilience::__private::BreakerSite = ::resilience::__private::BreakerSite::named(
+                    "tier1_mcp",
+                )
+                .failure_threshold(5u32)
+                .recovery_timeout(::core::time::Duration::new(60u64, 0u32));
+            ::resilience::__private::submit!(__SITE);
+            __SITE.breaker()
         };
         let __primary = {
             let mut __run = {
@@ -46,7 +46,7 @@ impl ZohoClient {
                         __result.map_err(::resilience::__private::CallError::Failed)
                     }
                     ::core::result::Result::Err(__open) => {
-                        ::resilience::__private::note_rejected(&__open);
+                        ::resilience::__private::note_rejected("get_account", &__open);
                         ::core::result::Result::Err(
                             ::resilience::__private::CallError::Rejected(__open),
                         )
