@@ -218,6 +218,12 @@ pub fn validate_name(name: &str) -> Result<(), String> {
 /// written `_` (`billing::zoho::get` reads `BILLING__ZOHO__GET`).
 pub(crate) fn env_name(name: &str) -> String {
     name.chars()
-        .map(|c| if c == ':' { '_' } else { c.to_ascii_uppercase() })
+        .map(|c| {
+            if c == ':' {
+                '_'
+            } else {
+                c.to_ascii_uppercase()
+            }
+        })
         .collect()
 }
