@@ -1,0 +1,490 @@
+//! [`Bulkhead`]: at most `max_concurrent` calls in flight; the others wait their turn, up to
+//! `max_wait`, or are refused.
+//!
+//! # How it works
+//!
+//! One `AtomicU64` holds the slots taken (bits 0..32) and the callers waiting (bits 32..64).
+//! While nobody waits, taking a slot is one compare-and-swap and giving it back one
+//! `fetch_sub`: no lock, no allocation, no clock read.
+//!
+//! A caller that finds every slot taken and may wait registers as a waiter and queues on a
+//! [`tokio::sync::Semaphore`] that holds no permits of its own: the semaphore is the queue, in
+//! arrival order, and a permit added to it is a slot handed over. While anyone waits, a freed
+//! slot is not given back but handed to the first waiter (the count of slots taken does not
+//! move), and newcomers queue behind the waiters instead of taking it. Registering, handing a
+//! slot over and leaving the queue take a mutex, so that a waiter that gives up (its `max_wait`
+//! ran out, or its call was dropped) either is still counted, and leaves, or was already handed
+//! a slot, which it then passes on: no slot is ever lost or made up.
+
+use std::fmt;
+use std::future::Future;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use crate::error::ConfigError;
+use crate::name::Name;
+
+/// Bits 0..32 of the state word: slots taken (running calls, and slots handed to a waiter that
+/// has not resumed yet).
+const TAKEN_MASK: u64 = u32::MAX as u64;
+/// One waiter, in bits 32..64 of the state word.
+const WAITER: u64 = 1 << 32;
+
+/// The largest accepted `max_concurrent`.
+pub const MAX_CONCURRENT: u32 = 1_000_000;
+
+/// A bulkhead refused a call: all its slots were taken, and stayed taken for as long as the call
+/// could wait (`max_wait`, zero by default). The operation was not called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkheadFullError {
+    pub(crate) name: Name,
+    pub(crate) max_concurrent: u32,
+}
+
+impl BulkheadFullError {
+    /// The name of the bulkhead that refused the call.
+    pub fn bulkhead_name(&self) -> &str {
+        &self.name
+    }
+
+    /// How many calls the bulkhead lets run at once.
+    pub fn max_concurrent(&self) -> u32 {
+        self.max_concurrent
+    }
+}
+
+impl fmt::Display for BulkheadFullError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "bulkhead '{}' is full: {} call(s) in flight",
+            self.name, self.max_concurrent
+        )
+    }
+}
+
+impl std::error::Error for BulkheadFullError {}
+
+/// The settings of one [`Bulkhead`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BulkheadConfig {
+    /// How many calls may run at once. Default 10.
+    pub max_concurrent: u32,
+    /// How long a call may wait for a slot when all are taken; zero (the default) refuses it at
+    /// once.
+    pub max_wait: Duration,
+}
+
+impl Default for BulkheadConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrent: 10,
+            max_wait: Duration::ZERO,
+        }
+    }
+}
+
+/// A snapshot of one [`Bulkhead`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct BulkheadMetrics {
+    /// Calls running now (slots taken).
+    pub in_flight: u32,
+    /// Calls waiting for a slot.
+    pub waiting: u32,
+    /// Calls refused since the bulkhead was built.
+    pub refused: u64,
+    /// How many calls may run at once.
+    pub max_concurrent: u32,
+}
+
+/// Builds a [`Bulkhead`].
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience::limit::Bulkhead;
+///
+/// // Zoho's Professional edition: 15 concurrent calls per organisation.
+/// let org = Bulkhead::builder("zoho_org")
+///     .max_concurrent(15)
+///     .max_wait(Duration::from_secs(2))
+///     .build()?;
+/// assert_eq!(org.metrics().max_concurrent, 15);
+/// # Ok::<(), resilience::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build()` is called"]
+pub struct BulkheadBuilder {
+    name: Name,
+    config: BulkheadConfig,
+}
+
+impl BulkheadBuilder {
+    /// How many calls may run at once, 1 to [`MAX_CONCURRENT`]. Default 10.
+    pub fn max_concurrent(mut self, n: u32) -> Self {
+        self.config.max_concurrent = n;
+        self
+    }
+
+    /// How long a call may wait for a slot, at most [`MAX_DURATION`](crate::config::MAX_DURATION).
+    /// Zero (the default) refuses a call at once when every slot is taken.
+    pub fn max_wait(mut self, d: Duration) -> Self {
+        self.config.max_wait = d;
+        self
+    }
+
+    /// Checks the settings and builds the bulkhead.
+    ///
+    /// Errors: `max_concurrent` of 0 or above [`MAX_CONCURRENT`], `max_wait` above
+    /// [`MAX_DURATION`](crate::config::MAX_DURATION), a name that is not ASCII letters, digits
+    /// and `_`.
+    pub fn build(self) -> Result<Bulkhead, ConfigError> {
+        let context = format!("bulkhead '{}'", self.name);
+        let invalid = |setting, value: String, reason: &str| ConfigError::InvalidSetting {
+            setting,
+            value,
+            reason: reason.to_owned(),
+            context: context.clone(),
+        };
+        if let Err(reason) = crate::config::validate_name(&self.name) {
+            return Err(invalid("name", format!("{:?}", &*self.name), &reason));
+        }
+        let n = self.config.max_concurrent;
+        if n == 0 {
+            return Err(invalid("max_concurrent", "0".into(), "must be at least 1"));
+        }
+        if n > MAX_CONCURRENT {
+            return Err(invalid(
+                "max_concurrent",
+                n.to_string(),
+                &format!("must be at most {MAX_CONCURRENT}"),
+            ));
+        }
+        if self.config.max_wait > crate::config::MAX_DURATION {
+            return Err(invalid(
+                "max_wait",
+                format!("{:?}", self.config.max_wait),
+                "must be at most 365 days",
+            ));
+        }
+        Ok(Bulkhead {
+            state: AtomicU64::new(0),
+            max_concurrent: u64::from(n),
+            refused: AtomicU64::new(0),
+            config: self.config,
+            name: self.name,
+            slow: Mutex::new(()),
+            queue: Semaphore::const_new(0),
+        })
+    }
+}
+
+/// At most `max_concurrent` calls in flight: Zoho's per-organisation concurrency, or any pool a
+/// dependency cannot grow.
+///
+/// A call takes a slot ([`try_acquire`](Bulkhead::try_acquire) without waiting,
+/// [`acquire`](Bulkhead::acquire) waiting up to `max_wait` in arrival order) and holds it in a
+/// [`BulkheadPermit`], which frees it when dropped: a call that returns, fails, panics or is
+/// cancelled never keeps its slot. [`run`](Bulkhead::run) does both around a future.
+///
+/// Uncontended, taking and freeing a slot is one atomic instruction each, with no lock and no
+/// allocation; waiting allocates nothing either.
+///
+/// ```
+/// use resilience::limit::Bulkhead;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let org = Bulkhead::builder("zoho_org").max_concurrent(2).build()?;
+/// let a = org.try_acquire()?;
+/// let b = org.try_acquire()?;
+/// assert!(org.try_acquire().is_err()); // full: refused at once (max_wait is zero)
+/// drop(a);
+/// let answer = org.run(async { "served" }).await?;
+/// assert_eq!(answer, "served");
+/// # drop(b);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Bulkhead {
+    state: AtomicU64,
+    max_concurrent: u64,
+    refused: AtomicU64,
+    config: BulkheadConfig,
+    name: Name,
+    /// Serializes registering a waiter, handing a slot over and a waiter leaving.
+    slow: Mutex<()>,
+    /// The waiters, in arrival order; a permit added is a slot handed to the first.
+    queue: Semaphore,
+}
+
+impl fmt::Debug for Bulkhead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bulkhead")
+            .field("name", &&*self.name)
+            .field("config", &self.config)
+            .field("metrics", &self.metrics())
+            .finish()
+    }
+}
+
+impl Bulkhead {
+    /// A builder for a bulkhead named `name` (ASCII letters, digits and `_`).
+    pub fn builder(name: impl Into<std::borrow::Cow<'static, str>>) -> BulkheadBuilder {
+        BulkheadBuilder {
+            name: Name::from(name.into()),
+            config: BulkheadConfig::default(),
+        }
+    }
+
+    /// The bulkhead's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The bulkhead's settings.
+    pub fn config(&self) -> &BulkheadConfig {
+        &self.config
+    }
+
+    /// Calls in flight, waiting, refused.
+    pub fn metrics(&self) -> BulkheadMetrics {
+        let word = self.state.load(Ordering::Relaxed);
+        BulkheadMetrics {
+            in_flight: (word & TAKEN_MASK) as u32,
+            waiting: (word >> 32) as u32,
+            refused: self.refused.load(Ordering::Relaxed),
+            max_concurrent: self.config.max_concurrent,
+        }
+    }
+
+    /// Takes a slot if one is free and nobody waits for one; never waits.
+    pub fn try_acquire(&self) -> Result<BulkheadPermit<'_>, BulkheadFullError> {
+        if self.take_fast() {
+            Ok(Slot { bulkhead: self })
+        } else {
+            Err(self.refuse(Duration::ZERO))
+        }
+    }
+
+    /// [`try_acquire`](Bulkhead::try_acquire) for a slot that owns a handle to the bulkhead, for
+    /// a call that outlives a borrow (a `tower` future, a spawned task).
+    pub fn try_acquire_owned(self: &Arc<Self>) -> Result<OwnedBulkheadPermit, BulkheadFullError> {
+        if self.take_fast() {
+            Ok(Slot {
+                bulkhead: Arc::clone(self),
+            })
+        } else {
+            Err(self.refuse(Duration::ZERO))
+        }
+    }
+
+    /// Takes a slot, waiting up to `max_wait` behind the callers already waiting.
+    ///
+    /// Dropping the returned future while it waits leaves the queue; a slot handed to it in the
+    /// meantime passes to the next waiter.
+    pub async fn acquire(&self) -> Result<BulkheadPermit<'_>, BulkheadFullError> {
+        self.wait_for_slot().await?;
+        Ok(Slot { bulkhead: self })
+    }
+
+    /// [`acquire`](Bulkhead::acquire) for a slot that owns a handle to the bulkhead.
+    pub async fn acquire_owned(self: Arc<Self>) -> Result<OwnedBulkheadPermit, BulkheadFullError> {
+        self.wait_for_slot().await?;
+        Ok(Slot { bulkhead: self })
+    }
+
+    /// Runs `fut` in a slot: takes one (waiting up to `max_wait`), awaits `fut`, frees the slot.
+    /// `fut` is not polled when no slot could be had.
+    pub async fn run<F: Future>(&self, fut: F) -> Result<F::Output, BulkheadFullError> {
+        let _slot = self.acquire().await?;
+        Ok(fut.await)
+    }
+
+    /// A slot, without registering as a waiter: only while nobody waits.
+    #[inline]
+    fn take_fast(&self) -> bool {
+        let mut word = self.state.load(Ordering::Relaxed);
+        loop {
+            if word >= WAITER || word & TAKEN_MASK >= self.max_concurrent {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                word,
+                word + 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    #[cold]
+    fn refuse(&self, waited: Duration) -> BulkheadFullError {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        crate::events::bulkhead_full(&self.name, self.config.max_concurrent, waited);
+        BulkheadFullError {
+            name: self.name.clone(),
+            max_concurrent: self.config.max_concurrent,
+        }
+    }
+
+    /// Frees a slot: gives it back, or hands it to the first waiter.
+    #[inline]
+    fn release(&self) {
+        let before = self.state.fetch_sub(1, Ordering::Release);
+        if before >= WAITER {
+            // Someone waits: undo, and hand the slot over instead. Until the undo, the count
+            // shows this slot free, though its call is over: the worst that can happen is
+            // that the last waiter leaves meanwhile and a newcomer takes it. The count then
+            // shows one slot more than there are calls until the slow path settles it, never
+            // fewer, so no call runs beyond `max_concurrent`.
+            self.state.fetch_add(1, Ordering::Relaxed);
+            let _guard = self.lock();
+            self.release_locked();
+        }
+    }
+
+    /// Frees a slot with the slow path's lock held.
+    fn release_locked(&self) {
+        if self.state.load(Ordering::Acquire) >= WAITER {
+            // The slot stays taken, by the first waiter now.
+            self.state.fetch_sub(WAITER, Ordering::AcqRel);
+            self.queue.add_permits(1);
+        } else {
+            self.state.fetch_sub(1, Ordering::Release);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        self.slow.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes a slot, registering as a waiter if none is free and the call may wait.
+    async fn wait_for_slot(&self) -> Result<(), BulkheadFullError> {
+        if self.take_fast() {
+            return Ok(());
+        }
+        if self.config.max_wait.is_zero() {
+            return Err(self.refuse(Duration::ZERO));
+        }
+        if !self.register() {
+            return Ok(()); // a slot came free meanwhile
+        }
+        let started = tokio::time::Instant::now();
+        // Declared before the wait, so dropped after it: when this future is dropped mid-wait,
+        // the semaphore's `Acquire` gives back any slot handed to it before `Waiting` settles
+        // the count.
+        let mut waiting = Waiting {
+            bulkhead: self,
+            served: false,
+        };
+        let handed =
+            tokio::time::timeout_at(started + self.config.max_wait, self.queue.acquire()).await;
+        match handed {
+            Ok(Ok(permit)) => {
+                permit.forget();
+                waiting.served = true;
+                Ok(())
+            }
+            // The queue is never closed; a timeout is the only other way out.
+            Ok(Err(_)) | Err(_) => {
+                drop(waiting);
+                Err(self.refuse(started.elapsed()))
+            }
+        }
+    }
+
+    /// Registers as a waiter, or takes a slot if one came free: `true` when registered.
+    fn register(&self) -> bool {
+        let _guard = self.lock();
+        let mut word = self.state.load(Ordering::Relaxed);
+        loop {
+            let (next, registered) = if word < WAITER && word & TAKEN_MASK < self.max_concurrent {
+                (word + 1, false)
+            } else {
+                (word + WAITER, true)
+            };
+            match self
+                .state
+                .compare_exchange_weak(word, next, Ordering::Acquire, Ordering::Relaxed)
+            {
+                Ok(_) => return registered,
+                Err(current) => word = current,
+            }
+        }
+    }
+
+    /// A waiter that gives up: leaves the count of waiters, or, when it was already handed a
+    /// slot, passes that slot on.
+    fn leave(&self) {
+        let _guard = self.lock();
+        if self.state.load(Ordering::Acquire) >= WAITER {
+            // Still counted: nobody handed this waiter a slot.
+            self.state.fetch_sub(WAITER, Ordering::AcqRel);
+            return;
+        }
+        // Every waiter still counted has been handed a slot, this one included. Slots are
+        // handed under this lock, and the semaphore took back any slot handed to this waiter's
+        // dropped `Acquire`; the waiters still queued hold at most one each, so this one's is
+        // free in the semaphore.
+        match self.queue.try_acquire() {
+            Ok(permit) => {
+                permit.forget();
+                self.release_locked();
+            }
+            Err(_) => debug_assert!(false, "a handed-over slot is missing from the queue"),
+        }
+    }
+}
+
+/// A waiter's registration, settled on drop unless it was served.
+struct Waiting<'a> {
+    bulkhead: &'a Bulkhead,
+    served: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if !self.served {
+            self.bulkhead.leave();
+        }
+    }
+}
+
+/// One slot of a [`Bulkhead`], freed when dropped.
+pub type BulkheadPermit<'a> = Slot<&'a Bulkhead>;
+
+/// A [`BulkheadPermit`] that owns a handle to its bulkhead, from
+/// [`Bulkhead::try_acquire_owned`] or [`Bulkhead::acquire_owned`].
+pub type OwnedBulkheadPermit = Slot<Arc<Bulkhead>>;
+
+/// One slot of a bulkhead held through `B` (a reference for [`BulkheadPermit`], an `Arc` for
+/// [`OwnedBulkheadPermit`]): the call may run while it lives, and dropping it frees the slot.
+#[must_use = "the slot is freed as soon as the permit is dropped"]
+#[derive(Debug)]
+pub struct Slot<B: Deref<Target = Bulkhead>> {
+    bulkhead: B,
+}
+
+impl<B: Deref<Target = Bulkhead>> Slot<B> {
+    /// The bulkhead this slot belongs to.
+    pub fn bulkhead(&self) -> &Bulkhead {
+        &self.bulkhead
+    }
+}
+
+impl<B: Deref<Target = Bulkhead>> Drop for Slot<B> {
+    #[inline]
+    fn drop(&mut self) {
+        self.bulkhead.release();
+    }
+}
