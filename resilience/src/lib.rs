@@ -43,6 +43,8 @@ pub mod error;
 pub mod events;
 pub mod fallback;
 pub mod health;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod limit;
 #[cfg(feature = "metrics")]
 pub mod metrics;
