@@ -342,15 +342,22 @@ impl Bulkhead {
     fn release(&self) {
         let before = self.state.fetch_sub(1, Ordering::Release);
         if before >= WAITER {
-            // Someone waits: undo, and hand the slot over instead. Until the undo, the count
-            // shows this slot free, though its call is over: the worst that can happen is
-            // that the last waiter leaves meanwhile and a newcomer takes it. The count then
-            // shows one slot more than there are calls until the slow path settles it, never
-            // fewer, so no call runs beyond `max_concurrent`.
-            self.state.fetch_add(1, Ordering::Relaxed);
-            let _guard = self.lock();
-            self.release_locked();
+            self.release_contended();
         }
+    }
+
+    /// [`release`](Self::release) when someone waits.
+    #[cold]
+    #[inline(never)]
+    fn release_contended(&self) {
+        // Undo, and hand the slot over instead. Until the undo, the count shows this slot
+        // free, though its call is over: the worst that can happen is that the last waiter
+        // leaves meanwhile and a newcomer takes it. The count then shows one slot more than
+        // there are calls until the slow path settles it, never fewer, so no call runs beyond
+        // `max_concurrent`.
+        self.state.fetch_add(1, Ordering::Relaxed);
+        let _guard = self.lock();
+        self.release_locked();
     }
 
     /// Frees a slot with the slow path's lock held.

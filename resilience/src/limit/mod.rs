@@ -22,4 +22,4 @@ pub use rate_limiter::{
     MAX_BURST, RateLimitedError, RateLimiter, RateLimiterBuilder, RateLimiterConfig,
     RateLimiterMetrics,
 };
-pub use timeout::{Timeout, TimeoutError};
+pub use timeout::{Limited, Timeout, TimeoutError};

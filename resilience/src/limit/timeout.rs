@@ -2,6 +2,8 @@
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::error::ConfigError;
@@ -71,9 +73,39 @@ impl Timeout {
     }
 
     /// Runs `fut` for at most the limit; past it, drops `fut` and returns [`TimeoutError`].
-    pub fn run<F: Future>(&self, fut: F) -> impl Future<Output = Result<F::Output, TimeoutError>> {
-        let after = self.after;
-        let limited = tokio::time::timeout(after, fut);
-        async move { limited.await.map_err(|_| TimeoutError { after }) }
+    ///
+    /// The clock starts when this is called, as with [`tokio::time::timeout`]; it needs a
+    /// tokio runtime with time enabled.
+    pub fn run<F: Future>(&self, fut: F) -> Limited<F> {
+        Limited {
+            inner: tokio::time::timeout(self.after, fut),
+            after: self.after,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Timeout::run`]: `F`'s output, or [`TimeoutError`] once the limit has
+    /// passed.
+    #[derive(Debug)]
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Limited<F> {
+        #[pin]
+        inner: tokio::time::Timeout<F>,
+        after: Duration,
+    }
+}
+
+impl<F: Future> Future for Limited<F> {
+    type Output = Result<F::Output, TimeoutError>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match this.inner.poll(cx) {
+            Poll::Ready(Ok(output)) => Poll::Ready(Ok(output)),
+            Poll::Ready(Err(_)) => Poll::Ready(Err(TimeoutError { after: *this.after })),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
