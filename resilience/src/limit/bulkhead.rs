@@ -8,22 +8,25 @@
 //! `fetch_sub`: no lock, no allocation, no clock read.
 //!
 //! A caller that finds every slot taken and may wait registers as a waiter and queues on a
-//! [`tokio::sync::Semaphore`] that holds no permits of its own: the semaphore is the queue, in
-//! arrival order, and a permit added to it is a slot handed over. While anyone waits, a freed
-//! slot is not given back but handed to the first waiter (the count of slots taken does not
-//! move), and newcomers queue behind the waiters instead of taking it. Registering, handing a
-//! slot over and leaving the queue take a mutex, so that a waiter that gives up (its `max_wait`
-//! ran out, or its call was dropped) either is still counted, and leaves, or was already handed
-//! a slot, which it then passes on: no slot is ever lost or made up.
+//! [`tokio::sync::Notify`]: the queue, in arrival order, where `notify_one` hands a slot to the
+//! first waiter. While anyone waits, a freed slot is not given back but handed over (the count
+//! of slots taken does not move), and newcomers queue behind the waiters instead of taking it.
+//! Registering, handing a slot over and leaving the queue take a mutex, so that a waiter that
+//! gives up (its `max_wait` ran out, or its call was dropped) either is still counted, and
+//! leaves, or was already handed a slot, which it then passes on: no slot is ever lost or made
+//! up. Waiting allocates nothing: the queue's nodes live in the waiting futures.
 
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::Notify;
+use tokio::sync::futures::OwnedNotified;
 
 use crate::error::ConfigError;
 use crate::name::Name;
@@ -180,7 +183,7 @@ impl BulkheadBuilder {
             config: self.config,
             name: self.name,
             slow: Mutex::new(()),
-            queue: Semaphore::const_new(0),
+            queue: Arc::new(Notify::new()),
         })
     }
 }
@@ -220,8 +223,8 @@ pub struct Bulkhead {
     name: Name,
     /// Serializes registering a waiter, handing a slot over and a waiter leaving.
     slow: Mutex<()>,
-    /// The waiters, in arrival order; a permit added is a slot handed to the first.
-    queue: Semaphore,
+    /// The waiters, in arrival order: `notify_one` hands a slot to the first.
+    queue: Arc<Notify>,
 }
 
 impl fmt::Debug for Bulkhead {
@@ -289,15 +292,13 @@ impl Bulkhead {
     ///
     /// Dropping the returned future while it waits leaves the queue; a slot handed to it in the
     /// meantime passes to the next waiter.
-    pub async fn acquire(&self) -> Result<BulkheadPermit<'_>, BulkheadFullError> {
-        self.wait_for_slot().await?;
-        Ok(Slot { bulkhead: self })
+    pub fn acquire(&self) -> Acquire<&Bulkhead> {
+        Acquire::new(self)
     }
 
     /// [`acquire`](Bulkhead::acquire) for a slot that owns a handle to the bulkhead.
-    pub async fn acquire_owned(self: Arc<Self>) -> Result<OwnedBulkheadPermit, BulkheadFullError> {
-        self.wait_for_slot().await?;
-        Ok(Slot { bulkhead: self })
+    pub fn acquire_owned(self: Arc<Self>) -> Acquire<Arc<Bulkhead>> {
+        Acquire::new(self)
     }
 
     /// Runs `fut` in a slot: takes one (waiting up to `max_wait`), awaits `fut`, frees the slot.
@@ -365,7 +366,7 @@ impl Bulkhead {
         if self.state.load(Ordering::Acquire) >= WAITER {
             // The slot stays taken, by the first waiter now.
             self.state.fetch_sub(WAITER, Ordering::AcqRel);
-            self.queue.add_permits(1);
+            self.queue.notify_one();
         } else {
             self.state.fetch_sub(1, Ordering::Release);
         }
@@ -375,95 +376,168 @@ impl Bulkhead {
         self.slow.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes a slot, registering as a waiter if none is free and the call may wait.
-    async fn wait_for_slot(&self) -> Result<(), BulkheadFullError> {
-        if self.take_fast() {
-            return Ok(());
-        }
-        if self.config.max_wait.is_zero() {
-            return Err(self.refuse(Duration::ZERO));
-        }
-        if !self.register() {
-            return Ok(()); // a slot came free meanwhile
-        }
-        let started = tokio::time::Instant::now();
-        // Declared before the wait, so dropped after it: when this future is dropped mid-wait,
-        // the semaphore's `Acquire` gives back any slot handed to it before `Waiting` settles
-        // the count.
-        let mut waiting = Waiting {
-            bulkhead: self,
-            served: false,
-        };
-        let handed =
-            tokio::time::timeout_at(started + self.config.max_wait, self.queue.acquire()).await;
-        match handed {
-            Ok(Ok(permit)) => {
-                permit.forget();
-                waiting.served = true;
-                Ok(())
-            }
-            // The queue is never closed; a timeout is the only other way out.
-            Ok(Err(_)) | Err(_) => {
-                drop(waiting);
-                Err(self.refuse(started.elapsed()))
-            }
-        }
-    }
-
-    /// Registers as a waiter, or takes a slot if one came free: `true` when registered.
-    fn register(&self) -> bool {
+    /// Registers as a waiter, with `notified` queued to be told when a slot is handed over,
+    /// or takes a slot if one came free: `true` when registered.
+    fn register(&self, notified: Pin<&mut Option<OwnedNotified>>) -> bool {
         let _guard = self.lock();
         let mut word = self.state.load(Ordering::Relaxed);
         loop {
-            let (next, registered) = if word < WAITER && word & TAKEN_MASK < self.max_concurrent {
-                (word + 1, false)
-            } else {
-                (word + WAITER, true)
-            };
-            match self
-                .state
-                .compare_exchange_weak(word, next, Ordering::Acquire, Ordering::Relaxed)
-            {
-                Ok(_) => return registered,
-                Err(current) => word = current,
+            if word < WAITER && word & TAKEN_MASK < self.max_concurrent {
+                match self.state.compare_exchange_weak(
+                    word,
+                    word + 1,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return false,
+                    Err(current) => word = current,
+                }
+                continue;
             }
+            // Queued before it is counted, both under the lock: a slot handed over from now
+            // on finds it in the queue.
+            let mut notified = notified;
+            notified.set(Some(Arc::clone(&self.queue).notified_owned()));
+            let queued = notified.as_pin_mut().map(|n| n.enable());
+            debug_assert_eq!(
+                queued,
+                Some(false),
+                "no handed-over slot is ever left unclaimed"
+            );
+            self.state.fetch_add(WAITER, Ordering::Acquire);
+            return true;
         }
     }
 
-    /// A waiter that gives up: leaves the count of waiters, or, when it was already handed a
-    /// slot, passes that slot on.
-    fn leave(&self) {
+    /// A waiter that gives up: leaves the queue and the count of waiters, or, when it was
+    /// already handed a slot, passes that slot on.
+    fn leave(&self, notified: Pin<&mut Option<OwnedNotified>>) {
         let _guard = self.lock();
+        // Out of the queue: a slot handed to it and not yet claimed goes to the next waiter in
+        // the queue, or, with none left, stays in the `Notify` (claimed below).
+        let mut notified = notified;
+        notified.set(None);
         if self.state.load(Ordering::Acquire) >= WAITER {
-            // Still counted: nobody handed this waiter a slot.
+            // Still counted: nobody handed this waiter a slot (or the slot went on to the next
+            // waiter, whose count this takes off instead).
             self.state.fetch_sub(WAITER, Ordering::AcqRel);
             return;
         }
-        // Every waiter still counted has been handed a slot, this one included. Slots are
-        // handed under this lock, and the semaphore took back any slot handed to this waiter's
-        // dropped `Acquire`; the waiters still queued hold at most one each, so this one's is
-        // free in the semaphore.
-        match self.queue.try_acquire() {
-            Ok(permit) => {
-                permit.forget();
-                self.release_locked();
+        // No waiter is counted, so none is unserved: this one was handed a slot. Claim what
+        // its departure left in the `Notify`, so that no later waiter takes it for a slot, and
+        // pass the slot on.
+        let claim = pin!(Arc::clone(&self.queue).notified_owned());
+        claim.enable();
+        self.release_locked();
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`Bulkhead::acquire`] and [`Bulkhead::acquire_owned`]: a slot, or
+    /// [`BulkheadFullError`] once `max_wait` has passed.
+    ///
+    /// Dropped while it waits, it leaves the queue; a slot handed to it meanwhile passes to the
+    /// next waiter.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Acquire<B: Deref<Target = Bulkhead>> {
+        // `None` once the future has completed.
+        bulkhead: Option<B>,
+        // Some while registered as a waiter.
+        #[pin]
+        notified: Option<OwnedNotified>,
+        // The end of `max_wait`, once waiting.
+        #[pin]
+        deadline: Option<tokio::time::Sleep>,
+        started: Option<tokio::time::Instant>,
+    }
+
+    impl<B: Deref<Target = Bulkhead>> PinnedDrop for Acquire<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let (Some(bulkhead), true) = (this.bulkhead.as_ref(), this.notified.is_some()) {
+                bulkhead.leave(this.notified);
             }
-            Err(_) => debug_assert!(false, "a handed-over slot is missing from the queue"),
         }
     }
 }
 
-/// A waiter's registration, settled on drop unless it was served.
-struct Waiting<'a> {
-    bulkhead: &'a Bulkhead,
-    served: bool,
+impl<B: Deref<Target = Bulkhead>> Acquire<B> {
+    fn new(bulkhead: B) -> Self {
+        Acquire {
+            bulkhead: Some(bulkhead),
+            notified: None,
+            deadline: None,
+            started: None,
+        }
+    }
 }
 
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        if !self.served {
-            self.bulkhead.leave();
+impl<B: Deref<Target = Bulkhead>> fmt::Debug for Acquire<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acquire")
+            .field("waiting", &self.notified.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Deref<Target = Bulkhead>> Future for Acquire<B> {
+    type Output = Result<Slot<B>, BulkheadFullError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let bulkhead = this
+            .bulkhead
+            .as_deref()
+            .expect("`Acquire` polled after it completed");
+        if this.notified.is_none() {
+            // First poll.
+            if bulkhead.take_fast() {
+                return Poll::Ready(Ok(Slot {
+                    bulkhead: this.bulkhead.take().expect("checked above"),
+                }));
+            }
+            if bulkhead.config.max_wait.is_zero() {
+                let refused = bulkhead.refuse(Duration::ZERO);
+                *this.bulkhead = None;
+                return Poll::Ready(Err(refused));
+            }
+            if !bulkhead.register(this.notified.as_mut()) {
+                return Poll::Ready(Ok(Slot {
+                    bulkhead: this.bulkhead.take().expect("checked above"),
+                }));
+            }
+            let started = tokio::time::Instant::now();
+            *this.started = Some(started);
+            this.deadline.set(Some(tokio::time::sleep_until(
+                started + bulkhead.config.max_wait,
+            )));
         }
+        let handed = this
+            .notified
+            .as_mut()
+            .as_pin_mut()
+            .expect("registered")
+            .poll(cx);
+        if handed.is_ready() {
+            // The slot is ours: the waiter's count was taken off by whoever handed it over.
+            this.notified.set(None);
+            return Poll::Ready(Ok(Slot {
+                bulkhead: this.bulkhead.take().expect("checked above"),
+            }));
+        }
+        let timed_out = this
+            .deadline
+            .as_pin_mut()
+            .expect("set when registered")
+            .poll(cx);
+        if timed_out.is_pending() {
+            return Poll::Pending;
+        }
+        bulkhead.leave(this.notified.as_mut());
+        let waited = this.started.map_or(Duration::ZERO, |s| s.elapsed());
+        let refused = bulkhead.refuse(waited);
+        *this.bulkhead = None;
+        Poll::Ready(Err(refused))
     }
 }
 

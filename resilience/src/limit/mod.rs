@@ -15,8 +15,8 @@ mod rate_limiter;
 mod timeout;
 
 pub use bulkhead::{
-    Bulkhead, BulkheadBuilder, BulkheadConfig, BulkheadFullError, BulkheadMetrics, BulkheadPermit,
-    MAX_CONCURRENT, OwnedBulkheadPermit, Slot,
+    Acquire, Bulkhead, BulkheadBuilder, BulkheadConfig, BulkheadFullError, BulkheadMetrics,
+    BulkheadPermit, MAX_CONCURRENT, OwnedBulkheadPermit, Slot,
 };
 pub use rate_limiter::{
     MAX_BURST, RateLimitedError, RateLimiter, RateLimiterBuilder, RateLimiterConfig,
