@@ -19,7 +19,7 @@ pub use bulkhead::{
     BulkheadPermit, MAX_CONCURRENT, OwnedBulkheadPermit, Slot,
 };
 pub use rate_limiter::{
-    MAX_BURST, RateLimitedError, RateLimiter, RateLimiterBuilder, RateLimiterConfig,
+    AcquireTokens, MAX_BURST, RateLimitedError, RateLimiter, RateLimiterBuilder, RateLimiterConfig,
     RateLimiterMetrics,
 };
 pub use timeout::{Limited, Timeout, TimeoutError};

@@ -16,7 +16,11 @@
 
 use std::fmt;
 use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::clock;
@@ -324,17 +328,14 @@ impl RateLimiter {
     ///
     /// The tokens are reserved at once, so callers are served in the order they asked;
     /// dropping the returned future while it waits gives them back.
-    pub async fn acquire_n(&self, cost: u32) -> Result<(), RateLimitedError> {
-        let wait = self.reserve(cost, self.max_wait)?;
-        if wait > 0 {
-            let reservation = Reservation {
-                limiter: self,
-                tokens: u64::from(cost) * self.interval,
-            };
-            tokio::time::sleep(Duration::from_nanos(wait)).await;
-            std::mem::forget(reservation);
-        }
-        Ok(())
+    pub fn acquire_n(&self, cost: u32) -> AcquireTokens<&RateLimiter> {
+        AcquireTokens::new(self, cost)
+    }
+
+    /// [`acquire_n`](RateLimiter::acquire_n) holding the limiter by `Arc`, for a wait that
+    /// outlives a borrow (a `tower` future, a spawned task).
+    pub fn acquire_n_owned(self: Arc<Self>, cost: u32) -> AcquireTokens<Arc<RateLimiter>> {
+        AcquireTokens::new(self, cost)
     }
 
     /// Takes one token, waiting up to `max_wait` for it, then runs `fut`. `fut` is not polled
@@ -370,6 +371,15 @@ impl RateLimiter {
         }
     }
 
+    /// Gives back the tokens a waiting call had reserved.
+    fn give_back(&self, cost: u32) {
+        // While a reservation waits, the TAT is past its due time, which is past now: nothing
+        // moved it back to `now` since the reservation added its tokens, and the TAT counts
+        // decades of nanoseconds from the crate's clock anchor, so it holds these tokens.
+        self.tat
+            .fetch_sub(u64::from(cost) * self.interval, Ordering::Relaxed);
+    }
+
     #[cold]
     fn refuse(&self, wait: Option<u64>) -> RateLimitedError {
         self.refused.fetch_add(1, Ordering::Relaxed);
@@ -382,17 +392,77 @@ impl RateLimiter {
     }
 }
 
-/// Tokens reserved by a waiting call, given back if the call is dropped before they are due.
-struct Reservation<'a> {
-    limiter: &'a RateLimiter,
-    tokens: u64,
+pin_project_lite::pin_project! {
+    /// The future of [`RateLimiter::acquire_n`]: the tokens, or [`RateLimitedError`] at once
+    /// when they would not be there within `max_wait`.
+    ///
+    /// Dropped while it waits, it gives its reserved tokens back.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct AcquireTokens<B: Deref<Target = RateLimiter>> {
+        limiter: B,
+        cost: u32,
+        // Set while the reserved tokens are not due yet.
+        #[pin]
+        due: Option<tokio::time::Sleep>,
+        done: bool,
+    }
+
+    impl<B: Deref<Target = RateLimiter>> PinnedDrop for AcquireTokens<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if this.due.is_some() && !*this.done {
+                this.limiter.give_back(*this.cost);
+            }
+        }
+    }
 }
 
-impl Drop for Reservation<'_> {
-    fn drop(&mut self) {
-        // While a reservation waits, the TAT is past its due time, which is past now: nothing
-        // moved it back to `now` since this reservation added its tokens, and the TAT counts
-        // decades of nanoseconds from the crate's clock anchor, so it holds these tokens.
-        self.limiter.tat.fetch_sub(self.tokens, Ordering::Relaxed);
+impl<B: Deref<Target = RateLimiter>> AcquireTokens<B> {
+    fn new(limiter: B, cost: u32) -> Self {
+        AcquireTokens {
+            limiter,
+            cost,
+            due: None,
+            done: false,
+        }
+    }
+}
+
+impl<B: Deref<Target = RateLimiter>> fmt::Debug for AcquireTokens<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AcquireTokens")
+            .field("cost", &self.cost)
+            .field("waiting", &(self.due.is_some() && !self.done))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Deref<Target = RateLimiter>> Future for AcquireTokens<B> {
+    type Output = Result<(), RateLimitedError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        assert!(!*this.done, "`AcquireTokens` polled after it completed");
+        if this.due.is_none() {
+            match this.limiter.reserve(*this.cost, this.limiter.max_wait) {
+                Ok(0) => {
+                    *this.done = true;
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(wait) => this
+                    .due
+                    .set(Some(tokio::time::sleep(Duration::from_nanos(wait)))),
+                Err(refused) => {
+                    *this.done = true;
+                    return Poll::Ready(Err(refused));
+                }
+            }
+        }
+        let due = this.due.as_pin_mut().expect("set above");
+        if due.poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        *this.done = true;
+        Poll::Ready(Ok(()))
     }
 }
