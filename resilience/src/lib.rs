@@ -203,7 +203,8 @@ pub use registry::{CircuitBreakerManager, registry};
 pub use retry::{RetryError, RetryPolicy, RetryPolicyBuilder, RetryRun, Verdict};
 
 /// Validates the environment now, for a service that wants to fail fast at start-up: every
-/// global variable and every per-breaker `CIRCUIT_BREAKER_<NAME>_<KEY>` variable present.
+/// global variable and every per-breaker `CIRCUIT_BREAKER_<NAME>_<KEY>` variable present, and
+/// the rules between two settings that they set (see [`config::init`]).
 ///
 /// Without it, a bad value is logged once at error level and the default kept.
 ///

@@ -27,7 +27,7 @@ use rand::{RngExt, SeedableRng};
 use tokio::time::Instant;
 
 use crate::breaker::{CallError, CircuitBreaker};
-use crate::config::{self, Env, RetrySettings};
+use crate::config::{self, Env, RetryOptions, RetrySettings};
 use crate::error::{CircuitBreakerOpenError, ConfigError, RetryExhaustedError};
 use crate::events;
 
@@ -486,6 +486,20 @@ impl RetryPolicyBuilder {
         self
     }
 
+    /// Sets every value that `options` holds, as the matching methods would; the values it
+    /// leaves out stay as they are. Options typically come from a configuration file (see
+    /// [`RetryOptions`]); the environment still applies when the policy is built.
+    pub fn options(mut self, options: &RetryOptions) -> Self {
+        let o = options;
+        self.max_attempts = o.max_attempts.or(self.max_attempts);
+        self.base_delay = o.base_delay.or(self.base_delay);
+        self.max_delay = o.max_delay.or(self.max_delay);
+        self.exponential_base = o.exponential_base.or(self.exponential_base);
+        self.jitter = o.jitter.or(self.jitter);
+        self.budget = o.budget.or(self.budget);
+        self
+    }
+
     /// Gives up once the next wait would end more than `budget` after the first call.
     pub fn budget(mut self, budget: Duration) -> Self {
         self.budget = Some(budget);
@@ -505,8 +519,11 @@ impl RetryPolicyBuilder {
         self
     }
 
-    /// Resolves and validates the policy. An environment variable that does not parse or makes
-    /// the policy unworkable is logged once and ignored; an invalid value set here is an error.
+    /// Resolves and validates the policy. An environment variable that does not parse, or that
+    /// breaks the rule `base_delay <= max_delay` with the other values, is logged once and
+    /// ignored alone: its setting takes the next value in precedence, and every other variable
+    /// still applies (see [`crate::config#rules-between-two-settings`]). An invalid value set
+    /// here is an error.
     pub fn build(self) -> Result<RetryPolicy, ConfigError> {
         self.resolve(Env::Process)
     }
@@ -521,31 +538,31 @@ impl RetryPolicyBuilder {
     }
 
     fn resolve(&self, env: Env<'_>) -> Result<RetryPolicy, ConfigError> {
-        let code_only = self.apply(&RetrySettings::BUILT_IN);
+        let written = |setting: &'static str| match setting {
+            "base_delay" => self.base_delay.is_some(),
+            "max_delay" => self.max_delay.is_some(),
+            _ => false,
+        };
         if self.ignore_env {
-            code_only.validate(&|_| None)?;
+            let code_only = self.apply(&RetrySettings::BUILT_IN);
+            code_only.validate(&written)?;
             return Ok(code_only);
         }
-        let (lookup, globals, problems) = env.globals();
-        let resolved = self.apply(&globals.retry);
-        // A value that came from a variable is named by it. Only the two delays can break a
-        // rule with a value from the environment (the one between them): a variable's own
-        // range (attempts, base) is checked when it is read.
-        let source = |setting: &'static str| -> Option<String> {
-            let (var, set_in_code) = match setting {
-                "base_delay" => (config::RETRY_BASE_DELAY, self.base_delay.is_some()),
-                "max_delay" => (config::RETRY_MAX_DELAY, self.max_delay.is_some()),
-                _ => return None,
-            };
-            (!set_in_code && lookup(var).is_some()).then(|| var.to_owned())
-        };
-        config::prefer_env(
-            "retry policy",
-            problems,
-            (resolved, code_only),
-            |p, source| p.validate(source),
-            source,
-        )
+        let raw = |variable: &str| env.raw(variable);
+        let (globals, mut ignored) = env.globals();
+        let mut policy = self.apply(&globals.retry);
+        // A variable's own range is checked when it is read; only the rule between the two
+        // delays can be broken by a variable, and only the variables that break it are ignored.
+        let rule = config::retry_rule(&raw, (self.base_delay, self.max_delay));
+        let (base_delay, max_delay, errors) = config::settle(&rule);
+        ignored.extend(errors);
+        policy.base_delay = base_delay;
+        policy.max_delay = max_delay;
+        policy.validate(&written)?;
+        for error in &ignored {
+            config::log_ignored("retry policy", error);
+        }
+        Ok(policy)
     }
 
     fn apply(&self, defaults: &RetrySettings) -> RetryPolicy {
@@ -562,10 +579,8 @@ impl RetryPolicyBuilder {
 }
 
 impl RetryPolicy {
-    fn validate(&self, source: &dyn Fn(&'static str) -> Option<String>) -> Result<(), ConfigError> {
-        let err = |setting, value, reason| {
-            config::invalid(source, "retry policy", setting, value, reason)
-        };
+    fn validate(&self, written: &dyn Fn(&'static str) -> bool) -> Result<(), ConfigError> {
+        let err = |setting, value, reason| config::invalid("retry policy", setting, value, reason);
         if self.max_attempts == 0 || self.max_attempts > config::MAX_RETRY_ATTEMPTS {
             let reason = format!("must be from 1 to {}", config::MAX_RETRY_ATTEMPTS);
             return Err(err("max_attempts", self.max_attempts.to_string(), reason));
@@ -577,7 +592,7 @@ impl RetryPolicy {
         if self.base_delay > self.max_delay {
             let (base, max) = (self.base_delay, self.max_delay);
             return Err(config::invalid_pair(
-                source,
+                written,
                 "retry policy",
                 [
                     (
@@ -610,4 +625,26 @@ impl RetryPolicy {
             _ => Ok(()),
         }
     }
+}
+
+/// Checks what `options` decide on their own: each value's range, and `base_delay <= max_delay`
+/// when they give both. A setting they leave out takes a value that breaks no rule.
+#[cfg(feature = "serde")]
+pub(crate) fn check_options(options: &RetryOptions) -> Result<(), ConfigError> {
+    let o = options;
+    let d = RetrySettings::BUILT_IN;
+    let policy = RetryPolicy {
+        max_attempts: o.max_attempts.unwrap_or(d.max_attempts),
+        base_delay: o.base_delay.unwrap_or(Duration::ZERO),
+        max_delay: o.max_delay.unwrap_or(config::MAX_DURATION),
+        exponential_base: o.exponential_base.unwrap_or(d.exponential_base),
+        jitter: o.jitter.unwrap_or(d.jitter),
+        budget: o.budget,
+        seed: None,
+    };
+    policy.validate(&|setting| match setting {
+        "base_delay" => o.base_delay.is_some(),
+        "max_delay" => o.max_delay.is_some(),
+        _ => true,
+    })
 }

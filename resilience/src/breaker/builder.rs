@@ -47,15 +47,14 @@ impl CircuitBreakerConfig {
     pub(super) const DEFAULT_WINDOW_SIZE: u32 = 100;
     pub(super) const DEFAULT_MINIMUM_CALLS: u32 = 20;
 
-    /// Checks every rule. `source` names the environment variable a setting's value came
-    /// from, if it came from one, so that the error points at the variable.
+    /// Checks every rule. `written` says whether a setting was written in code rather than
+    /// left to its default, so that a rule broken between the two blames the written one.
     pub(super) fn validate(
         &self,
         context: &str,
-        source: impl Fn(&'static str) -> Option<String>,
+        written: impl Fn(&'static str) -> bool,
     ) -> Result<(), ConfigError> {
-        let err =
-            |setting, value, reason| config::invalid(&source, context, setting, value, reason);
+        let err = |setting, value, reason| config::invalid(context, setting, value, reason);
         let at_least_one = |setting, value: u32| match value {
             0 => Err(err(setting, "0".into(), "must be at least 1".into())),
             _ => Ok(()),
@@ -98,7 +97,7 @@ impl CircuitBreakerConfig {
         if self.success_threshold > self.half_open_max_calls {
             let (success, probes) = (self.success_threshold, self.half_open_max_calls);
             return Err(config::invalid_pair(
-                &source,
+                &written,
                 context,
                 [
                     (
@@ -243,6 +242,39 @@ impl CircuitBreakerBuilder {
         self
     }
 
+    /// Sets every value that `options` holds, as the matching methods would; the values it
+    /// leaves out stay as they are. Options typically come from a configuration file (see
+    /// [`BreakerOptions`](config::BreakerOptions)); the environment still applies when the
+    /// breaker is built.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience::CircuitBreaker;
+    /// use resilience::config::BreakerOptions;
+    ///
+    /// let mut options = BreakerOptions::default();
+    /// options.recovery_timeout = Some(Duration::from_secs(30));
+    /// let breaker = CircuitBreaker::builder("tier1_mcp")
+    ///     .failure_threshold(3)
+    ///     .options(&options)
+    ///     .ignore_env()
+    ///     .build()?;
+    /// assert_eq!(breaker.config().failure_threshold, 3);
+    /// assert_eq!(breaker.config().recovery_timeout, Duration::from_secs(30));
+    /// # Ok::<(), resilience::ConfigError>(())
+    /// ```
+    pub fn options(mut self, options: &config::BreakerOptions) -> Self {
+        let o = options;
+        self.failure_threshold = o.failure_threshold.or(self.failure_threshold);
+        self.recovery_timeout = o.recovery_timeout.or(self.recovery_timeout);
+        self.half_open_max_calls = o.half_open_max_calls.or(self.half_open_max_calls);
+        self.success_threshold = o.success_threshold.or(self.success_threshold);
+        self.window_size = o.window_size.or(self.window_size);
+        self.minimum_calls = o.minimum_calls.or(self.minimum_calls);
+        self.failure_rate_threshold = o.failure_rate_threshold.or(self.failure_rate_threshold);
+        self
+    }
+
     pub(super) fn tuning(
         self,
         failure: u32,
@@ -283,10 +315,12 @@ impl CircuitBreakerBuilder {
     /// Resolves and validates the settings, reading the process environment (unless
     /// [`ignore_env`](Self::ignore_env) was called), and builds the breaker.
     ///
-    /// An environment variable that does not parse, or whose value makes the configuration
-    /// unworkable, is logged at error level and ignored: the breaker is built from the code's
-    /// values and the defaults. Call [`crate::init`] at start-up to fail fast on such variables
-    /// instead. An invalid value set in code is an error.
+    /// An environment variable that does not parse, or that breaks the rule
+    /// `success_threshold <= half_open_max_calls` with the other values, is logged at error
+    /// level and ignored alone: its setting takes the next value in precedence, and every other
+    /// variable still applies (see [`crate::config#rules-between-two-settings`] for which
+    /// variable is ignored when two break the rule together). Call [`crate::init`] at start-up
+    /// to fail fast on such variables instead. An invalid value set in code is an error.
     pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
         self.build_in(None)
     }
@@ -336,44 +370,46 @@ impl CircuitBreakerBuilder {
             });
         }
         let context = format!("circuit breaker '{}'", self.name);
-        let code_only = self.apply(&BreakerSettings::BUILT_IN, &BreakerOverrides::default());
+        let written = |setting: &'static str| self.is_written(setting);
         if !self.read_env {
-            code_only.validate(&context, |_| None)?;
+            let code_only = self.apply(&BreakerSettings::BUILT_IN, &BreakerOverrides::default());
+            code_only.validate(&context, written)?;
             return Ok(code_only);
         }
-        let (lookup, globals, mut problems) = env.globals();
-        let (overrides, errors) = BreakerOverrides::from_lookup_lenient(&self.name, lookup);
-        problems.extend(errors);
-        let resolved = self.apply(&globals.breaker, &overrides);
-        // Name the variable a value came from, so that an error points at it.
-        let source = |setting: &'static str| -> Option<String> {
-            let key = BreakerKey::ALL
-                .into_iter()
-                .find(|k| k.setting() == setting)?;
-            if overridden(&overrides, key) {
-                Some(key.breaker_var(&self.name))
-            } else if self.code_value(key).is_none() && lookup(key.global_var()).is_some() {
-                Some(key.global_var().to_owned())
-            } else {
-                None
-            }
-        };
-        config::prefer_env(
-            &context,
-            problems,
-            (resolved, code_only),
-            |c, source| c.validate(&context, source),
-            source,
-        )
+        let raw = |variable: &str| env.raw(variable);
+        let (globals, mut ignored) = env.globals();
+        let (overrides, errors) = BreakerOverrides::read(&self.name, &raw);
+        ignored.extend(errors);
+        let mut config = self.apply(&globals.breaker, &overrides);
+        // Only the variables that break the rule between the two settings are ignored.
+        let rule = config::breaker_rule(
+            &raw,
+            Some(&self.name),
+            (self.success_threshold, self.half_open_max_calls),
+        );
+        let (success, probes, errors) = config::settle(&rule);
+        ignored.extend(errors);
+        config.success_threshold = success;
+        config.half_open_max_calls = probes;
+        // Every value from a variable keeps its rules now: what is left is the code's.
+        config.validate(&context, written)?;
+        for error in &ignored {
+            config::log_ignored(&context, error);
+        }
+        Ok(config)
     }
 
-    /// Whether a value for `key` was set on this builder.
-    pub(super) fn code_value(&self, key: BreakerKey) -> Option<()> {
-        match key {
-            BreakerKey::FailureThreshold => self.failure_threshold.map(drop),
-            BreakerKey::RecoveryTimeout => self.recovery_timeout.map(drop),
-            BreakerKey::HalfOpenCalls => self.half_open_max_calls.map(drop),
-            BreakerKey::SuccessThreshold => self.success_threshold.map(drop),
+    /// Whether `setting` was written on this builder.
+    fn is_written(&self, setting: &str) -> bool {
+        match setting {
+            "failure_threshold" => self.failure_threshold.is_some(),
+            "recovery_timeout" => self.recovery_timeout.is_some(),
+            "half_open_max_calls" => self.half_open_max_calls.is_some(),
+            "success_threshold" => self.success_threshold.is_some(),
+            "window_size" => self.window_size.is_some(),
+            "minimum_calls" => self.minimum_calls.is_some(),
+            "failure_rate_threshold" => self.failure_rate_threshold.is_some(),
+            _ => false,
         }
     }
 
@@ -411,11 +447,25 @@ impl CircuitBreakerBuilder {
     }
 }
 
-pub(super) fn overridden(env: &BreakerOverrides, key: BreakerKey) -> bool {
-    match key {
-        BreakerKey::FailureThreshold => env.failure_threshold.is_some(),
-        BreakerKey::RecoveryTimeout => env.recovery_timeout.is_some(),
-        BreakerKey::HalfOpenCalls => env.half_open_max_calls.is_some(),
-        BreakerKey::SuccessThreshold => env.success_threshold.is_some(),
-    }
+/// Checks what `options` decide on their own: each value's range, and the rules between two
+/// settings that they both give. A setting they leave out takes a value that breaks no rule.
+#[cfg(feature = "serde")]
+pub(crate) fn check_options(options: &config::BreakerOptions) -> Result<(), ConfigError> {
+    let o = options;
+    let b = BreakerSettings::BUILT_IN;
+    let config = CircuitBreakerConfig {
+        failure_threshold: o.failure_threshold.unwrap_or(b.failure_threshold),
+        recovery_timeout: o.recovery_timeout.unwrap_or(b.recovery_timeout),
+        half_open_max_calls: o.half_open_max_calls.unwrap_or(config::MAX_HALF_OPEN_CALLS),
+        success_threshold: o.success_threshold.unwrap_or(1),
+        window_size: o.window_size.unwrap_or(config::MAX_WINDOW_SIZE),
+        minimum_calls: o.minimum_calls.unwrap_or(1),
+        failure_rate_threshold: o.failure_rate_threshold,
+    };
+    let written = |setting: &'static str| match setting {
+        "half_open_max_calls" => o.half_open_max_calls.is_some(),
+        "success_threshold" => o.success_threshold.is_some(),
+        _ => true,
+    };
+    config.validate("", written)
 }

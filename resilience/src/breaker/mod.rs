@@ -38,7 +38,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::broadcast;
 
 use crate::clock;
-use crate::config::{self, BreakerKey, BreakerOverrides, BreakerSettings, Env};
+use crate::config::{self, BreakerOverrides, BreakerSettings, Env};
 use crate::error::{CircuitBreakerOpenError, ConfigError};
 use crate::events::{self, Hub, StateChange};
 use crate::name::Name;

@@ -1,5 +1,5 @@
-//! Reading variables from the process or a lookup, and the precedence and fallback rules
-//! the builders share.
+//! Reading variables from the process or a lookup, and what the builders share: where a
+//! variable comes from, the errors for values written in code, the log of an ignored variable.
 
 use super::*;
 
@@ -26,7 +26,7 @@ impl From<OsString> for RawValue {
     }
 }
 
-pub(super) fn process_env(name: &str) -> Option<RawValue> {
+pub(crate) fn process_env(name: &str) -> Option<RawValue> {
     std::env::var_os(name).map(RawValue::from)
 }
 
@@ -111,93 +111,58 @@ pub(crate) enum Env<'a> {
     Lookup(Lookup<'a>),
 }
 
-pub(super) fn process_var(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
+impl Env<'_> {
+    /// The value of `variable`, as found.
+    pub(crate) fn raw(&self, variable: &str) -> Option<RawValue> {
+        match self {
+            Env::Process => process_env(variable),
+            Env::Lookup(lookup) => lookup(variable).map(RawValue::Text),
+        }
+    }
 
-impl<'a> Env<'a> {
-    /// The lookup, the global settings it gives, and the bad variables not yet logged.
-    pub(crate) fn globals(self) -> (Lookup<'a>, Settings, Vec<ConfigError>) {
+    /// The global settings, and the bad global variables not yet logged.
+    pub(crate) fn globals(&self) -> (Settings, Vec<ConfigError>) {
         match self {
             // Errors of the process's global variables are logged by `settings()`, once.
-            Env::Process => (&process_var, *settings(), Vec::new()),
-            Env::Lookup(lookup) => {
-                let (settings, errors) = Settings::from_lookup_lenient(lookup);
-                (lookup, settings, errors)
-            }
+            Env::Process => (*settings(), Vec::new()),
+            Env::Lookup(lookup) => Settings::from_lookup_lenient(lookup),
         }
     }
 }
 
-/// Picks the configuration resolved with the environment when it is valid; when a value from
-/// the environment makes it unworkable, logs that and falls back to the code's values and
-/// the defaults. An invalid value from code is the error. `source` names the variable a
-/// setting's value came from, for `validate` to put in its error.
-pub(crate) fn prefer_env<C>(
-    context: &str,
-    mut problems: Vec<ConfigError>,
-    (with_env, code_only): (C, C),
-    validate: impl Fn(&C, &dyn Fn(&'static str) -> Option<String>) -> Result<(), ConfigError>,
-    source: impl Fn(&'static str) -> Option<String>,
-) -> Result<C, ConfigError> {
-    let chosen = match validate(&with_env, &source) {
-        Ok(()) => with_env,
-        Err(env_error @ ConfigError::InvalidEnv { .. }) => {
-            validate(&code_only, &|_| None)?;
-            problems.push(env_error);
-            code_only
-        }
-        Err(code_error) => return Err(code_error),
-    };
-    for problem in &problems {
-        log_ignored(context, problem);
-    }
-    Ok(chosen)
-}
-
-/// The error for a rule between two settings (`first` must not exceed `second`, say), each
-/// given as (setting, value, reason): blames the first whose value came from the environment,
-/// so that a variable that breaks the rule is ignored like any unworkable variable; the first
-/// setting, written in code, when neither did.
-pub(crate) fn invalid_pair(
-    source: &dyn Fn(&'static str) -> Option<String>,
-    context: &str,
-    [first, second]: [(&'static str, String, String); 2],
-) -> ConfigError {
-    let (setting, value, reason) = if source(first.0).is_none() && source(second.0).is_some() {
-        second
-    } else {
-        first
-    };
-    invalid(source, context, setting, value, reason)
-}
-
-/// The error for `setting = value`: named by the environment variable it came from, when
-/// `source` names one, or as a setting written in code for `context`.
+/// The error for `setting = value`, written in code for `context`.
 pub(crate) fn invalid(
-    source: &dyn Fn(&'static str) -> Option<String>,
     context: &str,
     setting: &'static str,
     value: String,
     reason: String,
 ) -> ConfigError {
-    match source(setting) {
-        Some(variable) => ConfigError::InvalidEnv {
-            variable,
-            value,
-            reason,
-        },
-        None => ConfigError::InvalidSetting {
-            setting,
-            value,
-            reason,
-            context: context.to_owned(),
-        },
+    ConfigError::InvalidSetting {
+        setting,
+        value,
+        reason,
+        context: context.to_owned(),
     }
 }
 
+/// The error for a rule between two settings written in code (`first` must not exceed
+/// `second`, say), each given as (setting, value, reason): blames the second when only it was
+/// written (the first being a default), the first otherwise.
+pub(crate) fn invalid_pair(
+    written: &dyn Fn(&'static str) -> bool,
+    context: &str,
+    [first, second]: [(&'static str, String, String); 2],
+) -> ConfigError {
+    let (setting, value, reason) = if !written(first.0) && written(second.0) {
+        second
+    } else {
+        first
+    };
+    invalid(context, setting, value, reason)
+}
+
 /// Logs an environment variable that is being ignored, once per variable and value.
-pub(super) fn log_ignored(context: &str, error: &ConfigError) {
+pub(crate) fn log_ignored(context: &str, error: &ConfigError) {
     static LOGGED: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
     let key = (error.input().to_owned(), error.value().to_owned());
     {
@@ -216,6 +181,6 @@ pub(super) fn log_ignored(context: &str, error: &ConfigError) {
         variable = error.input(),
         value = error.value(),
         error = %error,
-        "ignoring an environment variable; keeping the value from code or the default"
+        "ignoring an environment variable; its setting takes the next value in precedence"
     );
 }

@@ -38,18 +38,58 @@
 //! # Precedence
 //!
 //! From highest to lowest: the per-breaker variable `CIRCUIT_BREAKER_<NAME>_<KEY>`, the value
-//! written in code (builder or attribute), the global variable, the built-in default. This module
-//! only reads and parses the variables; the breaker builder applies the precedence. Rules that
-//! tie two settings together (`base_delay <= max_delay`,
-//! `success_threshold <= half_open_max_calls`) are checked by the builders too, on the resolved
-//! values.
+//! written in code (builder, attribute, or [`BreakerOptions`] and [`RetryOptions`] read from a
+//! configuration file), the global variable, the built-in default. This module reads and parses
+//! the variables; the builders apply the precedence.
 //!
 //! # Errors
 //!
 //! A variable that is set but whose value cannot work is an error,
 //! [`ConfigError::InvalidEnv`], naming the variable and the value and saying what would work.
 //! [`init`] returns it, for a service that wants to fail fast at start. Lazy use through
-//! [`settings`] logs it once, at error level, and keeps the built-in default for that variable.
+//! [`settings`] and the builders logs it once, at error level, and ignores that variable alone:
+//! the next value in precedence applies to its setting, and every other variable still applies.
+//!
+//! # Rules between two settings
+//!
+//! Two rules tie settings together: `success_threshold <= half_open_max_calls` (or the circuit
+//! could never close) and `base_delay <= max_delay`. A builder checks them on the values that
+//! count. When they are broken and variables are among those values, the builder ignores the
+//! fewest variables that mend the rule, logs each (naming the variable, its value, and the value
+//! and origin of the other setting), and keeps every other variable. When ignoring either of two
+//! variables would do:
+//!
+//! - a global variable is ignored before a per-breaker one: the breaker's own variable is the
+//!   more deliberate word for it;
+//! - then the bounded setting before its bound: `success_threshold` before
+//!   `half_open_max_calls`, `base_delay` before `max_delay`. The bound is the safety limit (the
+//!   probes a recovering service gets, the longest wait), so it is the one kept.
+//!
+//! So `CIRCUIT_BREAKER_SUCCESS_THRESHOLD=5` with `CIRCUIT_BREAKER_HALF_OPEN_CALLS=4` ignores the
+//! success threshold (the default, 2, applies) and keeps 4 probes. When the values written in
+//! code break a rule without any variable, building fails with [`ConfigError::InvalidSetting`]
+//! naming the written setting.
+//!
+//! ```
+//! use resilience::CircuitBreaker;
+//!
+//! let env = |var: &str| match var {
+//!     // Below the default success threshold (2): the circuit could never close.
+//!     "CIRCUIT_BREAKER_HALF_OPEN_CALLS" => Some("1".to_owned()),
+//!     "CIRCUIT_BREAKER_FAILURE_THRESHOLD" => Some("10".to_owned()),
+//!     _ => None,
+//! };
+//! let breaker = CircuitBreaker::builder("tier2_sdk").build_with_env(env)?;
+//! assert_eq!(breaker.config().half_open_max_calls, 3); // ignored and logged: the default
+//! assert_eq!(breaker.config().failure_threshold, 10); // still applies
+//! # Ok::<(), resilience::ConfigError>(())
+//! ```
+//!
+//! [`init`] reports such a combination as an error instead, naming the variable it would ignore
+//! and, in the reason, the other variable and its value. It does not know the values written
+//! in code, so it checks the variables as they apply to a breaker or policy that writes neither
+//! setting of the rule: the global variables with the built-in defaults, then each breaker's
+//! own variables with the global ones.
 //!
 //! ```
 //! use std::time::Duration;
@@ -75,7 +115,7 @@
 //! );
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -83,14 +123,18 @@ use std::time::Duration;
 use crate::error::ConfigError;
 
 mod env;
+mod options;
 mod overrides;
+mod pair;
 mod parse;
 mod settings;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use env::*;
+pub use options::*;
 pub use overrides::*;
+pub(crate) use pair::*;
 pub use parse::*;
 pub use settings::*;
 

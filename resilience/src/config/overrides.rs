@@ -149,7 +149,7 @@ impl BreakerOverrides {
         BreakerOverrides::read(name, &|var: &str| lookup(var).map(RawValue::Text))
     }
 
-    pub(super) fn read(
+    pub(crate) fn read(
         name: &str,
         lookup: &dyn Fn(&str) -> Option<RawValue>,
     ) -> (BreakerOverrides, Vec<ConfigError>) {

@@ -268,8 +268,16 @@ pub fn settings() -> &'static Settings {
 /// `<KEY>` one of the four [`BreakerKey`] suffixes, whether or not a breaker of that name exists.
 /// A value that is not valid UTF-8 is an error too.
 ///
+/// Also checks the rules between two settings (`success_threshold <= half_open_max_calls`,
+/// `base_delay <= max_delay`) where variables set them, as the [module
+/// documentation](crate::config#rules-between-two-settings) describes: a combination that a
+/// builder would partly ignore is an error here, naming the variable that would be ignored and,
+/// in the reason, the other setting's variable or default and its value.
+///
 /// Returns the global settings, or the first error: global variables first (in the order of
-/// [`Settings::from_lookup_lenient`]), then per-breaker variables sorted by variable name.
+/// [`Settings::from_lookup_lenient`]), then the rules between the global variables (breaker,
+/// then retry), then per-breaker variables sorted by variable name, then the rules between each
+/// breaker's variables and the global ones, by breaker name.
 ///
 /// This does not change what [`settings`] returns.
 ///
@@ -293,12 +301,34 @@ pub(crate) fn init_from<V: Into<RawValue>>(
         .into_iter()
         .map(|(name, value)| (name, value.into()))
         .collect();
-    let settings = strict(Settings::read(&|name: &str| vars.get(name).cloned()))?;
+    let raw = |name: &str| vars.get(name).cloned();
+    let settings = strict(Settings::read(&raw))?;
+    first_broken_rule(breaker_rule(&raw, None, (None, None)))?;
+    first_broken_rule(retry_rule(&raw, (None, None)))?;
     // The map is sorted by variable name.
-    for (variable, raw) in vars {
-        if let Some((_, key)) = parse_breaker_var(&variable) {
-            check(&variable, raw, |text| key.check(text))?;
+    let mut names = BTreeSet::new();
+    for (variable, raw) in &vars {
+        if let Some((name, key)) = parse_breaker_var(variable) {
+            check(variable, raw.clone(), |text| key.check(text))?;
+            if matches!(
+                key,
+                BreakerKey::SuccessThreshold | BreakerKey::HalfOpenCalls
+            ) {
+                names.insert(name);
+            }
         }
     }
+    for name in names {
+        first_broken_rule(breaker_rule(&raw, Some(name), (None, None)))?;
+    }
     Ok(settings)
+}
+
+/// The first variable that the rule would have ignored, as an error.
+fn first_broken_rule<T: PartialOrd + Clone>(rule: PairRule<T>) -> Result<(), ConfigError> {
+    let (_, _, ignored) = settle(&rule);
+    match ignored.into_iter().next() {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
 }

@@ -739,6 +739,92 @@ fn init_uses_the_last_value_of_a_repeated_variable() {
     assert_eq!(ok.map(|s| s.retry.max_attempts), Ok(4));
 }
 
+#[test]
+fn init_reports_variables_that_break_a_rule_between_two_settings() {
+    // One variable against a built-in default.
+    let err = init_from(vars(&[(CIRCUIT_BREAKER_HALF_OPEN_CALLS, "1")])).unwrap_err();
+    assert_invalid(
+        &err,
+        CIRCUIT_BREAKER_HALF_OPEN_CALLS,
+        "1",
+        "must be at least 2 (success_threshold, the built-in default)",
+    );
+    let err = init_from(vars(&[
+        (RETRY_BASE_DELAY, "120"),
+        (MAX_RETRY_ATTEMPTS_VAR, "5"),
+    ]))
+    .unwrap_err();
+    assert_invalid(
+        &err,
+        RETRY_BASE_DELAY,
+        "120",
+        "must not exceed 60s (max_delay, the built-in default)",
+    );
+    // Two variables together: the error names both, and blames the bounded setting.
+    let err = init_from(vars(&[
+        (CIRCUIT_BREAKER_SUCCESS_THRESHOLD, "5"),
+        (CIRCUIT_BREAKER_HALF_OPEN_CALLS, "4"),
+    ]))
+    .unwrap_err();
+    assert_invalid(
+        &err,
+        CIRCUIT_BREAKER_SUCCESS_THRESHOLD,
+        "5",
+        r#"must be at most 4 (half_open_max_calls, from CIRCUIT_BREAKER_HALF_OPEN_CALLS="4")"#,
+    );
+    let err = init_from(vars(&[(RETRY_BASE_DELAY, "10s"), (RETRY_MAX_DELAY, "5s")])).unwrap_err();
+    assert_invalid(
+        &err,
+        RETRY_BASE_DELAY,
+        "10s",
+        r#"must not exceed 5s (max_delay, from RETRY_MAX_DELAY="5s")"#,
+    );
+    // A breaker's own variables, together and against the global ones.
+    let err = init_from(vars(&[
+        ("CIRCUIT_BREAKER_DB_SUCCESS_THRESHOLD", "8"),
+        ("CIRCUIT_BREAKER_DB_HALF_OPEN_CALLS", "7"),
+    ]))
+    .unwrap_err();
+    assert_invalid(
+        &err,
+        "CIRCUIT_BREAKER_DB_SUCCESS_THRESHOLD",
+        "8",
+        r#"(half_open_max_calls, from CIRCUIT_BREAKER_DB_HALF_OPEN_CALLS="7")"#,
+    );
+    let err = init_from(vars(&[
+        (CIRCUIT_BREAKER_HALF_OPEN_CALLS, "6"),
+        ("CIRCUIT_BREAKER_DB_SUCCESS_THRESHOLD", "7"),
+    ]))
+    .unwrap_err();
+    assert_invalid(
+        &err,
+        "CIRCUIT_BREAKER_DB_SUCCESS_THRESHOLD",
+        "7",
+        r#"must be at most 6 (half_open_max_calls, from CIRCUIT_BREAKER_HALF_OPEN_CALLS="6")"#,
+    );
+    // Parse errors come first, in the documented order.
+    let err = init_from(vars(&[
+        (CIRCUIT_BREAKER_HALF_OPEN_CALLS, "1"),
+        ("CIRCUIT_BREAKER_DB_FAILURE_THRESHOLD", "0"),
+        (HEALTH_CHECK_INTERVAL, "never"),
+    ]))
+    .unwrap_err();
+    assert_eq!(err.input(), HEALTH_CHECK_INTERVAL);
+    // Combinations that keep every rule are accepted.
+    let settings = init_from(vars(&[
+        (CIRCUIT_BREAKER_SUCCESS_THRESHOLD, "4"),
+        (CIRCUIT_BREAKER_HALF_OPEN_CALLS, "4"),
+        ("CIRCUIT_BREAKER_DB_SUCCESS_THRESHOLD", "6"),
+        ("CIRCUIT_BREAKER_DB_HALF_OPEN_CALLS", "6"),
+        ("CIRCUIT_BREAKER_CACHE_SUCCESS_THRESHOLD", "1"),
+        (RETRY_BASE_DELAY, "2m"),
+        (RETRY_MAX_DELAY, "5m"),
+    ]))
+    .unwrap();
+    assert_eq!(settings.breaker.success_threshold, 4);
+    assert_eq!(settings.retry.base_delay, Duration::from_secs(120));
+}
+
 #[cfg(unix)]
 #[test]
 fn init_rejects_a_non_utf8_breaker_value() {
@@ -867,4 +953,83 @@ fn bad_variables_are_logged_at_error_level() {
     }
     assert_eq!(events[0].2["variable"], CIRCUIT_BREAKER_FAILURE_THRESHOLD);
     assert_eq!(events[1].2["value"], "maybe");
+}
+
+// --- rules between two settings ------------------------------------------------------------
+
+proptest::proptest! {
+    /// Whatever the variables say, with written values that keep the rule with the defaults: the
+    /// rule holds afterwards, each value is the first candidate not ignored, and every ignored
+    /// variable breaks the rule on its own once put back.
+    #[test]
+    fn settling_a_rule_ignores_only_variables_that_break_it(
+        breaker_success in proptest::option::of(1u32..8),
+        breaker_probes in proptest::option::of(1u32..8),
+        global_success in proptest::option::of(1u32..8),
+        global_probes in proptest::option::of(1u32..8),
+        written_success in proptest::option::of(1u32..8),
+        written_probes in proptest::option::of(1u32..8),
+    ) {
+        let b = BreakerSettings::BUILT_IN;
+        proptest::prop_assume!(
+            written_success.unwrap_or(b.success_threshold)
+                <= written_probes.unwrap_or(b.half_open_max_calls)
+        );
+        let vars: Vec<(String, u32)> = [
+            ("CIRCUIT_BREAKER_DB_SUCCESS_THRESHOLD", breaker_success),
+            ("CIRCUIT_BREAKER_DB_HALF_OPEN_CALLS", breaker_probes),
+            (CIRCUIT_BREAKER_SUCCESS_THRESHOLD, global_success),
+            (CIRCUIT_BREAKER_HALF_OPEN_CALLS, global_probes),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name.to_owned(), value?)))
+        .collect();
+        // The candidates of each side, highest precedence first, as (variable, value).
+        let resolve = |ignored: &[String]| {
+            let side = |breaker: &str, written: Option<u32>, global: &str, default: u32| {
+                let var = |name: &str| {
+                    vars.iter()
+                        .find(|(n, _)| n == name && !ignored.contains(n))
+                        .map(|(_, v)| *v)
+                };
+                var(breaker).or(written).or(var(global)).unwrap_or(default)
+            };
+            (
+                side(
+                    "CIRCUIT_BREAKER_DB_SUCCESS_THRESHOLD",
+                    written_success,
+                    CIRCUIT_BREAKER_SUCCESS_THRESHOLD,
+                    b.success_threshold,
+                ),
+                side(
+                    "CIRCUIT_BREAKER_DB_HALF_OPEN_CALLS",
+                    written_probes,
+                    CIRCUIT_BREAKER_HALF_OPEN_CALLS,
+                    b.half_open_max_calls,
+                ),
+            )
+        };
+        let raw = |name: &str| {
+            vars.iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| RawValue::Text(v.to_string()))
+        };
+        let rule = breaker_rule(&raw, Some("db"), (written_success, written_probes));
+        let (success, probes, errors) = settle(&rule);
+        proptest::prop_assert!(success <= probes);
+        let ignored: Vec<String> = errors.iter().map(|e| e.input().to_owned()).collect();
+        proptest::prop_assert_eq!((success, probes), resolve(&ignored));
+        let (all_success, all_probes) = resolve(&[]);
+        if all_success <= all_probes {
+            proptest::prop_assert!(ignored.is_empty());
+        }
+        for (i, error) in errors.iter().enumerate() {
+            let mut others = ignored.clone();
+            others.remove(i);
+            let (s, p) = resolve(&others);
+            proptest::prop_assert!(s > p, "{} need not be ignored", error.input());
+            let value = &vars.iter().find(|(n, _)| n == error.input()).unwrap().1;
+            proptest::prop_assert_eq!(error.value(), value.to_string());
+        }
+    }
 }
