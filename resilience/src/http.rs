@@ -29,7 +29,7 @@ pub fn is_failure(status: StatusCode) -> bool {
 /// How long the server asked the caller to wait, from a `Retry-After` header: delta-seconds
 /// (`120`) or an HTTP-date (`Wed, 21 Oct 2015 07:28:00 GMT`, measured from the system clock
 /// now). `None` when the header is absent or does not parse; a date in the past is a wait of
-/// zero.
+/// zero, and a wait is at most [`MAX_DURATION`](crate::config::MAX_DURATION) (365 days).
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     retry_after_at(headers, SystemTime::now())
 }
@@ -38,8 +38,9 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 pub fn retry_after_at(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        // Delta-seconds; a number too large for a u64 is as good as forever.
-        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
+        // Delta-seconds, at most a year: a caller may add the wait to an `Instant`.
+        let secs = value.parse().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs).min(crate::config::MAX_DURATION));
     }
     let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
@@ -77,7 +78,7 @@ mod tests {
         );
         assert_eq!(
             retry_after(&headers("99999999999999999999999")),
-            Some(Duration::from_secs(u64::MAX))
+            Some(crate::config::MAX_DURATION)
         );
     }
 

@@ -200,7 +200,7 @@ async fn limits_allocate_nothing_per_call_admitted_refused_or_waiting() {
         .build()
         .unwrap();
     let timeout = Timeout::new(Duration::from_secs(5)).unwrap();
-    // Warm up: tracing callsites, the timer wheel, the semaphore.
+    // Warm up: tracing callsites, the timer wheel.
     drop(org.try_acquire());
     let _ = credits.try_acquire();
     let _ = timeout.run(async {}).await;
@@ -215,13 +215,13 @@ async fn limits_allocate_nothing_per_call_admitted_refused_or_waiting() {
         0,
         "bulkhead run"
     );
-    let held = org.try_acquire().unwrap();
+    let held = std::cell::RefCell::new(Some(org.try_acquire().unwrap()));
     assert_eq!(
         allocations(|| drop(org.try_acquire().unwrap_err())),
         0,
         "bulkhead refusal"
     );
-    // A waiter queued and dropped, and one handed a slot.
+    // A waiter queued and dropped.
     assert_eq!(
         allocations(|| {
             let mut waiting = pin!(org.acquire());
@@ -231,7 +231,18 @@ async fn limits_allocate_nothing_per_call_admitted_refused_or_waiting() {
         0,
         "bulkhead waiter"
     );
-    drop(held);
+    // A waiter handed the slot of a call that ends.
+    assert_eq!(
+        allocations(|| {
+            let mut waiting = pin!(org.acquire());
+            let cx = &mut Context::from_waker(Waker::noop());
+            assert!(waiting.as_mut().poll(cx).is_pending());
+            drop(held.borrow_mut().take()); // the call ends: its slot goes to the waiter
+            assert!(matches!(waiting.as_mut().poll(cx), Poll::Ready(Ok(_))));
+        }),
+        0,
+        "bulkhead hand-over"
+    );
 
     tokio::time::advance(Duration::from_secs(1)).await;
     assert_eq!(

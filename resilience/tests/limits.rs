@@ -38,7 +38,7 @@ fn a_full_bulkhead_refuses_at_once_and_a_dropped_permit_frees_its_slot() {
     assert_eq!(refused.max_concurrent(), 2);
     assert_eq!(
         refused.to_string(),
-        "bulkhead 'test_org' is full: 2 call(s) in flight"
+        "bulkhead 'test_org' is full: all 2 slot(s) taken"
     );
     let m = org.metrics();
     assert_eq!((m.in_flight, m.waiting, m.refused), (2, 0, 1));
@@ -507,4 +507,208 @@ fn a_time_limit_of_zero_or_beyond_a_year_is_an_error() {
         "invalid timeout = 0ns: must be greater than zero and at most 365 days"
     );
     assert!(Timeout::new(Duration::from_secs(366 * 24 * 3600)).is_err());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The environment
+// ---------------------------------------------------------------------------------------------
+
+/// A lookup over fixed pairs.
+fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+    move |name| {
+        pairs
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| (*v).to_owned())
+    }
+}
+
+#[test]
+fn a_bulkheads_variables_beat_the_code_and_a_bad_one_is_ignored_alone() {
+    let org = Bulkhead::builder("zoho_org")
+        .max_concurrent(15)
+        .build_with_env(env(&[
+            ("BULKHEAD_ZOHO_ORG_MAX_CONCURRENT", "20"),
+            ("BULKHEAD_ZOHO_ORG_MAX_WAIT", "2s"),
+        ]))
+        .unwrap();
+    assert_eq!(org.config().max_concurrent, 20);
+    assert_eq!(org.config().max_wait, Duration::from_secs(2));
+
+    let org = Bulkhead::builder("zoho_org")
+        .max_concurrent(15)
+        .build_with_env(env(&[
+            ("BULKHEAD_ZOHO_ORG_MAX_CONCURRENT", "0"),
+            ("BULKHEAD_ZOHO_ORG_MAX_WAIT", "500ms"),
+        ]))
+        .unwrap();
+    assert_eq!(
+        org.config().max_concurrent,
+        15,
+        "the bad variable is ignored"
+    );
+    assert_eq!(
+        org.config().max_wait,
+        Duration::from_millis(500),
+        "the good one applies"
+    );
+
+    let org = Bulkhead::builder("zoho_org")
+        .max_concurrent(15)
+        .ignore_env()
+        .build()
+        .unwrap();
+    assert_eq!(org.config().max_concurrent, 15);
+}
+
+#[test]
+fn a_rate_limiters_variables_beat_the_code_and_one_that_breaks_a_rule_is_ignored_alone() {
+    let day = Duration::from_secs(86_400);
+    let credits = RateLimiter::builder("zoho_credits", 100_000, day)
+        .burst(500)
+        .build_with_env(env(&[
+            ("RATE_LIMIT_ZOHO_CREDITS_RATE", "50000"),
+            ("RATE_LIMIT_ZOHO_CREDITS_PER", "12h"),
+            ("RATE_LIMIT_ZOHO_CREDITS_BURST", "100"),
+            ("RATE_LIMIT_ZOHO_CREDITS_MAX_WAIT", "3s"),
+        ]))
+        .unwrap();
+    let c = credits.config();
+    assert_eq!(
+        (c.rate, c.per, c.burst, c.max_wait),
+        (50_000, day / 2, 100, Duration::from_secs(3))
+    );
+
+    // A burst of 200 at one token a year would take 200 years to refill: that variable alone
+    // is ignored; the rate's still applies.
+    let year = Duration::from_secs(365 * 86_400);
+    let slow = RateLimiter::builder("yearly", 2, year)
+        .burst(50)
+        .build_with_env(env(&[
+            ("RATE_LIMIT_YEARLY_BURST", "200"),
+            ("RATE_LIMIT_YEARLY_RATE", "1"),
+        ]))
+        .unwrap();
+    assert_eq!((slow.config().rate, slow.config().burst), (1, 50));
+
+    // A rate above one a nanosecond for the written period: ignored.
+    let fast = RateLimiter::builder("fast", 1_000, Duration::from_secs(1))
+        .build_with_env(env(&[("RATE_LIMIT_FAST_RATE", "2000000000")]))
+        .unwrap();
+    assert_eq!(fast.config().rate, 1_000);
+
+    // One that does not parse: ignored, the others apply.
+    let typo = RateLimiter::builder("typo", 10, Duration::from_secs(1))
+        .build_with_env(env(&[
+            ("RATE_LIMIT_TYPO_BURST", "lots"),
+            ("RATE_LIMIT_TYPO_RATE", "20"),
+        ]))
+        .unwrap();
+    assert_eq!((typo.config().rate, typo.config().burst), (20, 20));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Races and limits of the arithmetic
+// ---------------------------------------------------------------------------------------------
+
+/// Threads taking slots, waiting for them and giving up, on a bulkhead of one slot: never
+/// two calls inside. More threads than cores, so that a thread is preempted now and then
+/// between two steps of a release or a hand-over. Bounded: 8 threads, 1 s or 200 000 calls.
+#[test]
+fn never_two_calls_inside_a_bulkhead_of_one() {
+    use std::sync::atomic::AtomicBool;
+    let org = bulkhead(1, Duration::from_secs(3600));
+    let inside = AtomicU32::new(0);
+    let most = AtomicU32::new(0);
+    let calls = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        for thread in 0..8u64 {
+            let (org, inside, most, calls, stop) = (&org, &inside, &most, &calls, &stop);
+            scope.spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_time()
+                    .build()
+                    .unwrap();
+                let _context = runtime.enter();
+                let mut x = thread.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                while !stop.load(Ordering::Relaxed) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    if calls.fetch_add(1, Ordering::Relaxed) > 200_000
+                        || started.elapsed() > Duration::from_secs(1)
+                    {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    let run = || {
+                        let _inside = Inside::enter(inside, most);
+                        for _ in 0..50 {
+                            std::hint::spin_loop();
+                        }
+                    };
+                    if x % 3 == 0 {
+                        if let Ok(_slot) = org.try_acquire() {
+                            run();
+                        }
+                        continue;
+                    }
+                    let mut waiting = Box::pin(org.acquire());
+                    for _ in 0..(x % 5) {
+                        match poll_once(&mut waiting) {
+                            Poll::Ready(Ok(_slot)) => {
+                                run();
+                                break;
+                            }
+                            Poll::Ready(Err(_)) => break,
+                            Poll::Pending => {
+                                for _ in 0..(x % 200) {
+                                    std::hint::spin_loop();
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    assert!(
+        most.load(Ordering::SeqCst) <= 1,
+        "{} inside at once",
+        most.load(Ordering::SeqCst)
+    );
+    let m = org.metrics();
+    assert_eq!((m.in_flight, m.waiting), (0, 0), "{m:?}");
+}
+
+/// A reservation whose tokens are due, dropped before it was polled again (a `select!`, a
+/// busy task): time has paid for those tokens, and giving them back would make up new ones.
+#[tokio::test(start_paused = true)]
+async fn a_reservation_dropped_after_its_due_time_gives_nothing_back() {
+    let credits = limiter(1, Duration::from_secs(1), 1, Duration::from_secs(10));
+    credits.try_acquire().unwrap();
+    let mut late = Box::pin(credits.acquire_n(1));
+    assert!(poll_once(&mut late).is_pending()); // reserved, due in 1 s
+    advance(Duration::from_secs(100)).await;
+    credits.try_acquire().unwrap(); // the bucket refilled: its one token taken
+    drop(late);
+    assert!(
+        credits.try_acquire().is_err(),
+        "a second token at once with a burst of 1"
+    );
+}
+
+/// A cost whose weight in time does not fit in 64 bits is refused as above the burst, never
+/// wrapped around into a small one.
+#[test]
+fn a_huge_cost_is_refused_not_overflowed() {
+    let credits = limiter(1, Duration::from_secs(86_400), 1, Duration::ZERO);
+    let refused = credits.try_acquire_n(213_504).unwrap_err();
+    assert_eq!(refused.retry_after(), None);
+    let refused = credits.try_acquire_n(u32::MAX).unwrap_err();
+    assert_eq!(refused.retry_after(), None);
+    // A cost of zero takes nothing.
+    credits.try_acquire().unwrap();
+    credits.try_acquire_n(0).unwrap();
 }

@@ -75,14 +75,17 @@ impl OrgLimits {
     /// Admits a call costing `cost` credits, or refuses it (counted as a 429). The call counts
     /// as in flight until the returned guard is dropped.
     pub fn admit(&self, cost: u64) -> Result<InFlight<'_>, Refusal> {
-        let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        let guard = InFlight(self);
-        if now > self.max_concurrent {
-            drop(guard);
+        let taken = self
+            .in_flight
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.max_concurrent).then_some(n + 1)
+            });
+        let Ok(before) = taken else {
             self.refused.fetch_add(1, Ordering::Relaxed);
             return Err(Refusal::Concurrency);
-        }
-        self.peak.fetch_max(now, Ordering::SeqCst);
+        };
+        let guard = InFlight(self);
+        self.peak.fetch_max(before + 1, Ordering::SeqCst);
         let mut spent = self.spent.lock().unwrap_or_else(PoisonError::into_inner);
         let at = Instant::now();
         while spent

@@ -28,6 +28,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::sync::futures::OwnedNotified;
 
+use crate::config::{BulkheadVars, Env};
 use crate::error::ConfigError;
 use crate::name::Name;
 
@@ -64,7 +65,7 @@ impl fmt::Display for BulkheadFullError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "bulkhead '{}' is full: {} call(s) in flight",
+            "bulkhead '{}' is full: all {} slot(s) taken",
             self.name, self.max_concurrent
         )
     }
@@ -126,6 +127,7 @@ pub struct BulkheadMetrics {
 pub struct BulkheadBuilder {
     name: Name,
     config: BulkheadConfig,
+    read_env: bool,
 }
 
 impl BulkheadBuilder {
@@ -142,12 +144,45 @@ impl BulkheadBuilder {
         self
     }
 
-    /// Checks the settings and builds the bulkhead.
+    /// Ignores the environment: only the values set here count.
+    pub fn ignore_env(mut self) -> Self {
+        self.read_env = false;
+        self
+    }
+
+    /// Checks the settings, applies the bulkhead's environment variables
+    /// (`BULKHEAD_<NAME>_MAX_CONCURRENT`, `BULKHEAD_<NAME>_MAX_WAIT`; see
+    /// [`LimitKey`](crate::config::LimitKey)) unless [`ignore_env`](Self::ignore_env) was
+    /// called, and builds the bulkhead.
     ///
-    /// Errors: `max_concurrent` of 0 or above [`MAX_CONCURRENT`], `max_wait` above
-    /// [`MAX_DURATION`](crate::config::MAX_DURATION), a name that is not ASCII letters, digits
-    /// and `_`.
+    /// Errors, for values set here: `max_concurrent` of 0 or above [`MAX_CONCURRENT`],
+    /// `max_wait` above [`MAX_DURATION`](crate::config::MAX_DURATION), a name that is not ASCII
+    /// letters, digits and `_`. A variable that does not parse is logged at error level and
+    /// ignored.
     pub fn build(self) -> Result<Bulkhead, ConfigError> {
+        let env = self.read_env.then_some(Env::Process);
+        self.build_in(env)
+    }
+
+    /// Like [`build`](Self::build), reading the variables through `lookup` instead of the
+    /// process environment.
+    ///
+    /// ```
+    /// use resilience::limit::Bulkhead;
+    ///
+    /// let env = |var: &str| (var == "BULKHEAD_ZOHO_ORG_MAX_CONCURRENT").then(|| "20".to_owned());
+    /// let org = Bulkhead::builder("zoho_org").max_concurrent(15).build_with_env(env)?;
+    /// assert_eq!(org.config().max_concurrent, 20); // the variable wins
+    /// # Ok::<(), resilience::ConfigError>(())
+    /// ```
+    pub fn build_with_env(
+        self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Bulkhead, ConfigError> {
+        self.build_in(Some(Env::Lookup(&lookup)))
+    }
+
+    fn build_in(self, env: Option<Env<'_>>) -> Result<Bulkhead, ConfigError> {
         let context = format!("bulkhead '{}'", self.name);
         let invalid = |setting, value: String, reason: &str| ConfigError::InvalidSetting {
             setting,
@@ -176,11 +211,21 @@ impl BulkheadBuilder {
                 "must be at most 365 days",
             ));
         }
+        let mut config = self.config;
+        if let Some(env) = env {
+            // Each variable is checked on its own when read; none depends on another.
+            let (vars, ignored) = BulkheadVars::read(&self.name, env);
+            config.max_concurrent = vars.max_concurrent.unwrap_or(config.max_concurrent);
+            config.max_wait = vars.max_wait.unwrap_or(config.max_wait);
+            for error in &ignored {
+                crate::config::log_ignored(&context, error);
+            }
+        }
         Ok(Bulkhead {
             state: AtomicU64::new(0),
-            max_concurrent: u64::from(n),
+            max_concurrent: u64::from(config.max_concurrent),
             refused: AtomicU64::new(0),
-            config: self.config,
+            config,
             name: self.name,
             slow: Mutex::new(()),
             queue: Arc::new(Notify::new()),
@@ -243,6 +288,7 @@ impl Bulkhead {
         BulkheadBuilder {
             name: Name::from(name.into()),
             config: BulkheadConfig::default(),
+            read_env: true,
         }
     }
 
@@ -291,14 +337,15 @@ impl Bulkhead {
     /// Takes a slot, waiting up to `max_wait` behind the callers already waiting.
     ///
     /// Dropping the returned future while it waits leaves the queue; a slot handed to it in the
-    /// meantime passes to the next waiter.
+    /// meantime passes to the next waiter. Waiting needs a tokio runtime with time enabled (for
+    /// `max_wait`); taking a free slot does not.
     pub fn acquire(&self) -> Acquire<&Bulkhead> {
         Acquire::new(self)
     }
 
     /// [`acquire`](Bulkhead::acquire) for a slot that owns a handle to the bulkhead.
-    pub fn acquire_owned(self: Arc<Self>) -> Acquire<Arc<Bulkhead>> {
-        Acquire::new(self)
+    pub fn acquire_owned(self: &Arc<Self>) -> Acquire<Arc<Bulkhead>> {
+        Acquire::new(Arc::clone(self))
     }
 
     /// Runs `fut` in a slot: takes one (waiting up to `max_wait`), awaits `fut`, frees the slot.
@@ -339,24 +386,31 @@ impl Bulkhead {
     }
 
     /// Frees a slot: gives it back, or hands it to the first waiter.
+    ///
+    /// The slot is given back only while no waiter is counted, in one compare-and-swap: taking
+    /// it off first and undoing would open a window in which the last waiter leaves, a
+    /// newcomer takes the freed slot and the undo then hands it to another.
     #[inline]
     fn release(&self) {
-        let before = self.state.fetch_sub(1, Ordering::Release);
-        if before >= WAITER {
-            self.release_contended();
+        let mut word = self.state.load(Ordering::Relaxed);
+        while word < WAITER {
+            match self.state.compare_exchange_weak(
+                word,
+                word - 1,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(current) => word = current,
+            }
         }
+        self.release_contended();
     }
 
     /// [`release`](Self::release) when someone waits.
     #[cold]
     #[inline(never)]
     fn release_contended(&self) {
-        // Undo, and hand the slot over instead. Until the undo, the count shows this slot
-        // free, though its call is over: the worst that can happen is that the last waiter
-        // leaves meanwhile and a newcomer takes it. The count then shows one slot more than
-        // there are calls until the slow path settles it, never fewer, so no call runs beyond
-        // `max_concurrent`.
-        self.state.fetch_add(1, Ordering::Relaxed);
         let _guard = self.lock();
         self.release_locked();
     }
@@ -394,8 +448,21 @@ impl Bulkhead {
                 }
                 continue;
             }
-            // Queued before it is counted, both under the lock: a slot handed over from now
-            // on finds it in the queue.
+            // Counted only if no slot came free meanwhile (a release takes no lock while no
+            // waiter is counted): otherwise take that slot instead.
+            #[cfg(test)]
+            tests::before_counting();
+            if let Err(current) = self.state.compare_exchange_weak(
+                word,
+                word + WAITER,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                word = current;
+                continue;
+            }
+            // Counted, so every slot freed from now on is handed over under this lock: queued
+            // before the lock is let go, the waiter is there to take it.
             let mut notified = notified;
             notified.set(Some(Arc::clone(&self.queue).notified_owned()));
             let queued = notified.as_pin_mut().map(|n| n.enable());
@@ -404,7 +471,6 @@ impl Bulkhead {
                 Some(false),
                 "no handed-over slot is ever left unclaimed"
             );
-            self.state.fetch_add(WAITER, Ordering::Acquire);
             return true;
         }
     }
@@ -567,5 +633,58 @@ impl<B: Deref<Target = Bulkhead>> Drop for Slot<B> {
     #[inline]
     fn drop(&mut self) {
         self.bulkhead.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::task::Waker;
+
+    thread_local! {
+        /// Runs between a registration's reading of the state word and its counting of the
+        /// waiter: where a lock-free release can slip in.
+        static BEFORE_COUNTING: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
+    }
+
+    pub(super) fn before_counting() {
+        if let Some(hook) = BEFORE_COUNTING.with(|h| h.borrow_mut().take()) {
+            hook();
+        }
+    }
+
+    /// The slot is freed (without the lock, as no waiter is counted yet) after the caller saw
+    /// it taken and before it counted itself a waiter: it must take that slot, not wait for a
+    /// hand-over that never comes while the free slot stays barred to every newcomer.
+    #[test]
+    fn a_slot_freed_while_a_caller_registers_is_taken_not_lost() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let _context = runtime.enter();
+        let org = Arc::new(
+            Bulkhead::builder("unit_register")
+                .max_concurrent(1)
+                .max_wait(Duration::from_secs(3600))
+                .ignore_env()
+                .build()
+                .unwrap(),
+        );
+        let holder = org.try_acquire_owned().unwrap();
+        BEFORE_COUNTING.with(|h| *h.borrow_mut() = Some(Box::new(move || drop(holder))));
+        let mut waiter = Box::pin(org.acquire());
+        let polled = waiter
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()));
+        assert!(
+            matches!(polled, Poll::Ready(Ok(_))),
+            "waiting on a free slot: {:?}",
+            org.metrics()
+        );
+        drop(polled);
+        let m = org.metrics();
+        assert_eq!((m.in_flight, m.waiting), (0, 0));
     }
 }

@@ -24,6 +24,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::clock;
+use crate::config::{Env, LimitKey, MAX_RATE, RateLimitVars};
 use crate::error::ConfigError;
 use crate::name::Name;
 
@@ -124,6 +125,73 @@ pub struct RateLimiterBuilder {
     per: Duration,
     burst: Option<u32>,
     max_wait: Duration,
+    read_env: bool,
+}
+
+/// The settings as resolved: code, then the environment.
+#[derive(Debug, Clone, Copy)]
+struct Resolved {
+    rate: u64,
+    per: Duration,
+    burst: Option<u32>,
+    max_wait: Duration,
+}
+
+impl Resolved {
+    /// The burst (`rate` unless set), the interval and the tolerance in nanoseconds, or the
+    /// setting at fault with its value and the reason.
+    fn derive(&self) -> Result<(u32, u64, u64), (&'static str, String, String)> {
+        if self.rate == 0 {
+            return Err(("rate", "0".into(), "must be at least 1".into()));
+        }
+        if self.rate > MAX_RATE {
+            return Err((
+                "rate",
+                self.rate.to_string(),
+                format!("must be at most {MAX_RATE}"),
+            ));
+        }
+        let per = clock::nanos(self.per);
+        if per == 0 || self.per > crate::config::MAX_DURATION {
+            return Err((
+                "per",
+                format!("{:?}", self.per),
+                "must be greater than zero and at most 365 days".into(),
+            ));
+        }
+        if self.rate > per {
+            return Err((
+                "rate",
+                self.rate.to_string(),
+                format!(
+                    "must be at most one per nanosecond ({per} per {:?})",
+                    self.per
+                ),
+            ));
+        }
+        let interval = per.div_ceil(self.rate);
+        let burst = self
+            .burst
+            .unwrap_or_else(|| u32::try_from(self.rate).unwrap_or(MAX_BURST).min(MAX_BURST));
+        if burst == 0 || burst > MAX_BURST {
+            return Err((
+                "burst",
+                burst.to_string(),
+                format!("must be from 1 to {MAX_BURST}"),
+            ));
+        }
+        match interval.checked_mul(u64::from(burst)) {
+            Some(tolerance) if tolerance <= MAX_TOLERANCE => Ok((burst, interval, tolerance)),
+            _ => Err((
+                "burst",
+                burst.to_string(),
+                format!(
+                    "a full burst would take more than 100 years to refill at {} per {:?}",
+                    self.rate, self.per
+                ),
+            )),
+        }
+    }
 }
 
 impl RateLimiterBuilder {
@@ -140,91 +208,160 @@ impl RateLimiterBuilder {
         self
     }
 
-    /// Checks the settings and builds the limiter.
+    /// Ignores the environment: only the values set here count.
+    pub fn ignore_env(mut self) -> Self {
+        self.read_env = false;
+        self
+    }
+
+    /// Checks the settings, applies the limiter's environment variables
+    /// (`RATE_LIMIT_<NAME>_RATE`, `_PER`, `_BURST`, `_MAX_WAIT`; see
+    /// [`LimitKey`](crate::config::LimitKey)) unless [`ignore_env`](Self::ignore_env) was
+    /// called, and builds the limiter.
     ///
-    /// Errors: a `rate` of 0, a `per` of zero or above
+    /// Errors, for values set here: a `rate` of 0 or above
+    /// [`MAX_RATE`](crate::config::MAX_RATE), a `per` of zero or above
     /// [`MAX_DURATION`](crate::config::MAX_DURATION), a rate above one token per nanosecond, a
     /// `burst` of 0 or above [`MAX_BURST`], a bucket (`burst x per / rate`) longer than 100
     /// years, a `max_wait` above [`MAX_DURATION`](crate::config::MAX_DURATION), a name that is
-    /// not ASCII letters, digits and `_`.
+    /// not ASCII letters, digits and `_`. A variable that does not parse, or that makes the
+    /// settings break one of these rules, is logged at error level and ignored alone.
     pub fn build(self) -> Result<RateLimiter, ConfigError> {
+        let env = self.read_env.then_some(Env::Process);
+        self.build_in(env)
+    }
+
+    /// Like [`build`](Self::build), reading the variables through `lookup` instead of the
+    /// process environment.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience::limit::RateLimiter;
+    ///
+    /// let env = |var: &str| (var == "RATE_LIMIT_ZOHO_CREDITS_BURST").then(|| "50".to_owned());
+    /// let credits = RateLimiter::builder("zoho_credits", 100_000, Duration::from_secs(86_400))
+    ///     .burst(500)
+    ///     .build_with_env(env)?;
+    /// assert_eq!(credits.config().burst, 50); // the variable wins
+    /// # Ok::<(), resilience::ConfigError>(())
+    /// ```
+    pub fn build_with_env(
+        self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<RateLimiter, ConfigError> {
+        self.build_in(Some(Env::Lookup(&lookup)))
+    }
+
+    fn build_in(self, env: Option<Env<'_>>) -> Result<RateLimiter, ConfigError> {
         let context = format!("rate limiter '{}'", self.name);
-        let invalid = |setting, value: String, reason: String| ConfigError::InvalidSetting {
-            setting,
-            value,
-            reason,
-            context: context.clone(),
-        };
-        if let Err(reason) = crate::config::validate_name(&self.name) {
-            return Err(invalid("name", format!("{:?}", &*self.name), reason));
-        }
-        if self.rate == 0 {
-            return Err(invalid("rate", "0".into(), "must be at least 1".into()));
-        }
-        let per = clock::nanos(self.per);
-        if per == 0 || self.per > crate::config::MAX_DURATION {
-            return Err(invalid(
-                "per",
-                format!("{:?}", self.per),
-                "must be greater than zero and at most 365 days".into(),
-            ));
-        }
-        if self.rate > per {
-            return Err(invalid(
-                "rate",
-                self.rate.to_string(),
-                format!(
-                    "must be at most one per nanosecond ({per} per {:?})",
-                    self.per
-                ),
-            ));
-        }
-        let interval = per.div_ceil(self.rate);
-        let burst = self.burst.unwrap_or_else(|| {
-            u32::try_from(self.rate.min(u64::from(MAX_BURST))).unwrap_or(MAX_BURST)
-        });
-        if burst == 0 || burst > MAX_BURST {
-            return Err(invalid(
-                "burst",
-                burst.to_string(),
-                format!("must be from 1 to {MAX_BURST}"),
-            ));
-        }
-        let tolerance = match interval.checked_mul(u64::from(burst)) {
-            Some(t) if t <= MAX_TOLERANCE => t,
-            _ => {
-                return Err(invalid(
-                    "burst",
-                    burst.to_string(),
-                    format!(
-                        "a full burst would take more than 100 years to refill at {} per {:?}",
-                        self.rate, self.per
-                    ),
-                ));
+        let invalid = |(setting, value, reason): (&'static str, String, String)| {
+            ConfigError::InvalidSetting {
+                setting,
+                value,
+                reason,
+                context: context.clone(),
             }
         };
-        if self.max_wait > crate::config::MAX_DURATION {
-            return Err(invalid(
-                "max_wait",
-                format!("{:?}", self.max_wait),
-                "must be at most 365 days".into(),
-            ));
+        if let Err(reason) = crate::config::validate_name(&self.name) {
+            return Err(invalid(("name", format!("{:?}", &*self.name), reason)));
         }
+        let written = Resolved {
+            rate: self.rate,
+            per: self.per,
+            burst: self.burst,
+            max_wait: self.max_wait,
+        };
+        written.derive().map_err(invalid)?;
+        if written.max_wait > crate::config::MAX_DURATION {
+            return Err(invalid((
+                "max_wait",
+                format!("{:?}", written.max_wait),
+                "must be at most 365 days".into(),
+            )));
+        }
+        let mut resolved = written;
+        if let Some(env) = env {
+            let (vars, mut ignored) = RateLimitVars::read(&self.name, env);
+            resolved = apply_vars(&self.name, written, vars, &mut ignored);
+            for error in &ignored {
+                crate::config::log_ignored(&context, error);
+            }
+        }
+        let (burst, interval, tolerance) = resolved.derive().map_err(invalid)?;
         Ok(RateLimiter {
             tat: AtomicU64::new(0),
             interval,
             tolerance,
-            max_wait: clock::nanos(self.max_wait),
+            max_wait: clock::nanos(resolved.max_wait),
             refused: AtomicU64::new(0),
             config: RateLimiterConfig {
-                rate: self.rate,
-                per: self.per,
+                rate: resolved.rate,
+                per: resolved.per,
                 burst,
-                max_wait: self.max_wait,
+                max_wait: resolved.max_wait,
             },
             name: self.name,
         })
     }
+}
+
+/// The written settings with the variables applied. When the variables of `rate`, `per` and
+/// `burst` together break a rule that the written values keep, the fewest of them that mend it
+/// are ignored (the burst's first, then the rate's, then the period's), each recorded in
+/// `ignored` with the rule it breaks.
+fn apply_vars(
+    name: &str,
+    written: Resolved,
+    vars: RateLimitVars,
+    ignored: &mut Vec<ConfigError>,
+) -> Resolved {
+    let with = |mask: u8| Resolved {
+        rate: vars.rate.filter(|_| mask & 1 != 0).unwrap_or(written.rate),
+        per: vars.per.filter(|_| mask & 2 != 0).unwrap_or(written.per),
+        burst: vars.burst.filter(|_| mask & 4 != 0).or(written.burst),
+        max_wait: vars.max_wait.unwrap_or(written.max_wait),
+    };
+    let all = 0b111;
+    let full = with(all);
+    let Err((_, _, reason)) = full.derive() else {
+        return full;
+    };
+    // Most variables kept first; among equals, keep the period, then the rate.
+    let mut masks: Vec<u8> = (0..all).collect();
+    masks.sort_by_key(|m| {
+        (
+            std::cmp::Reverse(m.count_ones()),
+            std::cmp::Reverse(m & 2),
+            std::cmp::Reverse(m & 1),
+        )
+    });
+    let present = |bit: u8| match bit {
+        1 => vars.rate.map(|v| v.to_string()),
+        2 => vars.per.map(|v| format!("{v:?}")),
+        _ => vars.burst.map(|v| v.to_string()),
+    };
+    for mask in masks {
+        let candidate = with(mask);
+        if candidate.derive().is_ok() {
+            for (bit, key) in [
+                (1, LimitKey::Rate),
+                (2, LimitKey::Per),
+                (4, LimitKey::Burst),
+            ] {
+                if mask & bit == 0 {
+                    if let Some(value) = present(bit) {
+                        ignored.push(ConfigError::InvalidEnv {
+                            variable: key.var(name),
+                            value,
+                            reason: reason.clone(),
+                        });
+                    }
+                }
+            }
+            return candidate;
+        }
+    }
+    written
 }
 
 /// At most `rate` tokens per `per`: Zoho's daily API credits, or any quota a dependency
@@ -288,6 +425,7 @@ impl RateLimiter {
             per,
             burst: None,
             max_wait: Duration::ZERO,
+            read_env: true,
         }
     }
 
@@ -318,10 +456,11 @@ impl RateLimiter {
         self.try_acquire_n(1)
     }
 
-    /// Takes `cost` tokens if they are all there now; never waits.
+    /// Takes `cost` tokens if they are all there now; never waits. A cost of zero takes
+    /// nothing and always passes; a cost above the burst never does.
     #[inline]
     pub fn try_acquire_n(&self, cost: u32) -> Result<(), RateLimitedError> {
-        self.reserve(cost, 0).map(|_| ())
+        self.reserve(cost, 0).map(drop)
     }
 
     /// Takes `cost` tokens, waiting up to `max_wait` for them.
@@ -348,11 +487,15 @@ impl RateLimiter {
     /// Moves the TAT by `cost` tokens if they are due within `max_wait` nanoseconds: the wait,
     /// or the refusal.
     #[inline]
-    fn reserve(&self, cost: u32, max_wait: u64) -> Result<u64, RateLimitedError> {
-        let increment = u64::from(cost) * self.interval;
-        if increment > self.tolerance {
+    fn reserve(&self, cost: u32, max_wait: u64) -> Result<Reserved, RateLimitedError> {
+        if cost == 0 {
+            return Ok(Reserved { wait: 0, due: 0 });
+        }
+        if cost > self.config.burst {
             return Err(self.refuse(None));
         }
+        // At most `tolerance`: no overflow.
+        let increment = u64::from(cost) * self.interval;
         let now = clock::now();
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
@@ -365,17 +508,26 @@ impl RateLimiter {
                 .tat
                 .compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed)
             {
-                Ok(_) => return Ok(wait),
+                Ok(_) => {
+                    return Ok(Reserved {
+                        wait,
+                        due: now + wait,
+                    });
+                }
                 Err(current) => tat = current,
             }
         }
     }
 
-    /// Gives back the tokens a waiting call had reserved.
-    fn give_back(&self, cost: u32) {
-        // While a reservation waits, the TAT is past its due time, which is past now: nothing
-        // moved it back to `now` since the reservation added its tokens, and the TAT counts
-        // decades of nanoseconds from the crate's clock anchor, so it holds these tokens.
+    /// Gives back the tokens a waiting call reserved, unless they are due already (time has
+    /// then paid for them, and giving them back would make up tokens).
+    fn give_back(&self, cost: u32, due: u64) {
+        if clock::now() >= due {
+            return;
+        }
+        // Until a reservation is due, the TAT is past its due time plus the tolerance, so past
+        // now: nothing moved it back to now since the reservation added its tokens, and it
+        // holds them.
         self.tat
             .fetch_sub(u64::from(cost) * self.interval, Ordering::Relaxed);
     }
@@ -392,26 +544,35 @@ impl RateLimiter {
     }
 }
 
+/// Tokens reserved: how long until they are due, and when (on the crate's clock).
+#[derive(Debug, Clone, Copy)]
+struct Reserved {
+    wait: u64,
+    due: u64,
+}
+
 pin_project_lite::pin_project! {
     /// The future of [`RateLimiter::acquire_n`]: the tokens, or [`RateLimitedError`] at once
     /// when they would not be there within `max_wait`.
     ///
-    /// Dropped while it waits, it gives its reserved tokens back.
+    /// Dropped while it waits, it gives its reserved tokens back. Waiting needs a tokio runtime
+    /// with time enabled; taking tokens that are there does not.
     #[must_use = "futures do nothing unless polled"]
     pub struct AcquireTokens<B: Deref<Target = RateLimiter>> {
         limiter: B,
         cost: u32,
-        // Set while the reserved tokens are not due yet.
+        // When the reserved tokens are due, while waiting for them.
+        due: Option<u64>,
         #[pin]
-        due: Option<tokio::time::Sleep>,
+        sleep: Option<tokio::time::Sleep>,
         done: bool,
     }
 
     impl<B: Deref<Target = RateLimiter>> PinnedDrop for AcquireTokens<B> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if this.due.is_some() && !*this.done {
-                this.limiter.give_back(*this.cost);
+            if let (Some(due), false) = (*this.due, *this.done) {
+                this.limiter.give_back(*this.cost, due);
             }
         }
     }
@@ -423,6 +584,7 @@ impl<B: Deref<Target = RateLimiter>> AcquireTokens<B> {
             limiter,
             cost,
             due: None,
+            sleep: None,
             done: false,
         }
     }
@@ -445,21 +607,26 @@ impl<B: Deref<Target = RateLimiter>> Future for AcquireTokens<B> {
         assert!(!*this.done, "`AcquireTokens` polled after it completed");
         if this.due.is_none() {
             match this.limiter.reserve(*this.cost, this.limiter.max_wait) {
-                Ok(0) => {
+                Ok(Reserved { wait: 0, .. }) => {
                     *this.done = true;
                     return Poll::Ready(Ok(()));
                 }
-                Ok(wait) => this
-                    .due
-                    .set(Some(tokio::time::sleep(Duration::from_nanos(wait)))),
+                Ok(reserved) => {
+                    // Recorded before the timer is made, so that the tokens go back even if
+                    // making it fails (no runtime).
+                    *this.due = Some(reserved.due);
+                    this.sleep.set(Some(tokio::time::sleep(Duration::from_nanos(
+                        reserved.wait,
+                    ))));
+                }
                 Err(refused) => {
                     *this.done = true;
                     return Poll::Ready(Err(refused));
                 }
             }
         }
-        let due = this.due.as_pin_mut().expect("set above");
-        if due.poll(cx).is_pending() {
+        let sleep = this.sleep.as_pin_mut().expect("set with `due`");
+        if sleep.poll(cx).is_pending() {
             return Poll::Pending;
         }
         *this.done = true;
