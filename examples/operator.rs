@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::Parser;
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use resilience::health::HealthMonitor;
 use resilience::{CircuitBreaker, FallbackHandler, Tier};
 use resilience_examples::operator::{OperatorState, serve_loopback};
@@ -40,7 +40,12 @@ const TIERS: [&str; 3] = ["tier1_mcp", "tier2_sdk", "tier3_rest"];
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
 
-    let handle = PrometheusBuilder::new().install_recorder()?;
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(resilience::metrics::CALL_DURATION.into()),
+            resilience::metrics::CALL_DURATION_BUCKETS,
+        )?
+        .install_recorder()?;
     resilience::metrics::describe();
 
     let registry = resilience::registry();
@@ -71,7 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     monitor.start();
 
     let (addr, server) = serve_loopback(OperatorState {
-        manager: registry,
+        manager: registry.into(),
         monitor: Arc::clone(&monitor),
         render: Arc::new(move || handle.render()),
     })

@@ -443,3 +443,36 @@ async fn a_tier_refused_by_its_own_breaker_is_reported_as_skipped() {
         Err(ZohoError::Resilience(resilience::Error::CircuitOpen(_)))
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_unguarded_tier_that_fails_after_a_guarded_helper_was_refused_is_reported_as_failed() {
+    #[fallback(helped_second)]
+    async fn helped_first() -> Result<u32, ZohoError> {
+        Err(ZohoError::Http(500))
+    }
+    /// No breaker of its own: tries a guarded helper, then fails on its own.
+    async fn helped_second() -> Result<u32, ZohoError> {
+        let _ = helper().await;
+        Err(ZohoError::NotFound("42".to_owned()))
+    }
+    #[circuit_breaker(name = "attr_helper")]
+    async fn helper() -> Result<u32, ZohoError> {
+        Ok(1)
+    }
+
+    assert_eq!(helper().await.unwrap(), 1);
+    breaker("attr_helper").force_open();
+    match helped_first().await {
+        Err(ZohoError::Resilience(resilience::Error::AllTiersFailed(e))) => {
+            let tier = &e.attempted_tiers[1];
+            assert_eq!(tier.tier, "helped_second");
+            match &tier.outcome {
+                TierOutcome::Failed(error) => {
+                    assert_eq!(error.to_string(), "account 42 not found")
+                }
+                other => panic!("the tier's own error is lost: {other:?}"),
+            }
+        }
+        other => panic!("expected all tiers to fail, got {other:?}"),
+    }
+}

@@ -1,7 +1,8 @@
 //! Misuse that must not compile, each case named for the misuse, with the compiler's message
 //! checked in beside it (`.stderr`): one folder per attribute (`circuit_breaker/`, `retry/`,
-//! `fallback/`), then the function's shape (`shape/`), the type rules (`types/`) and attributes
-//! used together (`combined/`). `pass/` holds every supported shape, compiled and run.
+//! `fallback/`), then the function's shape (`shape/`), the type rules (`types/`), attributes
+//! used together (`combined/`), the body's own control flow (`control_flow/`) and the lints the
+//! function keeps (`lints/`). `pass/` holds every supported shape, compiled and run.
 //!
 //! Regenerate the messages after a deliberate change with
 //! `TRYBUILD=overwrite cargo test -p resilience-ui-tests`, then read the diff.
@@ -27,6 +28,8 @@ fn ui() {
             "shape",
             "types",
             "combined",
+            "control_flow",
+            "lints",
         ] {
             t.compile_fail(format!("tests/ui/{group}/*.rs"));
         }

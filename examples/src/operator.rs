@@ -4,10 +4,11 @@
 //! The router does not depend on an exporter: it is given a `render` function (for Prometheus,
 //! `move || handle.render()` with a `metrics_exporter_prometheus::PrometheusHandle`) and calls
 //! [`resilience::metrics::publish`] before each render, so that the gauges that successes move
-//! (total calls, error rate) are current when scraped.
+//! (calls in the window, failure ratio) are current when scraped. The alert rules of
+//! `resilience/alerts/` read these series.
 //!
 //! `/status` is the guide's metrics shape, every breaker by name, next to the health monitor's
-//! status:
+//! status; durations name their unit (`time_until_retry_seconds`, `latency_seconds`):
 //!
 //! ```json
 //! {
@@ -15,7 +16,7 @@
 //!     "tier1_mcp": { "state": "open", "failure_count": 3, "success_count": 0,
 //!                    "total_calls": 3, "error_rate": 1.0,
 //!                    "last_failure_time": "2025-01-31T12:00:00.000Z",
-//!                    "time_until_retry": 29.5 }
+//!                    "time_until_retry_seconds": 29.5 }
 //!   },
 //!   "health": { "all_healthy": false, "status": "degraded", "checked_at": "...", "tiers": {} }
 //! }
@@ -34,7 +35,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use resilience::health::{HealthMonitor, HealthStatus};
-use resilience::{CircuitBreakerManager, Metrics};
+use resilience::{ManagerRef, Metrics};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
@@ -44,8 +45,9 @@ pub type Render = Arc<dyn Fn() -> String + Send + Sync + 'static>;
 /// What the routes read: the breakers, the health monitor and the exporter's renderer.
 #[derive(Clone)]
 pub struct OperatorState {
-    /// The breakers to report, usually [`resilience::registry()`].
-    pub manager: &'static CircuitBreakerManager,
+    /// The breakers to report: [`resilience::registry()`] or a manager of your own in an `Arc`
+    /// (`resilience::registry().into()`, `Arc::clone(&manager).into()`).
+    pub manager: ManagerRef<'static>,
     /// The health monitor whose [`status`](HealthMonitor::status) `/status` reports.
     pub monitor: Arc<HealthMonitor>,
     /// Renders `/metrics`.
@@ -72,7 +74,7 @@ pub struct Status {
 ///     .tier("tier1_mcp", || async { Ok::<(), String>(()) })
 ///     .build()?;
 /// let app = router(OperatorState {
-///     manager: resilience::registry(),
+///     manager: resilience::registry().into(),
 ///     monitor: Arc::new(monitor),
 ///     render: Arc::new(String::new), // a real exporter's `render` in practice
 /// });
@@ -108,7 +110,7 @@ pub async fn serve_loopback(
 }
 
 async fn metrics(State(state): State<OperatorState>) -> impl IntoResponse {
-    resilience::metrics::publish(state.manager);
+    resilience::metrics::publish(&state.manager);
     (
         [(
             header::CONTENT_TYPE,

@@ -160,7 +160,7 @@ async fn the_four_phases_fail_over_and_recover() {
         "total_calls",
         "error_rate",
         "last_failure_time",
-        "time_until_retry",
+        "time_until_retry_seconds",
     ] {
         assert!(metrics.get(field).is_some(), "metrics.{field} in {metrics}");
     }

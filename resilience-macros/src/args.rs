@@ -21,7 +21,9 @@ const MAX_WINDOW_SIZE: u64 = 10_000;
 const MAX_RETRY_ATTEMPTS: u64 = 1_000;
 const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 const DEFAULT_HALF_OPEN_MAX_CALLS: u32 = 3;
+const DEFAULT_SUCCESS_THRESHOLD: u32 = 2;
 const DEFAULT_WINDOW_SIZE: u32 = 100;
+const DEFAULT_BASE_DELAY: Duration = Duration::from_secs(1);
 const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(60);
 
 /// Which attribute.
@@ -68,17 +70,6 @@ impl Kind {
             Kind::Fallback => &[],
         }
     }
-
-    /// The attribute a path names: `retry`, `resilience::retry` or `::resilience::retry`.
-    pub fn of_path(path: &Path) -> Option<Kind> {
-        let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
-        let name = match segments.as_slice() {
-            [name] if path.leading_colon.is_none() => name,
-            [krate, name] if krate == "resilience" => name,
-            _ => return None,
-        };
-        Kind::ALL.into_iter().find(|k| k.name() == name)
-    }
 }
 
 /// A value and where it was written.
@@ -88,10 +79,17 @@ pub struct Spanned<T> {
     pub span: Span,
 }
 
+/// The breaker's name as written: a string, or the path of a `&'static str` constant (checked
+/// by a const evaluation).
+pub enum BreakerName {
+    Literal(Spanned<String>),
+    Const(Path),
+}
+
 /// The settings of `#[circuit_breaker(...)]`.
 #[derive(Default)]
 pub struct BreakerArgs {
-    pub name: Option<Spanned<String>>,
+    pub name: Option<BreakerName>,
     pub failure_threshold: Option<Spanned<u32>>,
     pub recovery_timeout: Option<Spanned<Duration>>,
     pub half_open_max_calls: Option<Spanned<u32>>,
@@ -174,7 +172,10 @@ pub fn breaker(tokens: TokenStream, errors: &mut Errors) -> syn::Result<BreakerA
         };
         let key_name = key.to_string();
         match key_name.as_str() {
-            "name" => set(&mut args.name, name(&value), errors),
+            "name" => match name(&value) {
+                Ok(name) => args.name = Some(name),
+                Err(e) => errors.push(e),
+            },
             "failure_threshold" => set(
                 &mut args.failure_threshold,
                 count(&key, &value, MAX_FAILURE_THRESHOLD),
@@ -212,22 +213,35 @@ pub fn breaker(tokens: TokenStream, errors: &mut Errors) -> syn::Result<BreakerA
             _ => unreachable!("`known` lets only the attribute's keys through"),
         }
     }
-    // Rules across settings, with the runtime's defaults for what is not written.
-    if let Some(success) = &args.success_threshold {
-        let (half_open, whence) = match &args.half_open_max_calls {
-            Some(h) => (h.value, ""),
-            None => (DEFAULT_HALF_OPEN_MAX_CALLS, ", the default"),
-        };
-        if success.value > half_open {
-            errors.at(
-                success.span,
-                format!(
-                    "success_threshold ({}) must not exceed half_open_max_calls ({half_open}{whence}), \
-                     or the circuit could never close",
-                    success.value
-                ),
-            );
+    // Rules across settings, with the runtime's defaults for what is not written; the error is
+    // at the written value.
+    match (&args.success_threshold, &args.half_open_max_calls) {
+        (Some(success), half_open) => {
+            let (half_open, whence) = match half_open {
+                Some(h) => (h.value, ""),
+                None => (DEFAULT_HALF_OPEN_MAX_CALLS, ", the default"),
+            };
+            if success.value > half_open {
+                errors.at(
+                    success.span,
+                    format!(
+                        "success_threshold ({}) must not exceed half_open_max_calls ({half_open}{whence}), \
+                         or the circuit could never close",
+                        success.value
+                    ),
+                );
+            }
         }
+        (None, Some(half_open)) if half_open.value < DEFAULT_SUCCESS_THRESHOLD => errors.at(
+            half_open.span,
+            format!(
+                "half_open_max_calls ({}) must be at least success_threshold \
+                 ({DEFAULT_SUCCESS_THRESHOLD}, the default), or the circuit could never close; \
+                 set `success_threshold` too",
+                half_open.value
+            ),
+        ),
+        (None, _) => {}
     }
     if let Some(minimum) = &args.minimum_calls {
         let (window, whence) = match &args.window_size {
@@ -276,35 +290,48 @@ pub fn retry(tokens: TokenStream, errors: &mut Errors) -> syn::Result<RetryArgs>
             _ => unreachable!("`known` lets only the attribute's keys through"),
         }
     }
-    if let Some(base) = &args.base_delay {
-        let (max, whence) = match &args.max_delay {
-            Some(m) => (m.value, ""),
-            None => (DEFAULT_MAX_DELAY, ", the default"),
-        };
-        if base.value > max {
-            errors.at(
-                base.span,
-                format!(
-                    "base_delay ({}) must not exceed max_delay ({}{whence})",
-                    humantime::format_duration(base.value),
-                    humantime::format_duration(max)
-                ),
-            );
+    match (&args.base_delay, &args.max_delay) {
+        (Some(base), max) => {
+            let (max, whence) = match max {
+                Some(m) => (m.value, ""),
+                None => (DEFAULT_MAX_DELAY, ", the default"),
+            };
+            if base.value > max {
+                errors.at(
+                    base.span,
+                    format!(
+                        "base_delay ({}) must not exceed max_delay ({}{whence})",
+                        humantime::format_duration(base.value),
+                        humantime::format_duration(max)
+                    ),
+                );
+            }
         }
+        (None, Some(max)) if max.value < DEFAULT_BASE_DELAY => errors.at(
+            max.span,
+            format!(
+                "max_delay ({}) must be at least base_delay ({}, the default); set `base_delay` too",
+                humantime::format_duration(max.value),
+                humantime::format_duration(DEFAULT_BASE_DELAY)
+            ),
+        ),
+        (None, _) => {}
     }
     Ok(args)
 }
 
-/// Parses and checks `#[fallback(...)]`'s tiers. `own` is the guarded function's name.
+/// Parses and checks `#[fallback(...)]`'s tiers. `own` is the guarded function's name, `at`
+/// the attribute.
 pub fn fallback(
     tokens: TokenStream,
     own: &Ident,
+    at: Span,
     errors: &mut Errors,
 ) -> syn::Result<FallbackArgs> {
     let items = Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens)?;
     if items.is_empty() {
         errors.at(
-            Span::call_site(),
+            at,
             "#[fallback] needs at least one tier, e.g. `#[fallback(get_account_sdk, get_account_rest)]`",
         );
     }
@@ -651,27 +678,47 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     })
 }
 
-fn name(value: &Expr) -> syn::Result<Spanned<String>> {
+fn name(value: &Expr) -> syn::Result<BreakerName> {
     let span = value.span();
-    let Expr::Lit(ExprLit {
-        lit: Lit::Str(s), ..
-    }) = value
-    else {
-        return Err(syn::Error::new_spanned(
-            value,
-            "`name` expects the breaker's name as a string, like `name = \"tier1_mcp\"`",
-        ));
+    let s = match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => s,
+        // A constant: `name = TIER1`, `name = crate::names::TIER1`.
+        Expr::Path(p) if p.qself.is_none() && p.attrs.is_empty() => {
+            if p.path.segments.first().is_some_and(|s| s.ident == "Self") {
+                return Err(syn::Error::new_spanned(
+                    value,
+                    "`name` takes a constant outside the impl block, like `name = TIER1` or \
+                     `name = crate::names::TIER1`: the breaker is declared in a `static`, which \
+                     cannot refer to `Self`",
+                ));
+            }
+            return Ok(BreakerName::Const(p.path.clone()));
+        }
+        _ => {
+            return Err(syn::Error::new_spanned(
+                value,
+                "`name` expects the breaker's name as a string, like `name = \"tier1_mcp\"`, \
+                 or a `&str` constant, like `name = TIER1`",
+            ));
+        }
     };
     let name = s.value();
     let problem = if name.is_empty() {
         Some("must not be empty".to_owned())
     } else if let Some(c) = name
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || *c == ':'))
     {
         Some(format!(
             "may contain only ASCII letters, digits and `_` (found {c:?})"
         ))
+    } else if name
+        .split("::")
+        .any(|segment| segment.is_empty() || segment.contains(':'))
+    {
+        Some("may have `::` only between two path segments".to_owned())
     } else if name.starts_with(|c: char| c.is_ascii_digit()) {
         Some("must not start with a digit".to_owned())
     } else {
@@ -685,7 +732,7 @@ fn name(value: &Expr) -> syn::Result<Spanned<String>> {
                  CIRCUIT_BREAKER_<NAME>_<KEY> exist"
             ),
         )),
-        None => Ok(Spanned { value: name, span }),
+        None => Ok(BreakerName::Literal(Spanned { value: name, span })),
     }
 }
 

@@ -2,9 +2,10 @@
 //! [`resilience`](https://docs.rs/resilience) crate. Use them through `resilience`, which
 //! re-exports them and whose documentation describes them.
 //!
-//! Whatever the order they are written in, the attributes of one function make one pipeline,
-//! `fallback(retry(circuit_breaker(body)))`: the first of them to expand reads the others,
-//! emits the whole pipeline and removes them. Every configuration that cannot work is a compile
+//! Whatever the order they are written in, and however they are imported or renamed, the
+//! attributes of one function make one pipeline, `fallback(retry(circuit_breaker(body)))`: each
+//! leaves its arguments on one finishing attribute, `__pipeline`, that the first of them
+//! appends after all the others, and that emits the whole pipeline. Every configuration that cannot work is a compile
 //! error spanned on the offending token; the function is then emitted unchanged beside the
 //! errors, so one mistake gives one message.
 //!
@@ -35,4 +36,12 @@ pub fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn fallback(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::attribute(Kind::Fallback, args.into(), item.into()).into()
+}
+
+/// The finishing attribute that the three attributes leave on their function: it emits the
+/// pipeline of all of them. Not for direct use.
+#[doc(hidden)]
+#[proc_macro_attribute]
+pub fn __pipeline(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::pipeline(args.into(), item.into()).into()
 }

@@ -15,6 +15,24 @@
 //! every read is tokio's, virtual when paused). When tokio's clock is paused at the moment a
 //! breaker opens, that open period is timed on tokio's clock alone, feature or not.
 //!
+//! # One open period, one clock
+//!
+//! An open period that starts while tokio's clock runs (flagged [`COARSE_OK`]) is timed on
+//! the real clock by everything that judges it: admission (coarse, then precise) and the
+//! metrics' `time_until_retry` ([`now_for`]). Pausing tokio's clock afterwards does not end it
+//! early; a test that wants virtual time to end an open period pauses before the breaker
+//! opens. A period that starts while tokio's clock is paused is timed on tokio's clock by all.
+//!
+//! # Never a `retry_after` too short
+//!
+//! The coarse clock and the monotonic clock are one timeline (the coarse one is the monotonic
+//! time of the last tick, never ahead of it). The anchor's coarse offset is a reading of the
+//! *monotonic* clock taken right after the precise anchor, so a coarse reading minus the
+//! offset is never ahead of the precise time since the anchor: a wait computed from it is at
+//! least the time actually left, and a caller that sleeps it finds the breaker due. It is
+//! longer by at most the coarse clock's lag (under a tick) plus the anchor's read gap (at most
+//! [`ANCHOR_GAP`]), so the coarse check stays safe within [`COARSE_SLACK`].
+//!
 //! Times are nanoseconds since one process-wide [`Anchor`] set decades in the past (so that a
 //! paused clock advanced far ahead, or a breaker shared between a paused and a running
 //! runtime, never reads a time before it): a breaker keeps no time base of its own.
@@ -29,8 +47,13 @@ use tokio::time::Instant;
 /// Where the tick is longer than half this, the coarse clock is not used at all.
 pub(crate) const COARSE_SLACK: Duration = Duration::from_millis(20);
 
-/// Set in an open deadline when its period may be checked on the coarse clock.
+/// Set in an open deadline when its period started on the real clock: it may be checked on
+/// the coarse clock, and is timed on the real clock.
 const COARSE_OK: u64 = 1 << 63;
+
+/// The longest the anchor's two monotonic readings around the precise one may be apart for
+/// the coarse clock to be used (a preemption between them makes it retry).
+const ANCHOR_GAP: u64 = 1_000_000;
 
 /// How far before its creation the anchor is placed, the first of these that the platform's
 /// `Instant` can represent (50 years, a year, a day, none).
@@ -54,16 +77,19 @@ struct Anchor {
     instant: Instant,
     /// The wall clock at time zero.
     wall: SystemTime,
-    /// The coarse clock's reading at time zero (wrapping), read before `instant` so that a
-    /// deadline mapped onto the coarse clock is at or before the real one.
+    /// Time zero on the coarse clock's timeline (wrapping): the monotonic clock read right
+    /// *after* `instant`, so that a coarse reading minus it is never ahead of the precise time
+    /// since `instant`. See [`coarse_offset`].
     coarse: u64,
+    /// Whether breakers use the coarse clock: it exists here, ticks finely enough, and the
+    /// anchor's readings were close enough together.
+    coarse_ok: bool,
 }
 
 fn anchor() -> &'static Anchor {
     static ANCHOR: OnceLock<Anchor> = OnceLock::new();
     ANCHOR.get_or_init(|| {
-        let coarse = coarse_now().unwrap_or(0);
-        let now = std::time::Instant::now();
+        let (now, coarse) = anchor_readings();
         let wall = SystemTime::now();
         let (instant, margin) = MARGINS
             .iter()
@@ -72,9 +98,40 @@ fn anchor() -> &'static Anchor {
         Anchor {
             instant: Instant::from_std(instant),
             wall: wall.checked_sub(margin).unwrap_or(SystemTime::UNIX_EPOCH),
-            coarse: coarse.wrapping_sub(nanos(margin)),
+            coarse: coarse.unwrap_or(0).wrapping_sub(nanos(margin)),
+            coarse_ok: coarse.is_some(),
         }
     })
+}
+
+/// The precise anchor, and its time on the coarse clock's timeline where the coarse clock is
+/// used: monotonic readings before and after the precise one, retried while a preemption
+/// keeps them more than [`ANCHOR_GAP`] apart.
+fn anchor_readings() -> (std::time::Instant, Option<u64>) {
+    #[cfg(all(
+        any(target_os = "linux", target_os = "android"),
+        not(feature = "test-util")
+    ))]
+    if coarse::usable() {
+        for _ in 0..16 {
+            let before = coarse::monotonic();
+            let now = std::time::Instant::now();
+            let after = coarse::monotonic();
+            if let Some(offset) = coarse_offset(before, after) {
+                return (now, Some(offset));
+            }
+        }
+    }
+    (std::time::Instant::now(), None)
+}
+
+/// The anchor's offset on the coarse clock's timeline from monotonic readings taken right
+/// before and right after the precise anchor: the later one, so that coarse times since the
+/// anchor are never ahead of precise ones; `None` when the two are too far apart for the
+/// coarse check's slack.
+#[cfg_attr(feature = "test-util", allow(dead_code))] // the coarse clock is compiled out
+fn coarse_offset(before: u64, after: u64) -> Option<u64> {
+    (after.wrapping_sub(before) <= ANCHOR_GAP).then_some(after)
 }
 
 /// Precise nanoseconds since the anchor, on tokio's clock.
@@ -82,13 +139,24 @@ pub(crate) fn now() -> u64 {
     nanos(Instant::now().saturating_duration_since(anchor().instant))
 }
 
+/// Precise nanoseconds since the anchor on the clock that times `deadline` (from
+/// [`deadline`]): the real clock for a period that started on it, tokio's otherwise.
+pub(crate) fn now_for(deadline: u64) -> u64 {
+    if deadline & COARSE_OK == 0 {
+        return now();
+    }
+    let since = std::time::Instant::now().saturating_duration_since(anchor().instant.into_std());
+    nanos(since)
+}
+
 /// A cheap timestamp for metrics: nanoseconds since the anchor plus one (never 0), to the
 /// coarse clock's tick where it is used.
 #[inline]
 pub(crate) fn stamp() -> u64 {
-    match coarse_now() {
-        Some(coarse) => coarse.wrapping_sub(anchor().coarse).saturating_add(1),
-        None => now().saturating_add(1),
+    let anchor = anchor();
+    match coarse_reading() {
+        Some(coarse) if anchor.coarse_ok => coarse.wrapping_sub(anchor.coarse).saturating_add(1),
+        _ => now().saturating_add(1),
     }
 }
 
@@ -129,14 +197,22 @@ pub(crate) fn precise(deadline: u64) -> u64 {
 /// How long until `deadline` (from [`deadline`]), in nanoseconds, when the coarse clock shows
 /// it at least [`COARSE_SLACK`] away; `None` when the precise clock must decide.
 ///
-/// The wait is right to within the coarse clock's tick.
+/// The wait is never shorter than the time actually left, and longer by less than a tick plus
+/// [`ANCHOR_GAP`]: see the module's documentation.
 #[inline]
 pub(crate) fn certainly_before(deadline: u64) -> Option<u64> {
     if deadline & COARSE_OK == 0 {
         return None;
     }
-    let now = coarse_now()?.wrapping_sub(anchor().coarse);
-    wait_if_far(now, precise(deadline))
+    // The flag is set only where the coarse clock is used.
+    coarse_wait(coarse_reading()?, anchor().coarse, precise(deadline))
+}
+
+/// The wait until `deadline` (precise nanoseconds since the anchor) from a coarse `reading`,
+/// given the anchor's coarse offset, when it is more than [`COARSE_SLACK`] away.
+#[inline]
+fn coarse_wait(reading: u64, offset: u64, deadline: u64) -> Option<u64> {
+    wait_if_far(reading.wrapping_sub(offset), deadline)
 }
 
 #[inline]
@@ -145,14 +221,26 @@ fn wait_if_far(coarse_now: u64, coarse_deadline: u64) -> Option<u64> {
         .then(|| coarse_deadline - coarse_now)
 }
 
-/// The coarse clock, where it is used (Linux and Android, without `test-util`).
+/// The coarse clock, where it is used (Linux and Android, without `test-util`, and the anchor
+/// allows it).
 #[inline]
 fn coarse_now() -> Option<u64> {
+    if anchor().coarse_ok {
+        coarse_reading()
+    } else {
+        None
+    }
+}
+
+/// A reading of the coarse clock where it is compiled in (Linux and Android, without
+/// `test-util`); whether to use it is the anchor's call.
+#[inline]
+fn coarse_reading() -> Option<u64> {
     #[cfg(all(
         any(target_os = "linux", target_os = "android"),
         not(feature = "test-util")
     ))]
-    return coarse::now();
+    return Some(coarse::now());
     #[allow(unreachable_code)]
     None
 }
@@ -179,14 +267,19 @@ mod coarse {
         })
     }
 
-    /// The coarse monotonic clock in nanoseconds, when it can be relied on.
+    /// The coarse monotonic clock in nanoseconds (wrapping: the monotonic clock counts from
+    /// boot, centuries away from overflowing).
     #[inline]
-    pub(super) fn now() -> Option<u64> {
-        if usable() {
-            to_nanos(clock_gettime(ClockId::MonotonicCoarse))
-        } else {
-            None
-        }
+    pub(super) fn now() -> u64 {
+        let t = clock_gettime(ClockId::MonotonicCoarse);
+        (t.tv_sec as u64)
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(t.tv_nsec as u64)
+    }
+
+    /// The precise monotonic clock in nanoseconds: the coarse clock's timeline.
+    pub(super) fn monotonic() -> u64 {
+        to_nanos(clock_gettime(ClockId::Monotonic)).unwrap_or(0)
     }
 }
 
@@ -213,6 +306,54 @@ mod tests {
             None,
             "no coarse flag, no coarse check"
         );
+    }
+
+    proptest::proptest! {
+        /// A caller that waits out a coarse rejection's wait finds the deadline passed,
+        /// whatever the tick, where the ticks fall, when the anchor was read within a tick,
+        /// and how long its reads took; and the coarse check never rejects a call that is
+        /// due. Real time is the monotonic clock; the coarse clock shows the time of the last
+        /// tick.
+        #[test]
+        fn waiting_out_a_coarse_wait_always_finds_the_deadline_passed(
+            tick in 1_000_000u64..=10_000_000,
+            phase in 0u64..10_000_000,
+            anchor_at in 10_000_000u64..1_000_000_000_000,
+            gap_before in 0u64..=ANCHOR_GAP / 2,
+            gap_after in 0u64..=ANCHOR_GAP / 2,
+            margin in proptest::sample::select(vec![0, nanos(MARGINS[0])]),
+            opened_after in 0u64..3_600_000_000_000,
+            timeout in 1u64..600_000_000_000,
+            rejected_after in 0u64..=600_000_000_000,
+        ) {
+            let phase = phase % tick;
+            let coarse = |t: u64| t - (t - phase) % tick;
+            // The anchor: monotonic, precise, monotonic.
+            let precise_at = anchor_at + gap_before;
+            let offset = coarse_offset(anchor_at, precise_at + gap_after)
+                .expect("reads close together")
+                .wrapping_sub(margin);
+            // Precise times are counted from the precise anchor, `margin` before it.
+            let since = |t: u64| t - precise_at + margin;
+            let opened = precise_at + opened_after;
+            let deadline = since(opened) + timeout;
+            let rejected = opened + rejected_after;
+            if let Some(wait) = coarse_wait(coarse(rejected), offset, deadline) {
+                proptest::prop_assert!(since(rejected) < deadline, "rejected when due");
+                proptest::prop_assert!(
+                    since(rejected) + wait >= deadline,
+                    "waiting {wait} ns from {} falls short of {deadline}",
+                    since(rejected)
+                );
+                proptest::prop_assert!(since(rejected) + wait < deadline + tick + ANCHOR_GAP);
+            }
+        }
+    }
+
+    #[test]
+    fn an_anchor_read_across_a_preemption_does_not_use_the_coarse_clock() {
+        assert_eq!(coarse_offset(5, 5 + ANCHOR_GAP), Some(5 + ANCHOR_GAP));
+        assert_eq!(coarse_offset(5, 6 + ANCHOR_GAP), None);
     }
 
     #[test]
@@ -294,9 +435,9 @@ mod tests {
         // Linux ticks at 100 Hz at the slowest: 10 ms, half the slack.
         assert!(tick > 0 && tick <= 10 * MS, "tick {tick}");
         assert!(coarse::usable());
-        let before = coarse::now().unwrap();
+        let before = coarse::now();
         std::thread::sleep(Duration::from_millis(30));
-        let after = coarse::now().unwrap();
+        let after = coarse::now();
         assert!(before > 0);
         let slept = after - before;
         assert!(

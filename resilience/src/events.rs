@@ -3,30 +3,36 @@
 //! # Tracing events
 //!
 //! Every event has the target `resilience` and a field `event` with its name, and carries the
-//! guide's fields:
+//! guide's fields. Each level is the one an operator reading a production log needs: ERROR when
+//! a call could not be served at all or a setting was thrown away, WARN when something stays
+//! wrong until it heals or someone acts, INFO for what explains a slow or degraded call but
+//! needs no action, DEBUG for what happens at the rate of the calls and is already summed up by
+//! another event (and by the metrics).
 //!
-//! | `event`             | level | fields                                                                 |
-//! |---------------------|-------|------------------------------------------------------------------------|
-//! | `circuit_opened`    | WARN  | `circuit_breaker`, `old_state`, `failure_count`, `recovery_timeout` (s) |
-//! | `circuit_half_open` | INFO  | `circuit_breaker`, `old_state`                                         |
-//! | `circuit_closed`    | INFO  | `circuit_breaker`, `old_state`                                         |
-//! | `circuit_disabled`  | WARN  | `circuit_breaker`, `old_state`                                         |
-//! | `call_failed`       | INFO  | `circuit_breaker`, `failure_count`, `threshold`                        |
-//! | `call_rejected`     | DEBUG | `circuit_breaker`, `state`                                             |
-//! | `config_conflict`   | WARN  | `circuit_breaker`, `kept`, `ignored`                                   |
-//! | `config_error`      | ERROR | `context`, `variable`, `value`, `error`                                |
-//! | `retry_attempt`     | WARN  | `attempt`, `max_attempts`, `delay` (s), `error`                        |
-//! | `retry_exhausted`   | ERROR | `attempts`, `error`                                                    |
-//! | `tier_failed`       | WARN  | `operation`, `tier`, `error`                                           |
-//! | `tier_skipped`      | INFO  | `operation`, `tier`, `retry_after` (s)                                 |
-//! | `fallback_used`     | INFO  | `operation`, `tier`, `position`                                        |
-//! | `all_tiers_failed`  | ERROR | `operation`, `tiers`, `error`                                          |
-//! | `health_check_failed` | WARN | `tier`, `error`, `consecutive_failures`                               |
-//! | `tier_recovered`    | INFO  | `tier`                                                                 |
+//! | `event`             | level | fields                                                                 | why this level |
+//! |---------------------|-------|------------------------------------------------------------------------|----------------|
+//! | `circuit_opened`    | WARN  | `circuit_breaker`, `old_state`, `failure_count`, `recovery_timeout` (s) | a dependency is failing: its calls are refused until it recovers |
+//! | `circuit_half_open` | INFO  | `circuit_breaker`, `old_state`                                         | recovery under way, nothing to do |
+//! | `circuit_closed`    | INFO  | `circuit_breaker`, `old_state`                                         | recovered |
+//! | `circuit_disabled`  | WARN  | `circuit_breaker`, `old_state`                                         | the protection is off until re-enabled |
+//! | `call_failed`       | DEBUG | `circuit_breaker`, `failure_count`, `threshold`                        | one per failed call; the caller gets the error, `circuit_opened` sums them up |
+//! | `call_rejected`     | DEBUG | `circuit_breaker`, `state`                                             | one per refused call while open, announced by `circuit_opened` |
+//! | `config_conflict`   | WARN  | `circuit_breaker`, `kept`, `ignored`                                   | a setting written in code is not applied: fix the code |
+//! | `config_error`      | ERROR | `context`, `variable`, `value`, `error`                                | a configured value was thrown away: fix the environment |
+//! | `retry_attempt`     | INFO  | `operation`, `attempt`, `max_attempts`, `delay` (s), `error`           | the call goes on; it explains a slow call, no action needed |
+//! | `retry_exhausted`   | WARN  | `operation`, `attempts`, `error`                                       | the error goes back to the caller, which may still be served by a fallback tier: an error only if nothing serves (`all_tiers_failed`), which the caller knows, not the retry |
+//! | `tier_failed`       | INFO  | `operation`, `tier`, `error`                                           | the next tier is tried; `all_tiers_failed` reports when none is left |
+//! | `tier_skipped`      | DEBUG | `operation`, `tier`, `retry_after` (s)                                 | one per call while a tier's circuit is open, announced by `circuit_opened` |
+//! | `fallback_used`     | INFO  | `operation`, `tier`, `position`                                        | the call was served, degraded |
+//! | `all_tiers_failed`  | ERROR | `operation`, `tiers`, `error`                                          | the call could not be served at all |
+//! | `health_check_failed` | WARN | `tier`, `error`, `consecutive_failures`                               | a tier is down until it passes a check again |
+//! | `tier_recovered`    | INFO  | `tier`                                                                 | it did |
 //!
 //! `circuit_opened` is also emitted, with `old_state` and `forced = true`, when an operator forces
-//! a breaker open. A retry that stops early (the error is not retried, or the circuit stays open
-//! longer than `max_delay`) emits `retry_stopped` at DEBUG, with `attempts`, `reason`, `error`.
+//! a breaker open (WARN: every call is refused until someone resets it). A retry that stops early
+//! (the error is not retried, or the circuit stays open longer than `max_delay`) emits
+//! `retry_stopped` at DEBUG, with `operation`, `attempts`, `reason`, `error`: the error goes back to the caller
+//! as it is.
 //!
 //! # Metrics
 //!
@@ -120,6 +126,14 @@ impl Hub {
     }
 }
 
+/// A breaker was registered in a manager: its series exist from now on.
+pub(crate) fn breaker_registered(name: &str, state: CircuitState, recovery_timeout: Duration) {
+    #[cfg(feature = "metrics")]
+    crate::metrics::breaker_registered(name, state, recovery_timeout);
+    #[cfg(not(feature = "metrics"))]
+    let _ = (name, state, recovery_timeout);
+}
+
 pub(crate) fn state_changed(
     name: &str,
     old: CircuitState,
@@ -184,7 +198,7 @@ fn level_enabled(level: tracing::Level) -> bool {
 pub(crate) fn call_failed(name: &str, failure_count: u32, threshold: u32) {
     #[cfg(feature = "metrics")]
     crate::metrics::call_failed(name);
-    if level_enabled(tracing::Level::INFO) {
+    if level_enabled(tracing::Level::DEBUG) {
         emit_call_failed(name, failure_count, threshold);
     }
 }
@@ -192,7 +206,7 @@ pub(crate) fn call_failed(name: &str, failure_count: u32, threshold: u32) {
 #[cold]
 #[inline(never)]
 fn emit_call_failed(name: &str, failure_count: u32, threshold: u32) {
-    tracing::info!(
+    tracing::debug!(
         target: "resilience",
         event = "call_failed",
         circuit_breaker = name,
@@ -241,7 +255,7 @@ pub(crate) fn tier_did_not_serve<E: fmt::Display>(
     outcome: &TierOutcome<E>,
 ) {
     match outcome {
-        TierOutcome::Skipped(open) => tracing::info!(
+        TierOutcome::Skipped(open) => tracing::debug!(
             target: "resilience",
             event = "tier_skipped",
             operation,
@@ -249,7 +263,7 @@ pub(crate) fn tier_did_not_serve<E: fmt::Display>(
             retry_after = open.retry_after().map(|d| d.as_secs_f64()),
             "tier skipped: its circuit is open"
         ),
-        TierOutcome::Failed(error) => tracing::warn!(
+        TierOutcome::Failed(error) => tracing::info!(
             target: "resilience",
             event = "tier_failed",
             operation,
@@ -287,16 +301,18 @@ pub(crate) fn all_tiers_failed<E: fmt::Display>(error: &AllTiersFailedError<E>) 
 }
 
 pub(crate) fn retry_attempt(
+    operation: &str,
     attempt: u32,
     max_attempts: u32,
     delay: Duration,
     error: &dyn fmt::Display,
 ) {
     #[cfg(feature = "metrics")]
-    crate::metrics::retry_attempt();
-    tracing::warn!(
+    crate::metrics::retry_attempt(operation);
+    tracing::info!(
         target: "resilience",
         event = "retry_attempt",
+        operation,
         attempt,
         max_attempts,
         delay = delay.as_secs_f64(),
@@ -305,22 +321,29 @@ pub(crate) fn retry_attempt(
     );
 }
 
-pub(crate) fn retry_exhausted(attempts: u32, error: &dyn fmt::Display) {
+pub(crate) fn retry_exhausted(operation: &str, attempts: u32, error: &dyn fmt::Display) {
     #[cfg(feature = "metrics")]
-    crate::metrics::retry_exhausted();
-    tracing::error!(
+    crate::metrics::retry_exhausted(operation);
+    tracing::warn!(
         target: "resilience",
         event = "retry_exhausted",
+        operation,
         attempts,
         error = %error,
         "every attempt failed"
     );
 }
 
-pub(crate) fn retry_stopped(attempts: u32, reason: &str, error: &dyn fmt::Display) {
+pub(crate) fn retry_stopped(
+    operation: &str,
+    attempts: u32,
+    reason: &str,
+    error: &dyn fmt::Display,
+) {
     tracing::debug!(
         target: "resilience",
         event = "retry_stopped",
+        operation,
         attempts,
         reason,
         error = %error,

@@ -12,7 +12,7 @@ use std::pin::Pin;
 use crate::breaker::CircuitBreaker;
 use crate::error::{AllTiersFailedError, TierFailure, TierOutcome};
 use crate::events;
-use crate::registry::{self, CircuitBreakerManager};
+use crate::registry::ManagerRef;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -118,23 +118,26 @@ pub struct Served<'a, T> {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct FallbackHandler<'m> {
-    manager: &'m CircuitBreakerManager,
+    manager: ManagerRef<'m>,
 }
 
 impl Default for FallbackHandler<'static> {
     /// A handler whose tiers are guarded by the breakers of the global [`registry()`](crate::registry()).
     fn default() -> Self {
-        Self::new(registry::registry())
+        Self::new(ManagerRef::default())
     }
 }
 
 impl<'m> FallbackHandler<'m> {
     /// A handler whose tiers are guarded by the breakers registered in `manager` under their
-    /// names.
-    pub fn new(manager: &'m CircuitBreakerManager) -> Self {
-        Self { manager }
+    /// names: the global [`registry()`](crate::registry()), a manager of your own in an `Arc`,
+    /// or a borrowed one (see [`ManagerRef`]).
+    pub fn new(manager: impl Into<ManagerRef<'m>>) -> Self {
+        Self {
+            manager: manager.into(),
+        }
     }
 
     /// Tries `tiers` in order and returns the first answer.

@@ -86,7 +86,7 @@ use crate::breaker::CircuitState;
 use crate::config;
 use crate::error::ConfigError;
 use crate::events;
-use crate::registry::CircuitBreakerManager;
+use crate::registry::{CircuitBreakerManager, ManagerRef};
 
 /// The default per-check timeout, when it is shorter than the check interval.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -159,8 +159,8 @@ impl fmt::Display for OverallStatus {
 /// `latency: None`, `consecutive_failures: 0`, `last_error: None`. It counts as not healthy, so
 /// that `all_healthy` is never true before every tier has passed a check.
 ///
-/// With the `serde` feature, `last_check` serialises as an RFC 3339 string and `latency` as
-/// seconds (or `null`), `breaker_state` as `"closed"`, `"open"`, ... (or `null`).
+/// With the `serde` feature, `last_check` serialises as an RFC 3339 string, `latency` as
+/// `latency_seconds` (or `null`), `breaker_state` as `"closed"`, `"open"`, ... (or `null`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
@@ -176,7 +176,10 @@ pub struct TierHealth {
     /// How long the last check took, passed or failed (a timed-out check: the timeout).
     #[cfg_attr(
         feature = "serde",
-        serde(serialize_with = "crate::events::ser::opt_secs")
+        serde(
+            rename = "latency_seconds",
+            serialize_with = "crate::events::ser::opt_secs"
+        )
     )]
     pub latency: Option<Duration>,
     /// Failed checks in a row; a passed check resets it to 0.
@@ -204,10 +207,10 @@ pub struct TierHealth {
 ///   "checked_at": "2025-01-31T12:00:00.000Z",
 ///   "tiers": {
 ///     "tier1_mcp": { "healthy": false, "last_check": "2025-01-31T12:00:00.000Z",
-///                    "latency": 10.0, "consecutive_failures": 3,
+///                    "latency_seconds": 10.0, "consecutive_failures": 3,
 ///                    "last_error": "timed out after 10s", "breaker_state": "open" },
 ///     "tier2_sdk": { "healthy": true, "last_check": "2025-01-31T12:00:00.000Z",
-///                    "latency": 0.042, "consecutive_failures": 0,
+///                    "latency_seconds": 0.042, "consecutive_failures": 0,
 ///                    "last_error": null, "breaker_state": "closed" }
 ///   }
 /// }
@@ -302,7 +305,7 @@ pub struct HealthMonitorBuilder {
     tiers: Vec<(String, CheckFn)>,
     check_interval: Option<Duration>,
     timeout: Option<Duration>,
-    manager: Option<Arc<CircuitBreakerManager>>,
+    manager: ManagerRef<'static>,
     probe_breakers: bool,
 }
 
@@ -315,7 +318,7 @@ impl fmt::Debug for HealthMonitorBuilder {
             )
             .field("check_interval", &self.check_interval)
             .field("timeout", &self.timeout)
-            .field("manager", &self.manager.as_ref().map(|_| "custom"))
+            .field("manager", &self.manager)
             .field("probe_breakers", &self.probe_breakers)
             .finish()
     }
@@ -327,7 +330,7 @@ impl HealthMonitorBuilder {
             tiers: Vec::new(),
             check_interval: None,
             timeout: None,
-            manager: None,
+            manager: ManagerRef::default(),
             probe_breakers: false,
         }
     }
@@ -418,12 +421,12 @@ impl HealthMonitorBuilder {
         self
     }
 
-    /// Links the monitor to `manager` instead of the global
-    /// [`registry()`](crate::registry()): each tier reports (and, with
-    /// [`probe_breakers`](Self::probe_breakers), probes) the breaker of the same name registered
-    /// there.
-    pub fn manager(mut self, manager: Arc<CircuitBreakerManager>) -> Self {
-        self.manager = Some(manager);
+    /// Links the monitor to `manager`, the global [`registry()`](crate::registry()) unless set:
+    /// each tier reports (and, with [`probe_breakers`](Self::probe_breakers), probes) the breaker
+    /// of the same name registered there. Takes the registry or a manager of your own in an
+    /// `Arc`, as [`FallbackHandler::new`](crate::FallbackHandler::new) does (see [`ManagerRef`]).
+    pub fn manager(mut self, manager: impl Into<ManagerRef<'static>>) -> Self {
+        self.manager = manager.into();
         self
     }
 
@@ -573,8 +576,7 @@ struct Inner {
     tiers: Vec<Tier>,
     check_interval: Duration,
     timeout: Duration,
-    /// `None`: the global registry.
-    manager: Option<Arc<CircuitBreakerManager>>,
+    manager: ManagerRef<'static>,
     probe_breakers: bool,
 }
 
@@ -797,10 +799,7 @@ impl Drop for Run {
 
 impl Inner {
     fn manager(&self) -> &CircuitBreakerManager {
-        match &self.manager {
-            Some(manager) => manager,
-            None => crate::registry(),
-        }
+        &self.manager
     }
 
     fn health_of(&self, tier: &Tier) -> TierHealth {

@@ -51,6 +51,7 @@ pub mod metrics;
 mod name;
 pub mod registry;
 pub mod retry;
+mod sites;
 #[cfg(feature = "tower")]
 pub mod tower;
 
@@ -78,13 +79,26 @@ pub mod __private;
 /// ```
 ///
 /// Every function naming the same breaker shares it, through the global
-/// [`registry()`](crate::registry()). While the breaker is open the body is not run and the
-/// function returns `E::from(resilience::Error::CircuitOpen(..))`: `E` needs
+/// [`registry()`](crate::registry()), where it is from the start of the program, before its
+/// first call, with the attribute's settings. While the breaker is open the body is not run and
+/// the function returns `E::from(resilience::Error::CircuitOpen(..))`: `E` needs
 /// `From<resilience::Error>`.
+///
+/// The name may be a constant (`name = TIER1`, `name = crate::names::TIER1`, not `Self::..`),
+/// to share it with `CircuitBreakerLayer::named` (feature `tower`) or the [`HealthMonitor`]; a
+/// bad value is a compile error there too. Without `name`, the breaker
+/// is named after the module path and the function, `billing::zoho::get_account` for
+/// `get_account` in the module `zoho` of the crate `billing`, so that two functions share a
+/// breaker only when they name it; its per-breaker variables write each `:` as `_`
+/// (`CIRCUIT_BREAKER_BILLING__ZOHO__GET_ACCOUNT_FAILURE_THRESHOLD`). Two functions of one name
+/// in one module (methods of two types) get `billing::zoho::get_account` and
+/// `billing::zoho::get_account::2`, in the order of the file, and [`init()`] reports them: name
+/// them. [`init()`] also reports two attributes that give one name different settings (the
+/// first in the file is used).
 ///
 /// | key | value | default |
 /// |---|---|---|
-/// | `name` | `"tier1_mcp"`: ASCII letters, digits, `_` | the function's name |
+/// | `name` | `"tier1_mcp"` (ASCII letters, digits, `_`, `::` between segments), or a `&str` constant | the module path and the function's name |
 /// | `failure_threshold` | consecutive failures that open it | 5 |
 /// | `recovery_timeout` | `"60s"`, `"500ms"`, `"2m"` or seconds (`60`, `1.5`) | 60 s |
 /// | `half_open_max_calls` | probes in flight while half-open | 3 |
@@ -118,8 +132,10 @@ pub use resilience_macros::circuit_breaker;
 /// }
 /// ```
 ///
-/// The body runs again for each attempt; owned arguments are cloned for each (so they must be
-/// `Clone`) and a method cannot take `self` by value. After the last attempt the function
+/// The body runs again for each attempt, each time from the caller's arguments: owned ones are
+/// cloned for each (so they must be `Clone`), and a `mut` argument's changes are not seen by
+/// the next attempt. A method takes `&self`, `&mut self` or `self: Arc<Self>`, not `self` by
+/// value. After the last attempt the function
 /// returns that attempt's error; `E` must implement `Display` (failed attempts are logged).
 /// With [`macro@circuit_breaker`] on the same function, every attempt passes through the breaker
 /// and an open circuit is waited out when its `retry_after` fits within `max_delay`, or ends the
@@ -182,8 +198,33 @@ pub use resilience_macros::retry;
 /// `E::from(resilience::Error::AllTiersFailed(..))` listing every tier with its error: `E` needs
 /// `From<resilience::Error>` and must be a `std::error::Error + Send + Sync + 'static`.
 ///
-/// Whatever the order the three attributes are written in, they compose as
+/// Whatever the order the three attributes are written in, and however they are imported
+/// (`#[res::retry]` after `use resilience as res;`, `#[with_retry]` after
+/// `use resilience::retry as with_retry;`), they compose as
 /// `fallback(retry(circuit_breaker(body)))`.
+///
+/// # What the three attributes accept
+///
+/// - Free functions and methods taking `&self`, `&mut self`, `self: &Self`, `self: &mut Self`
+///   or `self: Arc<Self>` (the `Arc` is cloned for each tier but the last); `self` by value
+///   works under [`macro@circuit_breaker`] alone.
+/// - Methods of an `#[async_trait]` impl: write the attributes on the `async fn` in the impl.
+/// - Arguments with `#[cfg(..)]` or lint attributes, and `_: T` arguments.
+/// - `crate = "path"` on any of them, where the `resilience` crate is not `::resilience`: a
+///   renamed dependency (`res = { package = "resilience", .. }` and `crate = "res"`), or a
+///   crate that re-exports it:
+///
+/// ```
+/// mod facade {
+///     pub use ::resilience::*;
+/// }
+///
+/// #[facade::retry(max_attempts = 3, crate = "crate::facade")]
+/// async fn get_account(id: u32) -> Result<u32, facade::Error> {
+///     Ok(id)
+/// }
+/// # fn main() {}
+/// ```
 pub use resilience_macros::fallback;
 
 pub use breaker::{
@@ -199,16 +240,23 @@ pub use fallback::{FallbackHandler, Served, Tier};
 pub use health::{
     HealthMonitor, HealthMonitorBuilder, HealthStatus, OverallStatus, TierHealth, UnknownTier,
 };
-pub use registry::{CircuitBreakerManager, registry};
+pub use registry::{CircuitBreakerManager, ManagerRef, registry};
 pub use retry::{RetryError, RetryPolicy, RetryPolicyBuilder, RetryRun, Verdict};
 
 /// Validates the environment now, for a service that wants to fail fast at start-up: every
 /// global variable and every per-breaker `CIRCUIT_BREAKER_<NAME>_<KEY>` variable present, and
-/// the rules between two settings that they set (see [`config::init`]).
+/// the rules between two settings that they set (see [`config::init`]); then the breakers
+/// written in `#[circuit_breaker]` attributes: two attributes that give one name different
+/// settings, or two functions of one module with one default name, are an error naming both
+/// places.
 ///
 /// Without it, a bad value is logged once at error level and the default kept.
 ///
-/// ```
+/// Every attribute linked into the program counts, those of other tests of the same test
+/// binary included (doctests of edition 2024 are merged into one binary: a doctest that calls
+/// `init()` is best marked `standalone_crate`).
+///
+/// ```rust,standalone_crate
 /// fn main() -> Result<(), resilience::ConfigError> {
 ///     resilience::init()?;
 ///     // ... start the service
@@ -216,7 +264,9 @@ pub use retry::{RetryError, RetryPolicy, RetryPolicyBuilder, RetryRun, Verdict};
 /// }
 /// ```
 pub fn init() -> Result<config::Settings, ConfigError> {
-    config::init()
+    let settings = config::init()?;
+    sites::check()?;
+    Ok(settings)
 }
 
 // The README's code blocks run as doc tests.

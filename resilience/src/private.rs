@@ -13,52 +13,27 @@ use std::sync::{Arc, OnceLock};
 
 pub use tokio::time::sleep;
 
+pub use resilience_macros::__pipeline;
+
 pub use crate::breaker::CallError;
-use crate::breaker::{CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerConfig};
 use crate::error::{
     AllTiersFailedError, BoxError, CircuitBreakerOpenError, Error, TierFailure, TierOutcome,
 };
 use crate::events;
 use crate::retry::{RetryPolicy, RetryPolicyBuilder, Verdict};
+pub use crate::sites::{BreakerSite, SiteRef};
+pub use inventory;
 
-/// A call site's breaker: looked up (or registered) in the global registry once, then read
-/// with one atomic load per call.
-pub struct BreakerCell(OnceLock<Arc<CircuitBreaker>>);
-
-impl BreakerCell {
-    /// An empty cell, for a `static`.
-    #[allow(clippy::new_without_default)]
-    pub const fn new() -> Self {
-        Self(OnceLock::new())
-    }
-
-    /// The breaker, registered from `make` on first use.
-    #[inline]
-    pub fn get_or_init(&self, make: impl FnOnce() -> CircuitBreakerBuilder) -> &CircuitBreaker {
-        self.0.get_or_init(|| register(make()))
-    }
+/// `submit!(SITE)`: adds the `static` breaker site `SITE` to the list the linker gathers.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __resilience_submit_site {
+    ($site:ident) => {
+        $crate::__private::inventory::submit!($crate::__private::SiteRef(&$site));
+    };
 }
 
-#[cold]
-fn register(builder: CircuitBreakerBuilder) -> Arc<CircuitBreaker> {
-    let name = crate::name::Name::from(builder.clone().into_name());
-    crate::registry().register(builder).unwrap_or_else(|error| {
-        // The attribute checked these values at compile time, so this is not expected; a call
-        // must still not panic over it.
-        tracing::error!(
-            target: "resilience",
-            event = "config_error",
-            circuit_breaker = name.as_str(),
-            error = %error,
-            "invalid circuit breaker configuration; using the defaults"
-        );
-        Arc::new(CircuitBreaker::from_parts(
-            name,
-            CircuitBreakerConfig::default(),
-            None,
-        ))
-    })
-}
+pub use crate::__resilience_submit_site as submit;
 
 /// A call site's retry policy, built once.
 pub struct RetryCell(OnceLock<RetryPolicy>);
@@ -343,16 +318,21 @@ pub fn tier_output<R, X: SameOutput<R>>(output: X) -> R {
 // A fallback tier is a function of its own, possibly guarded by a breaker of its own; when it
 // fails, the chain sees only its error `E`. To report a tier whose breaker refused it as
 // skipped rather than failed, the chain runs each tier inside a task-local slot, and the
-// generated code of a guarded function notes its last outcome there: a rejection, or a failure
-// (which clears it). Outside a chain the slot is absent and noting does nothing; a success
-// notes nothing, so the call path pays nothing.
+// generated code of a guarded function notes its last outcome there: a rejection with the name
+// of the function refused, or a failure (which clears it). The chain counts a rejection only
+// when it is the tier function's own: a tier without a breaker that calls a guarded function
+// whose circuit is open, then fails, has failed. Outside a chain the slot is absent and noting
+// does nothing; a success notes nothing, so the call path pays nothing.
 tokio::task_local! {
     static LAST_REJECTION: Rejection;
 }
 
+/// A rejection noted for a chain: the function refused, and the refusal.
+type Noted = (&'static str, CircuitBreakerOpenError);
+
 /// Where a fallback tier's rejection is noted.
 #[derive(Clone, Default)]
-pub struct Rejection(Arc<std::sync::Mutex<Option<CircuitBreakerOpenError>>>);
+pub struct Rejection(Arc<std::sync::Mutex<Option<Noted>>>);
 
 impl Rejection {
     /// An empty slot, for one tier.
@@ -369,27 +349,35 @@ impl Rejection {
         LAST_REJECTION.scope(self.clone(), call.into_future())
     }
 
-    fn take(&self) -> Option<CircuitBreakerOpenError> {
-        self.0
+    /// The rejection of the tier `tier` (a path, as written in `#[fallback]`) itself, if it was
+    /// the last outcome noted; not one of a function it called.
+    fn take_own(&self, tier: &str) -> Option<CircuitBreakerOpenError> {
+        let noted = self
+            .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
+            .take()?;
+        let function = tier.rsplit("::").next().unwrap_or(tier);
+        (noted.0 == function).then_some(noted.1)
     }
 
-    fn note(outcome: Option<&CircuitBreakerOpenError>) {
+    /// Notes the outcome when in a chain; the rejection is cloned only then.
+    fn note(outcome: Option<(&'static str, &CircuitBreakerOpenError)>) {
         let _ = LAST_REJECTION.try_with(|slot| {
             *slot
                 .0
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = outcome.cloned();
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                outcome.map(|(function, open)| (function, open.clone()));
         });
     }
 }
 
-/// A guarded function's breaker refused its call (noted for an enclosing fallback chain).
+/// The breaker of the guarded function `function` refused its call (noted for an enclosing
+/// fallback chain).
 #[inline]
-pub fn note_rejected(open: &CircuitBreakerOpenError) {
-    Rejection::note(Some(open));
+pub fn note_rejected(function: &'static str, open: &CircuitBreakerOpenError) {
+    Rejection::note(Some((function, open)));
 }
 
 /// A guarded function failed otherwise (noted for an enclosing fallback chain).
@@ -431,7 +419,7 @@ impl<E> Failures<E> {
 
     /// A fallback tier failed: skipped, if its own breaker refused it.
     pub fn tier_failed(&mut self, tier: &str, error: E, seen: &Rejection) {
-        match seen.take() {
+        match seen.take_own(tier) {
             Some(open) => self.push(tier, TierOutcome::Skipped(open)),
             None => self.failed(tier, error),
         }

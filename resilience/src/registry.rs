@@ -77,6 +77,12 @@ impl CircuitBreakerManager {
             Some(Arc::clone(&self.hub)),
         ));
         map.insert(name, Arc::clone(&breaker));
+        drop(map);
+        events::breaker_registered(
+            breaker.name(),
+            breaker.state(),
+            breaker.config().recovery_timeout,
+        );
         Ok(breaker)
     }
 
@@ -154,9 +160,20 @@ impl CircuitBreakerManager {
     }
 }
 
-static REGISTRY: LazyLock<CircuitBreakerManager> = LazyLock::new(CircuitBreakerManager::new);
+static REGISTRY: LazyLock<CircuitBreakerManager> = LazyLock::new(|| {
+    let manager = CircuitBreakerManager::new();
+    crate::sites::register_all(&manager);
+    manager
+});
 
-/// The process-wide registry, built on first use. The attributes register their breakers here.
+/// The process-wide registry, built on first use.
+///
+/// Every breaker written in a `#[circuit_breaker]` attribute anywhere in the program is in it
+/// from the start, with the attribute's settings, before its function is first called: the
+/// health monitor and an operator see it, and a breaker looked up by its name
+/// ([`get_or_register`](CircuitBreakerManager::get_or_register), `CircuitBreakerLayer::named`)
+/// gets the attribute's settings, whatever runs first. [`init()`](crate::init()) reports two
+/// attributes that give one name different settings.
 ///
 /// ```
 /// use resilience::CircuitBreaker;
@@ -168,4 +185,80 @@ static REGISTRY: LazyLock<CircuitBreakerManager> = LazyLock::new(CircuitBreakerM
 /// ```
 pub fn registry() -> &'static CircuitBreakerManager {
     &REGISTRY
+}
+
+/// A [`CircuitBreakerManager`] handed to [`FallbackHandler`](crate::FallbackHandler) or to
+/// [`HealthMonitorBuilder::manager`](crate::HealthMonitorBuilder::manager): the global
+/// [`registry()`], a manager of your own in an [`Arc`], or a borrowed one. Every API that takes
+/// a manager takes `impl Into<ManagerRef>`, so each form is passed the same way everywhere:
+///
+/// ```
+/// use std::sync::Arc;
+/// use resilience::{CircuitBreakerManager, FallbackHandler, HealthMonitor};
+///
+/// let mine = Arc::new(CircuitBreakerManager::new());
+/// let global = FallbackHandler::new(resilience::registry());
+/// let own = FallbackHandler::new(Arc::clone(&mine));
+/// let monitor = HealthMonitor::builder()
+///     .tier("tier1_mcp", || async { Ok::<(), String>(()) })
+///     .manager(resilience::registry()) // or .manager(Arc::clone(&mine))
+///     .build()?;
+/// # Ok::<(), resilience::ConfigError>(())
+/// ```
+///
+/// A monitor runs on a task of its own, so it takes a `ManagerRef<'static>`: the registry or an
+/// `Arc`. A handler may also borrow a manager that outlives it (`FallbackHandler::new(&manager)`).
+#[derive(Clone)]
+pub struct ManagerRef<'m>(Held<'m>);
+
+#[derive(Clone)]
+enum Held<'m> {
+    Borrowed(&'m CircuitBreakerManager),
+    Shared(Arc<CircuitBreakerManager>),
+}
+
+impl Default for ManagerRef<'static> {
+    /// The global [`registry()`].
+    fn default() -> Self {
+        Self(Held::Borrowed(registry()))
+    }
+}
+
+impl<'m> From<&'m CircuitBreakerManager> for ManagerRef<'m> {
+    fn from(manager: &'m CircuitBreakerManager) -> Self {
+        Self(Held::Borrowed(manager))
+    }
+}
+
+impl From<Arc<CircuitBreakerManager>> for ManagerRef<'static> {
+    fn from(manager: Arc<CircuitBreakerManager>) -> Self {
+        Self(Held::Shared(manager))
+    }
+}
+
+impl<'m> From<&'m Arc<CircuitBreakerManager>> for ManagerRef<'m> {
+    fn from(manager: &'m Arc<CircuitBreakerManager>) -> Self {
+        Self(Held::Borrowed(manager))
+    }
+}
+
+impl std::ops::Deref for ManagerRef<'_> {
+    type Target = CircuitBreakerManager;
+
+    fn deref(&self) -> &CircuitBreakerManager {
+        match &self.0 {
+            Held::Borrowed(manager) => manager,
+            Held::Shared(manager) => manager,
+        }
+    }
+}
+
+impl std::fmt::Debug for ManagerRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let global = std::ptr::eq(&**self, registry());
+        f.debug_struct("ManagerRef")
+            .field("global", &global)
+            .field("breakers", &self.names())
+            .finish()
+    }
 }

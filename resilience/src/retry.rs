@@ -18,6 +18,7 @@
 //!
 //! A policy keeps no state between calls: many tasks share one policy without interfering.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
@@ -99,6 +100,7 @@ pub struct RetryPolicy {
     /// no budget.
     pub budget: Option<Duration>,
     seed: Option<u64>,
+    operation: Cow<'static, str>,
 }
 
 impl Default for RetryPolicy {
@@ -125,7 +127,14 @@ impl RetryPolicy {
             jitter: s.jitter,
             budget,
             seed,
+            operation: Cow::Borrowed(""),
         }
+    }
+
+    /// The name of the operation retried, which labels its events and metrics (the function's
+    /// name under `#[retry]`); empty unless set with [`RetryPolicyBuilder::operation`].
+    pub fn operation(&self) -> &str {
+        &self.operation
     }
 
     /// The wait after failed attempt `attempt` (0-based) without jitter:
@@ -303,7 +312,7 @@ impl RetryPolicy {
     }
 
     fn exhausted<E: fmt::Display>(&self, attempts: u32, last_error: E) -> RetryError<E> {
-        events::retry_exhausted(attempts, &last_error);
+        events::retry_exhausted(&self.operation, attempts, &last_error);
         RetryError::Exhausted(RetryExhaustedError {
             attempts,
             last_error,
@@ -311,7 +320,7 @@ impl RetryPolicy {
     }
 
     fn stopped<E: fmt::Display>(&self, attempts: u32, error: E, reason: &str) -> RetryError<E> {
-        events::retry_stopped(attempts, reason, &error);
+        events::retry_stopped(&self.operation, attempts, reason, &error);
         RetryError::Stopped { attempts, error }
     }
 }
@@ -368,7 +377,13 @@ impl RetryRun<'_> {
                 return Err(policy.exhausted(attempt, error));
             }
         }
-        events::retry_attempt(attempt, policy.max_attempts, wait, &error);
+        events::retry_attempt(
+            &policy.operation,
+            attempt,
+            policy.max_attempts,
+            wait,
+            &error,
+        );
         Ok(wait)
     }
 }
@@ -453,6 +468,7 @@ pub struct RetryPolicyBuilder {
     budget: Option<Duration>,
     seed: Option<u64>,
     ignore_env: bool,
+    operation: Option<Cow<'static, str>>,
 }
 
 impl RetryPolicyBuilder {
@@ -510,6 +526,13 @@ impl RetryPolicyBuilder {
     /// waits the same, reproducible sequence (for tests).
     pub fn jitter_seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
+        self
+    }
+
+    /// Names the operation retried: the `operation` field of the retry events and the label of
+    /// the retry counters of [`crate::metrics`]. `#[retry]` names it after the function.
+    pub fn operation(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.operation = Some(name.into());
         self
     }
 
@@ -574,6 +597,7 @@ impl RetryPolicyBuilder {
             jitter: self.jitter.unwrap_or(defaults.jitter),
             budget: self.budget,
             seed: self.seed,
+            operation: self.operation.clone().unwrap_or(Cow::Borrowed("")),
         }
     }
 }
@@ -641,6 +665,7 @@ pub(crate) fn check_options(options: &RetryOptions) -> Result<(), ConfigError> {
         jitter: o.jitter.unwrap_or(d.jitter),
         budget: o.budget,
         seed: None,
+        operation: Cow::Borrowed(""),
     };
     policy.validate(&|setting| match setting {
         "base_delay" => o.base_delay.is_some(),

@@ -36,6 +36,40 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # With tower's own layers
+//!
+//! [`Error`] is a [`std::error::Error`] whatever the inner service's error, tower's `BoxError`
+//! included, so the layer stacks on either side of `.timeout()`, `.buffer()` and the like, and
+//! its error goes into `BoxError` or `anyhow::Error` with `?`. Outside a timeout, the breaker
+//! counts a timed-out call as a failure:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use resilience::CircuitBreaker;
+//! use resilience::tower::CircuitBreakerLayer;
+//! use tower::{BoxError, Service, ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), resilience::ConfigError> {
+//! let breaker = Arc::new(CircuitBreaker::builder("tier2_sdk").failure_threshold(1).build()?);
+//! let mut svc = ServiceBuilder::new()
+//!     .layer(CircuitBreakerLayer::new(Arc::clone(&breaker)))
+//!     .timeout(Duration::from_secs(1))
+//!     .service(service_fn(|id: u32| async move {
+//!         tokio::time::sleep(Duration::from_secs(5)).await; // too slow
+//!         Ok::<_, BoxError>(id)
+//!     }));
+//!
+//! async fn get(svc: &mut impl Service<u32, Response = u32, Error: Into<BoxError>>) -> Result<u32, BoxError> {
+//!     Ok(svc.ready().await.map_err(Into::into)?.call(7).await.map_err(Into::into)?)
+//! }
+//! assert_eq!(get(&mut svc).await.unwrap_err().to_string(), "request timed out");
+//! assert!(breaker.state().is_open());
+//! # Ok(())
+//! # }
+//! ```
 
 use std::fmt;
 use std::future::Future;
@@ -482,7 +516,10 @@ where
 /// service failed.
 ///
 /// Like [`crate::Error`], it is transparent: it displays as the error it carries and gives that
-/// error's [`source`](std::error::Error::source).
+/// error's [`source`](std::error::Error::source) (for a boxed inner error; see its
+/// `std::error::Error` impl). It is a [`std::error::Error`]
+/// for any inner error that prints, tower's `BoxError` included, so it converts with `?` into
+/// `BoxError` and `anyhow::Error`.
 ///
 /// ```
 /// use resilience::CircuitBreakerOpenError;
@@ -515,6 +552,14 @@ impl<E> Error<E> {
         }
     }
 
+    /// The inner service's error, if it failed, by reference.
+    pub fn as_inner(&self) -> Option<&E> {
+        match self {
+            Error::Inner(e) => Some(e),
+            Error::Rejected(_) => None,
+        }
+    }
+
     /// The inner service's error, if it failed.
     pub fn into_inner(self) -> Option<E> {
         match self {
@@ -539,11 +584,38 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
     }
 }
 
-impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
+/// An error for any `E` that prints, so that the layer composes with tower's own layers on both
+/// sides: inside another layer that wants `Into<BoxError>` while wrapping `.timeout()` or
+/// `.buffer()` (whose error is tower's `BoxError`, which is not itself a
+/// [`std::error::Error`]), and inside them.
+///
+/// Transparent: it shows the error it carries and returns that error's `source()`. Rust cannot
+/// yet ask, in one impl, both "is `E` an error?" and "is `E` a boxed error?", so the chain goes
+/// on below `E` when `E` is a boxed error (tower's `BoxError`, `Box<dyn Error>`, with or without
+/// `Send`), which is what a stack of tower layers hands over; for any other `E` the chain ends
+/// at `E`'s message, and [`Error::Inner`] gives `E` itself with its causes.
+impl<E: fmt::Debug + fmt::Display + 'static> std::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Rejected(e) => std::error::Error::source(e),
-            Error::Inner(e) => e.source(),
+            Error::Inner(e) => boxed_source(e),
         }
+    }
+}
+
+/// The source of a boxed error, when `error` is one.
+fn boxed_source<E: 'static>(error: &E) -> Option<&(dyn std::error::Error + 'static)> {
+    use std::any::Any;
+    use std::error::Error as StdError;
+
+    let any: &dyn Any = error;
+    if let Some(e) = any.downcast_ref::<Box<dyn StdError + Send + Sync>>() {
+        e.source()
+    } else if let Some(e) = any.downcast_ref::<Box<dyn StdError + Send>>() {
+        e.source()
+    } else if let Some(e) = any.downcast_ref::<Box<dyn StdError>>() {
+        e.source()
+    } else {
+        None
     }
 }

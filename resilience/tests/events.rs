@@ -204,3 +204,72 @@ fn the_global_registry_is_shared() {
         .unwrap();
     assert!(Arc::ptr_eq(&a, &from_another_thread));
 }
+
+#[derive(Debug, thiserror::Error)]
+enum LevelError {
+    #[error("HTTP 503")]
+    Unavailable,
+    #[error(transparent)]
+    Resilience(#[from] resilience::Error),
+}
+
+#[resilience::fallback(levels_tier2)]
+#[resilience::retry(max_attempts = 3, base_delay = "10ms", jitter = false)]
+#[resilience::circuit_breaker(name = "levels_tier1", failure_threshold = 5)]
+async fn levels_primary(tier2_up: bool) -> Result<&'static str, LevelError> {
+    let _ = tier2_up;
+    Err(LevelError::Unavailable)
+}
+
+#[resilience::circuit_breaker(name = "levels_tier2", failure_threshold = 5)]
+async fn levels_tier2(tier2_up: bool) -> Result<&'static str, LevelError> {
+    if tier2_up {
+        Ok("tier2")
+    } else {
+        Err(LevelError::Unavailable)
+    }
+}
+
+/// Levels as an operator reading a production log needs them: attempts that are retried and
+/// tiers that fall through are routine (INFO or below), a retry run that a fallback tier then
+/// serves is no error, and only a call that nothing could serve is one.
+#[tokio::test(start_paused = true)]
+async fn a_retry_run_that_a_fallback_tier_serves_logs_no_warning_or_error_per_attempt() {
+    use tracing::Level;
+    let (events, _guard) = support::capture();
+    assert_eq!(levels_primary(true).await.unwrap(), "tier2");
+
+    let level_of = |name: &str| {
+        let all = events.named(name);
+        assert!(!all.is_empty(), "no {name} event");
+        all.iter().map(|e| e.level).max().unwrap()
+    };
+    assert_eq!(events.named("retry_attempt").len(), 2);
+    assert_eq!(level_of("retry_attempt"), Level::INFO);
+    assert_eq!(level_of("call_failed"), Level::DEBUG);
+    assert_eq!(level_of("retry_exhausted"), Level::WARN);
+    assert_eq!(level_of("tier_failed"), Level::INFO);
+    assert_eq!(level_of("fallback_used"), Level::INFO);
+    assert!(
+        events
+            .all()
+            .iter()
+            .all(|e| e.level > Level::WARN || e.name() == "retry_exhausted"),
+        "only the exhausted primary may warn: {:?}",
+        events
+            .all()
+            .iter()
+            .map(|e| (e.name().to_owned(), e.level))
+            .collect::<Vec<_>>()
+    );
+
+    // Nothing serves: that one is an error.
+    let before = events.all().len();
+    levels_primary(false).await.unwrap_err();
+    let errors: Vec<_> = events.all()[before..]
+        .iter()
+        .filter(|e| e.level == Level::ERROR)
+        .map(|e| e.name().to_owned())
+        .collect();
+    assert_eq!(errors, ["all_tiers_failed"]);
+}

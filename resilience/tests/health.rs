@@ -760,7 +760,7 @@ async fn status_serialises_to_the_guides_shape() {
     assert_eq!(tier1["last_error"], serde_json::Value::Null);
     let tier2 = &json["tiers"]["tier2_sdk"];
     assert_eq!(tier2["healthy"], false);
-    assert_eq!(tier2["latency"], 1.5);
+    assert_eq!(tier2["latency_seconds"], 1.5);
     assert_eq!(tier2["consecutive_failures"], 1);
     assert_eq!(tier2["last_error"], "connection refused");
     assert_eq!(tier2["breaker_state"], serde_json::Value::Null);

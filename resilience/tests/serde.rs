@@ -24,7 +24,7 @@ async fn metrics_serialise_to_the_guides_shape() {
             "total_calls": 0,
             "error_rate": 0.0,
             "last_failure_time": null,
-            "time_until_retry": null
+            "time_until_retry_seconds": null
         })
     );
 
@@ -36,7 +36,7 @@ async fn metrics_serialise_to_the_guides_shape() {
     assert_eq!(open["failure_count"], 2);
     assert_eq!(open["total_calls"], 2);
     assert_eq!(open["error_rate"], 1.0);
-    assert_eq!(open["time_until_retry"], 45.2);
+    assert_eq!(open["time_until_retry_seconds"], 45.2);
     let when = open["last_failure_time"].as_str().unwrap();
     assert!(humantime::parse_rfc3339(when).is_ok(), "RFC 3339: {when}");
 }

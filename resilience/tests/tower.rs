@@ -284,3 +284,119 @@ async fn a_closure_classifier_decides_what_fails() {
             .is_rejected()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Composition with tower's own layers, whose error is tower's `BoxError`
+// ---------------------------------------------------------------------------------------------
+
+/// A dependency that answers after `delay` (on tokio's clock): `Ok(id)`, or an I/O error for 0.
+fn slow_service(
+    delay: Duration,
+) -> impl Service<u32, Response = u32, Error = std::io::Error, Future: Send> + Clone {
+    tower::service_fn(move |id: u32| async move {
+        tokio::time::sleep(delay).await;
+        if id == 0 {
+            Err(std::io::Error::other("no such account"))
+        } else {
+            Ok(id)
+        }
+    })
+}
+
+/// `?` into `anyhow`, as an application's handler would.
+async fn via_anyhow<S>(svc: &mut S, id: u32) -> anyhow::Result<u32>
+where
+    S: Service<u32, Response = u32>,
+    S::Error: std::error::Error + Send + Sync + 'static,
+{
+    Ok(svc.ready().await?.call(id).await?)
+}
+
+/// `?` into tower's `BoxError`, as a layer above would.
+async fn via_box_error<S>(svc: &mut S, id: u32) -> Result<u32, tower::BoxError>
+where
+    S: Service<u32, Response = u32>,
+    S::Error: Into<tower::BoxError>,
+{
+    let ready = svc.ready().await.map_err(Into::into)?;
+    let response = ready.call(id).await.map_err(Into::into)?;
+    Ok(response)
+}
+
+/// The breaker outside `.timeout()`: it sees a timed-out call as a failure, and its error (over
+/// tower's `BoxError`) goes on into `anyhow` and into a layer that wants `Into<BoxError>`.
+#[tokio::test(start_paused = true)]
+async fn the_breaker_composes_outside_a_tower_timeout() {
+    let breaker = breaker("tower_outside_timeout");
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(CircuitBreakerLayer::new(Arc::clone(&breaker)))
+        .timeout(Duration::from_secs(1))
+        .service(slow_service(Duration::from_secs(5)));
+
+    let err = via_anyhow(&mut svc, 7).await.unwrap_err();
+    assert_eq!(format!("{err:#}"), "request timed out");
+    let layer_error = err.downcast_ref::<Error<tower::BoxError>>().unwrap();
+    assert!(
+        layer_error
+            .as_inner()
+            .unwrap()
+            .is::<tower::timeout::error::Elapsed>()
+    );
+
+    let err = via_box_error(&mut svc, 7).await.unwrap_err();
+    assert_eq!(err.to_string(), "request timed out");
+
+    // A third timeout opens the breaker (threshold 3): the next call is refused at once.
+    via_anyhow(&mut svc, 7).await.unwrap_err();
+    assert_eq!(breaker.state(), CircuitState::Open);
+    let err = via_anyhow(&mut svc, 7).await.unwrap_err();
+    assert!(
+        err.downcast_ref::<Error<tower::BoxError>>()
+            .unwrap()
+            .is_rejected()
+    );
+    assert!(format!("{err:#}").starts_with("circuit 'tower_outside_timeout' is open"));
+
+    // Inside another layer that wants `Into<BoxError>`: a second, outer timeout.
+    let mut stacked = tower::ServiceBuilder::new()
+        .timeout(Duration::from_secs(10))
+        .layer(CircuitBreakerLayer::new(self::breaker(
+            "tower_between_timeouts",
+        )))
+        .timeout(Duration::from_secs(1))
+        .service(slow_service(Duration::from_millis(10)));
+    assert_eq!(via_box_error(&mut stacked, 3).await.unwrap(), 3);
+    assert_eq!(via_anyhow_boxed(&mut stacked, 4).await.unwrap(), 4);
+}
+
+/// The breaker inside `.timeout()`: the timeout takes the layer's error into `BoxError`, and a
+/// rejection is found again by downcasting.
+#[tokio::test(start_paused = true)]
+async fn the_breaker_composes_inside_a_tower_timeout() {
+    let breaker = breaker("tower_inside_timeout");
+    let mut svc = tower::ServiceBuilder::new()
+        .timeout(Duration::from_secs(1))
+        .layer(CircuitBreakerLayer::new(Arc::clone(&breaker)))
+        .service(slow_service(Duration::from_millis(10)));
+
+    assert_eq!(via_box_error(&mut svc, 5).await.unwrap(), 5);
+    let err = via_box_error(&mut svc, 0).await.unwrap_err();
+    assert_eq!(err.to_string(), "no such account");
+    let err = via_anyhow_boxed(&mut svc, 0).await.unwrap_err();
+    assert_eq!(format!("{err:#}"), "no such account");
+
+    breaker.force_open();
+    let err = via_box_error(&mut svc, 5).await.unwrap_err();
+    let layer_error = err.downcast_ref::<Error<std::io::Error>>().unwrap();
+    assert!(layer_error.is_rejected());
+}
+
+/// `?` into `anyhow` from a stack whose outer error is tower's `BoxError`.
+async fn via_anyhow_boxed<S>(svc: &mut S, id: u32) -> anyhow::Result<u32>
+where
+    S: Service<u32, Response = u32, Error = tower::BoxError>,
+{
+    let ready = svc.ready().await.map_err(anyhow::Error::from_boxed)?;
+    let response = ready.call(id).await.map_err(anyhow::Error::from_boxed)?;
+    Ok(response)
+}

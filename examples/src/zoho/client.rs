@@ -4,7 +4,7 @@
 //! `get_account` asks tier 1 (MCP), retrying it, and falls back to tier 2 (SDK), then tier 3
 //! (REST), each of which is retried once. A tier whose breaker is open is not called at all:
 //! its method returns at once and the next tier is tried. The breakers are the global
-//! registry's (`resilience::registry()`), created on the first call that goes through them.
+//! registry's (`resilience::registry()`), in it from the start of the program.
 //!
 //! | method | breaker | opens after | probes after | retries |
 //! |---|---|---|---|---|

@@ -1,26 +1,18 @@
 impl ZohoClient {
-    #[retry(__resilience_consumed)]
-    #[circuit_breaker(__resilience_consumed)]
     /// Reads an account, from the MCP server while it answers.
     async fn get_account(&self, id: String) -> Result<Account, ZohoError> {
         ::resilience::__private::assert_result::<Result<Account, ZohoError>>();
-        let __convert = ::resilience::__private::convert::<
-            <Result<Account, ZohoError> as ::resilience::__private::ResultReturn>::Err,
-        >();
-        let __show = ::resilience::__private::show::<
-            <Result<Account, ZohoError> as ::resilience::__private::ResultReturn>::Err,
-        >();
-        let __keep = ::resilience::__private::keep::<
-            <Result<Account, ZohoError> as ::resilience::__private::ResultReturn>::Err,
-        >();
+        let __convert = ::resilience::__private::convert::<ZohoError>();
+        let __show = ::resilience::__private::show::<ZohoError>();
+        let __keep = ::resilience::__private::keep::<ZohoError>();
         let __breaker = {
-            static __CELL: ::resilience::__private::BreakerCell = ::resilience::__private::BreakerCell::new();
-            __CELL
-                .get_or_init(|| {
-                    ::resilience::CircuitBreaker::builder("tier1_mcp")
-                        .failure_threshold(5u32)
-                        .recovery_timeout(::core::time::Duration::new(60u64, 0u32))
-                })
+            static __SITE: ::resilience::__private::BreakerSite = ::resilience::__private::BreakerSite::named(
+                    "tier1_mcp",
+                )
+                .failure_threshold(5u32)
+                .recovery_timeout(::core::time::Duration::new(60u64, 0u32));
+            ::resilience::__private::submit!(__SITE);
+            __SITE.breaker()
         };
         let __primary = {
             let mut __run = {
@@ -28,6 +20,7 @@ impl ZohoClient {
                 __CELL
                     .get_or_init(|| {
                         ::resilience::RetryPolicy::builder()
+                            .operation("get_account")
                             .max_attempts(3u32)
                             .base_delay(::core::time::Duration::new(1u64, 0u32))
                             .max_delay(::core::time::Duration::new(60u64, 0u32))
@@ -41,7 +34,7 @@ impl ZohoClient {
                     ::core::result::Result::Ok(__permit) => {
                         let id = ::resilience::__private::clone_arg(&id);
                         let __result = ::resilience::__private::ResultReturn::into_result({
-                            let __resilience_ret: Result<Account, ZohoError> = {
+                            let __resilience_ret: Result<Account, ZohoError> = '__resilience_body: {
                                 self.mcp.get_account(&id).await
                             };
                             #[allow(unreachable_code)] __resilience_ret
@@ -53,7 +46,7 @@ impl ZohoClient {
                         __result.map_err(::resilience::__private::CallError::Failed)
                     }
                     ::core::result::Result::Err(__open) => {
-                        ::resilience::__private::note_rejected(&__open);
+                        ::resilience::__private::note_rejected("get_account", &__open);
                         ::core::result::Result::Err(
                             ::resilience::__private::CallError::Rejected(__open),
                         )

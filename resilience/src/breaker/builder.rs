@@ -236,7 +236,9 @@ impl CircuitBreakerBuilder {
 
     /// Turns on the failure-rate rule: the breaker also opens when the error rate over the
     /// window reaches `rate` (greater than 0.0, at most 1.0) with at least `minimum_calls` calls
-    /// in the window.
+    /// in the window. The rule is checked whenever a recorded call, success or failure, leaves
+    /// the window at `minimum_calls` or more: `F, F, F, S` with `minimum_calls(4)` and a rate
+    /// of 0.5 opens on the success.
     pub fn failure_rate_threshold(mut self, rate: f64) -> Self {
         self.failure_rate_threshold = Some(rate);
         self

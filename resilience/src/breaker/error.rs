@@ -38,11 +38,13 @@ impl<E: fmt::Display> fmt::Display for CallError<E> {
     }
 }
 
+/// Transparent, like [`crate::Error`]: it shows the error it carries and returns that error's
+/// `source()`, so that a report walking the chain prints each message once.
 impl<E: std::error::Error + 'static> std::error::Error for CallError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            CallError::Rejected(e) => Some(e),
-            CallError::Failed(e) => Some(e),
+            CallError::Rejected(e) => e.source(),
+            CallError::Failed(e) => e.source(),
         }
     }
 }

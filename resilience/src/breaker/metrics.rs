@@ -5,7 +5,8 @@ use super::*;
 /// A snapshot of one breaker: the guide's "Metrics Structure".
 ///
 /// With the `serde` feature it serialises to the guide's JSON shape: `state` as `"closed"`,
-/// `last_failure_time` as an RFC 3339 string, `time_until_retry` in seconds or `null`.
+/// `last_failure_time` as an RFC 3339 string, `time_until_retry` as `time_until_retry_seconds`, in
+/// seconds or `null`.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
@@ -26,6 +27,12 @@ pub struct Metrics {
     #[cfg_attr(feature = "serde", serde(serialize_with = "events::ser::opt_rfc3339"))]
     pub last_failure_time: Option<SystemTime>,
     /// Open: how long until a call may probe (zero once due). Otherwise `None`.
-    #[cfg_attr(feature = "serde", serde(serialize_with = "events::ser::opt_secs"))]
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            rename = "time_until_retry_seconds",
+            serialize_with = "events::ser::opt_secs"
+        )
+    )]
     pub time_until_retry: Option<Duration>,
 }

@@ -20,12 +20,21 @@
 //!
 //! # How it works
 //!
-//! State, generation and counters live in one `AtomicU64`, so admission and recording are
-//! lock-free: a closed-state success is one load, one `fetch_add` on the sliding window, and no
-//! clock read or allocation. Transitions take a mutex so that their side effects (deadline, window
-//! reset, events) are applied in order. Every transition increments the generation; a
-//! [`Permit`] remembers the generation it was admitted in, and its result is ignored once the
-//! breaker has moved on, so a slow call admitted before a trip cannot count in the next state.
+//! State, generation, counters and the sliding window's cursor live in one `AtomicU64`, so
+//! admission and recording are lock-free: a recorded call takes its window slot and updates
+//! its count in one CAS of that word, and a healthy breaker's success (a full window without
+//! failures) writes nothing at all; no clock read or allocation on either. Transitions take a
+//! mutex so that their side effects (deadline, window reset, events) are applied in order.
+//! Every transition increments the generation; a [`Permit`] remembers the generation it was
+//! admitted in, and its result is ignored once the breaker has moved on, so a slow call
+//! admitted before a trip cannot count in the next state.
+//!
+//! # The failure-rate rule
+//!
+//! With [`CircuitBreakerBuilder::failure_rate_threshold`], the rate is checked whenever a
+//! recorded call, success or failure, leaves the window at `minimum_calls` or more (the rule of
+//! resilience4j): `F, F, F, S` with `minimum_calls(4)` and a rate of 0.5 opens the breaker on
+//! the success. A success is checked only while the window holds failures.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -67,9 +76,15 @@ use window::*;
 /// The recovery timeout is timed on [`tokio::time::Instant`]. On Linux and Android, rejections
 /// while open read the kernel's coarse monotonic clock first (a few nanoseconds, at most one
 /// tick behind) and skip the full clock read while it shows the deadline more than 20 ms away;
-/// failures stamp `last_failure_time` on it. With the `test-util` feature every check reads
-/// tokio's clock, so `tokio::time::pause` and `advance` drive the breaker in tests; without it,
-/// an open period that starts while tokio's clock is paused is still timed on tokio's clock.
+/// failures stamp `last_failure_time` on it. A rejection's `retry_after` is never shorter than
+/// the time actually left: a caller that sleeps it finds the breaker due.
+///
+/// With the `test-util` feature every check reads tokio's clock, so `tokio::time::pause` and
+/// `advance` drive the breaker in tests. Without it, an open period that starts while tokio's
+/// clock is paused is timed on tokio's clock, and one that starts while it runs is timed on the
+/// real clock, by admission and by [`metrics`](Self::metrics) alike, even if a test pauses
+/// tokio's clock afterwards: a test that wants virtual time to end an open period pauses
+/// before the breaker opens (`#[tokio::test(start_paused = true)]`), or enables `test-util`.
 ///
 /// ```
 /// use resilience::{CircuitBreaker, CallError};
@@ -87,24 +102,24 @@ use window::*;
 /// # Ok(())
 /// # }
 /// ```
-// `repr(C)` for the layout: the fields every call reads come first, the window's cursor (written
-// by every call) last, behind the cold fields, so that it never shares a cache line with them.
+// `repr(C)` for the layout: the fields every call reads come first.
 #[repr(C)]
 pub struct CircuitBreaker {
     word: AtomicU64,
     window: Window,
     /// When an open breaker may let probes through: a [`clock::deadline`].
     open_until: AtomicU64,
-    /// When the last failure was recorded: a [`clock::stamp`] (0 = never).
+    /// When the last failure was recorded: a [`clock::stamp`] (0 = never). A plain store:
+    /// concurrent failures may land in either order, a tick apart at most.
     last_failure: AtomicU64,
+    /// `config.recovery_timeout` in nanoseconds, the most a rejection's wait can be.
+    recovery_nanos: u64,
     /// Serializes transitions and their side effects; never taken on the call path.
     transitions: Mutex<()>,
     name: Name,
     config: CircuitBreakerConfig,
     hub: Hub,
     parent_hub: Option<Arc<Hub>>,
-    /// The sliding window's cursor: the number of calls recorded.
-    window_cursor: AtomicU64,
 }
 
 impl fmt::Debug for CircuitBreaker {
@@ -138,12 +153,12 @@ impl CircuitBreaker {
             window: Window::new(config.window_size),
             open_until: AtomicU64::new(0),
             last_failure: AtomicU64::new(0),
+            recovery_nanos: clock::nanos(config.recovery_timeout),
             transitions: Mutex::new(()),
             name,
             config,
             hub: Hub::default(),
             parent_hub,
-            window_cursor: AtomicU64::new(0),
         }
     }
 
@@ -235,7 +250,7 @@ impl CircuitBreaker {
             let deadline = self.open_until.load(Ordering::Acquire);
             if let Some(wait) = clock::certainly_before(deadline) {
                 // To a coarse tick: never more than a whole timeout.
-                let wait = wait.min(clock::nanos(self.config.recovery_timeout));
+                let wait = wait.min(self.recovery_nanos);
                 return Err(self.reject(CircuitState::Open, Some(wait)));
             }
         }
@@ -249,8 +264,8 @@ impl CircuitBreaker {
                 CircuitState::Closed | CircuitState::Disabled => return Ok(word),
                 CircuitState::ForcedOpen => return Err(self.reject(CircuitState::ForcedOpen, None)),
                 CircuitState::Open => {
-                    let deadline = clock::precise(self.open_until.load(Ordering::Acquire));
-                    let now = clock::now();
+                    let until = self.open_until.load(Ordering::Acquire);
+                    let (deadline, now) = (clock::precise(until), clock::now_for(until));
                     if now < deadline {
                         return Err(self.reject(CircuitState::Open, Some(deadline - now)));
                     }
@@ -335,27 +350,18 @@ impl CircuitBreaker {
     }
 
     /// A success: the hot path. Closed (or disabled) with no failure counted and no transition
-    /// since admission, the word equals the permit's stamp, and only the window is written; not
-    /// even that when the window is full of successes.
+    /// since admission, the word differs from the permit's stamp only by the window's cursor;
+    /// a full window of successes is then left as it is, and nothing is written.
     #[inline(always)]
     fn on_success(&self, stamp: u64) {
         // The window's tally (and epoch) first: if a transition lands after the check below,
         // the result is recorded under the old epoch and does not count in the new state.
         let tally = self.window.tally();
         let word = self.word.load(Ordering::Acquire);
-        if word == stamp && admits_all(word) {
-            if !self.window.all_succeeded(tally) {
-                self.record_in_window(tally, false);
-            }
-        } else {
-            self.on_outcome_with(tally, word, stamp, false);
+        if word & !CURSOR_MASK == stamp && admits_all(word) && self.window.all_succeeded(tally) {
+            return;
         }
-    }
-
-    #[inline(always)]
-    fn record_in_window(&self, tally: u64, failed: bool) {
-        let index = self.window_cursor.fetch_add(1, Ordering::Relaxed);
-        self.window.record(index, tally, failed);
+        self.on_outcome_with(tally, word, stamp, false);
     }
 
     fn on_outcome(&self, stamp: u64, failed: bool) {
@@ -365,68 +371,114 @@ impl CircuitBreaker {
     }
 
     /// Records an outcome; `tally` and `word` were read in that order (see `on_success`).
+    ///
+    /// One CAS of the state word takes the call's window slot and moves its count (or makes
+    /// the count a transition needs); then the slot is written, a failure's time stored, and a
+    /// transition, if one is due, made. The closed state, the common one, takes a straight path.
     #[inline(never)]
     fn on_outcome_with(&self, tally: u64, mut word: u64, stamp: u64, failed: bool) {
-        if word & STAMP_MASK != stamp {
-            return; // admitted before the last transition: does not count now
-        }
-        self.record_in_window(tally, failed);
+        let threshold = self.config.failure_threshold;
+        let (slot, next, failures) = loop {
+            if word & STAMP_MASK != stamp {
+                return; // admitted before the last transition: does not count now
+            }
+            if word & STATE_MASK != CircuitState::Closed as u64 {
+                return self.on_other_outcome(tally, word, stamp, failed);
+            }
+            let slot = cursor_of(word);
+            let moved = cursor_moved(word, slot, self.window.size);
+            // A success clears the count. A count that makes a transition is not stored: the
+            // transition's word replaces it, and no snapshot sees the threshold reached while
+            // still closed. (Below the threshold, a count fits its field.)
+            let failures = if failed { count_of(word) + 1 } else { 0 };
+            let next = if failures >= threshold {
+                moved
+            } else {
+                (moved & !COUNT_MASK) | u64::from(failures) << COUNT_SHIFT
+            };
+            match self
+                .word
+                .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break (slot, next, failures),
+                Err(actual) => word = actual,
+            }
+        };
+        self.window.record(slot, tally, failed);
         if failed {
             self.last_failure.store(clock::stamp(), Ordering::Relaxed);
+            events::call_failed(&self.name, failures, threshold);
+            if failures >= threshold {
+                self.transition_from(next, CircuitState::Open, failures);
+            } else {
+                self.check_failure_rate(next);
+            }
+        } else if tally & TALLY_FAILED_MASK != 0 {
+            // The rate can only be reached while the window holds failures.
+            self.check_failure_rate(next);
         }
-        loop {
+    }
+
+    /// [`on_outcome_with`](Self::on_outcome_with) in the other states that admit calls.
+    #[cold]
+    fn on_other_outcome(&self, tally: u64, mut word: u64, stamp: u64, failed: bool) {
+        let (slot, next, verdict) = loop {
             if word & STAMP_MASK != stamp {
                 return;
             }
-            // The word to store, or the transition to make; and the failure count to report.
-            let (step, failures) = match (state_of(word), failed) {
-                (CircuitState::Closed, false) if count_of(word) == 0 => return,
-                (CircuitState::Closed, false) => (Ok(with_count(word, 0)), None),
-                (CircuitState::Closed, true) => {
-                    let failures = count_of(word) + 1;
-                    let step = if failures >= self.config.failure_threshold {
-                        Err((CircuitState::Open, failures))
-                    } else if let Some(in_window) = self.failure_rate_tripped() {
-                        Err((CircuitState::Open, in_window))
-                    } else {
-                        Ok(with_count(word, u64::from(failures)))
-                    };
-                    (step, Some((failures, self.config.failure_threshold)))
-                }
+            let slot = cursor_of(word);
+            let moved = cursor_moved(word, slot, self.window.size);
+            let (next, verdict) = match (state_of(word), failed) {
                 (CircuitState::HalfOpen, false) => {
                     let successes = successes_of(word) + 1;
                     if successes >= u64::from(self.config.success_threshold) {
-                        (Err((CircuitState::Closed, 0)), None)
+                        (moved, Verdict::Close)
                     } else {
                         let in_flight = in_flight_of(word).saturating_sub(1);
-                        (Ok(half_open_word(word, in_flight, successes)), None)
+                        (
+                            half_open_word(moved, in_flight, successes),
+                            Verdict::Counted,
+                        )
                     }
                 }
                 // Any failure of a probe reopens: one failure is the threshold here.
-                (CircuitState::HalfOpen, true) => (Err((CircuitState::Open, 1)), Some((1, 1))),
+                (CircuitState::HalfOpen, true) => (moved, Verdict::Reopen),
                 // Disabled: counted in the window only. Open states admit no permits.
+                (CircuitState::Disabled, _) => (moved, Verdict::Counted),
+                (CircuitState::Closed, _) => {
+                    return self.on_outcome_with(tally, word, stamp, failed);
+                }
                 _ => return,
             };
-            let done = match step {
-                Ok(next) => self
-                    .word
-                    .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire)
-                    .map_err(|actual| word = actual)
-                    .is_ok(),
-                Err((to, count)) => {
-                    if let Some((failures, threshold)) = failures {
-                        events::call_failed(&self.name, failures, threshold);
-                    }
-                    self.transition_from(word, to, count);
-                    return;
-                }
-            };
-            if done {
-                if let Some((failures, threshold)) = failures {
-                    events::call_failed(&self.name, failures, threshold);
-                }
-                return;
+            match self
+                .word
+                .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break (slot, next, verdict),
+                Err(actual) => word = actual,
             }
+        };
+        self.window.record(slot, tally, failed);
+        if failed {
+            self.last_failure.store(clock::stamp(), Ordering::Relaxed);
+        }
+        match verdict {
+            Verdict::Counted => {}
+            Verdict::Close => {
+                self.transition_from(next, CircuitState::Closed, 0);
+            }
+            Verdict::Reopen => {
+                events::call_failed(&self.name, 1, 1);
+                self.transition_from(next, CircuitState::Open, 1);
+            }
+        }
+    }
+
+    /// Opens the breaker (still in the state stamped in `word`) if the failure-rate rule
+    /// fires now.
+    fn check_failure_rate(&self, word: u64) {
+        if let Some(in_window) = self.failure_rate_tripped() {
+            self.transition_from(word, CircuitState::Open, in_window);
         }
     }
 
@@ -592,7 +644,6 @@ impl CircuitBreaker {
         let word = self.word.load(Ordering::Acquire);
         let state = state_of(word);
         let (total_calls, failures) = self.window.snapshot();
-        let now = clock::now();
         let last_failure = self.last_failure.load(Ordering::Relaxed);
         Metrics {
             state,
@@ -612,10 +663,22 @@ impl CircuitBreaker {
                 n => f64::from(failures) / f64::from(n),
             },
             last_failure_time: (last_failure != 0).then(|| clock::wall(last_failure)),
+            // On the clock admission judges this open period on (see `clock::now_for`).
             time_until_retry: (state == CircuitState::Open).then(|| {
-                let deadline = clock::precise(self.open_until.load(Ordering::Acquire));
-                Duration::from_nanos(deadline.saturating_sub(now))
+                let until = self.open_until.load(Ordering::Acquire);
+                Duration::from_nanos(clock::precise(until).saturating_sub(clock::now_for(until)))
             }),
         }
     }
+}
+
+/// What a recorded outcome outside the closed state asks for once its slot is written.
+#[derive(Clone, Copy)]
+enum Verdict {
+    /// Nothing more.
+    Counted,
+    /// The probe that closes a half-open breaker.
+    Close,
+    /// A failed probe: open again.
+    Reopen,
 }

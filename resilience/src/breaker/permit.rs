@@ -22,6 +22,9 @@ pub struct Admission<B: Deref<Target = CircuitBreaker>> {
     /// is recorded. (A flag beside it would make the permit 24 bytes, copied in pieces that
     /// stall the store buffer.)
     pub(super) stamp: u64,
+    /// When the call started, for the latency histogram (see [`crate::metrics`]).
+    #[cfg(feature = "metrics")]
+    pub(super) timer: crate::metrics::CallTimer,
 }
 
 /// A refused call's `retry_after` in nanoseconds (`u64::MAX` for none): what the slow path of
@@ -48,6 +51,8 @@ impl<B: Deref<Target = CircuitBreaker>> Admission<B> {
         Self {
             breaker,
             stamp: word & STAMP_MASK,
+            #[cfg(feature = "metrics")]
+            timer: crate::metrics::CallTimer::start(),
         }
     }
 
@@ -61,12 +66,16 @@ impl<B: Deref<Target = CircuitBreaker>> Admission<B> {
     pub fn record_success(mut self) {
         let stamp = std::mem::replace(&mut self.stamp, RECORDED);
         self.breaker.on_success(stamp);
+        #[cfg(feature = "metrics")]
+        self.timer.finish(&self.breaker.name, false);
     }
 
     /// The call failed.
     pub fn record_failure(mut self) {
         let stamp = std::mem::replace(&mut self.stamp, RECORDED);
         self.breaker.on_outcome(stamp, true);
+        #[cfg(feature = "metrics")]
+        self.timer.finish(&self.breaker.name, true);
     }
 
     /// Records `Ok` as a success and every `Err` as a failure.

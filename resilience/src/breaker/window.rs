@@ -2,28 +2,51 @@
 
 use super::*;
 
+// In the unit tests under loom's model checker (`--cfg loom`), the window's atomics are loom's.
+#[cfg(all(test, loom))]
+use loom::sync::atomic::AtomicU64;
+
 /// The outcomes of the latest `size` calls, written lock-free.
 ///
-/// Each call takes the next slot with one `fetch_add` on a cursor (the breaker's
-/// `window_cursor`, kept away from the fields every call reads). A slot is a nibble, sixteen
-/// to a word: written (1 bit), the window's epoch when written (2 bits), failed (1 bit).
+/// Each recorded call takes the next slot from the cursor in the breaker's state word (moved
+/// in the same CAS as the call's count, wrapping at `size`). A slot is a nibble, sixteen to a
+/// word: written (1 bit), the window's epoch when written (2 bits), failed (1 bit).
 ///
 /// The `tally` word holds the epoch (bits 62..64) and how many slots of that epoch are written
-/// (bits 32..62) and failed (bits 0..32), kept by the writers whose write changes a slot. When
-/// the tally shows a full window without a failure, a success changes nothing the window
-/// reports (it would replace a success with a success), so it writes nothing at all, the
-/// cursor included: a healthy breaker's calls share no written cache line. The writer of the
-/// last slot re-counts the tally from the slots when nothing moved meanwhile, so that a count
-/// thrown off by a result racing a reset does not last.
+/// (bits 32..62) and failed (bits 0..32). When it shows a full window without a failure, a
+/// success changes nothing the window reports (it would replace a success with a success), so
+/// it writes nothing at all: a healthy breaker's calls share no written cache line.
 ///
-/// Clearing (on every transition to closed) zeroes the slots and moves the epoch on; a recorder
-/// reads the epoch *before* it checks that its permit is still current, so a result that races
-/// a transition carries the old epoch and is not counted in the new state.
+/// # Why the tally is exact once the writers are done
+///
+/// Checked by the loom model below (`loom_model`); the argument, for a reviewer:
+///
+/// 1. A slot changes only by a CAS of its word, from one nibble to another, and the writer
+///    whose CAS succeeded then moves the tally by exactly that change (`count`), under the
+///    epoch it recorded in, if the tally is still in that epoch. Every change is counted once,
+///    by one writer, with the value it really replaced, so however the writers interleave,
+///    the tally is the sum of the changes: what the slots hold. Nothing re-counts the slots
+///    into the tally: a recount running between a writer's CAS and its `count` would see the
+///    new slot and then be moved by the same change again (a failure counted twice, or its
+///    removal twice; a failure left in the slots but not in the tally would make every later
+///    success skip its write, and `error_rate` stick).
+/// 2. Between a writer's CAS and its `count`, the failed count may briefly be off, even
+///    below zero: it wraps within its own field (never borrowing from the others), so the
+///    deltas still add up. Only the full-window skip and the check whether the window holds
+///    failures read the tally; a count briefly off makes them do the slower, exact thing.
+/// 3. `clear` (a transition to closed, under the transition lock) zeroes the slots, then
+///    moves the epoch on with the counts at zero. A result that raced the transition carries
+///    the old epoch: `count` ignores it once the epoch moved, and its nibble counts as empty in
+///    the new epoch. What it must not do is overwrite a slot that a writer of the new epoch
+///    wrote (and counted): a writer finding a slot written in another epoch checks the tally's
+///    epoch first, and if it is no longer its own, leaves the slot alone. Seeing the new
+///    writer's nibble (acquire) means seeing the epoch it was written under (the new writer
+///    read it, acquire, before its release CAS).
+/// 4. The epoch has 2 bits: a result would have to race four transitions to closed between
+///    reading the tally and writing its slot for its epoch to look current again.
 #[repr(C)]
 pub(super) struct Window {
     pub(super) tally: AtomicU64,
-    /// `u64::MAX / size + 1`, for a division-free `% size` (Lemire's fastmod).
-    pub(super) fastmod: u64,
     pub(super) slots: Box<[AtomicU64]>,
     pub(super) size: u32,
 }
@@ -32,6 +55,8 @@ pub(super) const SLOTS_PER_WORD: usize = 16;
 pub(super) const SLOT_WRITTEN: u64 = 0b1000;
 pub(super) const TALLY_EPOCH_SHIFT: u32 = 62;
 pub(super) const TALLY_WRITTEN_SHIFT: u32 = 32;
+/// The tally's failed count.
+pub(super) const TALLY_FAILED_MASK: u64 = (1 << TALLY_WRITTEN_SHIFT) - 1;
 
 impl Window {
     pub(super) fn new(size: u32) -> Self {
@@ -39,20 +64,13 @@ impl Window {
         let words = (size as usize).div_ceil(SLOTS_PER_WORD);
         Self {
             size,
-            fastmod: (u64::MAX / u64::from(size)).wrapping_add(1),
             tally: AtomicU64::new(0),
             slots: (0..words).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
-    #[inline]
-    pub(super) fn slot(&self, index: u64) -> usize {
-        let low = self.fastmod.wrapping_mul(u64::from(index as u32));
-        ((u128::from(low) * u128::from(self.size)) >> 64) as usize
-    }
-
-    /// The tally, read before checking that the permit is current (its epoch is the one to
-    /// record under).
+    /// The tally, read before the permit's stamp is checked (its epoch is the one to record
+    /// under).
     #[inline]
     pub(super) fn tally(&self) -> u64 {
         self.tally.load(Ordering::Acquire)
@@ -64,51 +82,53 @@ impl Window {
         tally & !(0b11 << TALLY_EPOCH_SHIFT) == u64::from(self.size) << TALLY_WRITTEN_SHIFT
     }
 
-    /// Writes the outcome of call number `index` (from the cursor) under `tally`'s epoch.
+    /// Writes an outcome in `slot` (from the cursor) under `tally`'s epoch.
     #[inline]
-    pub(super) fn record(&self, index: u64, tally: u64, failed: bool) {
+    pub(super) fn record(&self, slot: usize, tally: u64, failed: bool) {
         let epoch = tally >> TALLY_EPOCH_SHIFT;
-        let slot = self.slot(index);
         let word = &self.slots[slot / SLOTS_PER_WORD];
         let shift = (slot % SLOTS_PER_WORD) * 4;
         let nibble = (SLOT_WRITTEN | epoch << 1 | u64::from(failed)) << shift;
         let mask = 0b1111 << shift;
-        let mut current = word.load(Ordering::Relaxed);
+        let mut current = word.load(Ordering::Acquire);
         while current & mask != nibble {
+            let old = (current & mask) >> shift;
+            if old & SLOT_WRITTEN != 0
+                && (old >> 1) & 0b11 != epoch
+                && self.tally() >> TALLY_EPOCH_SHIFT != epoch
+            {
+                return; // cleared since: the slot may be the new epoch's (see point 3)
+            }
             let next = (current & !mask) | nibble;
-            match word.compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => {
-                    self.count((current & mask) >> shift, epoch, failed);
-                    break;
-                }
+            match word.compare_exchange_weak(current, next, Ordering::Release, Ordering::Acquire) {
+                Ok(_) => return self.count(old, epoch, failed),
                 Err(actual) => current = actual,
             }
         }
-        if slot + 1 == self.size as usize {
-            self.recount(epoch);
-        }
     }
 
-    /// Moves the tally from a slot that held `old` to one that holds this epoch's outcome.
+    /// Moves the tally by the change of one slot from `old` to this epoch's outcome.
     #[cold]
-    pub(super) fn count(&self, old: u64, epoch: u64, failed: bool) {
+    fn count(&self, old: u64, epoch: u64, failed: bool) {
         let was_written = old & SLOT_WRITTEN != 0 && (old >> 1) & 0b11 == epoch;
         let was_failed = was_written && old & 1 == 1;
+        let written = if was_written {
+            0
+        } else {
+            1 << TALLY_WRITTEN_SHIFT
+        };
+        let failures: u32 = match (was_failed, failed) {
+            (false, true) => 1,
+            (true, false) => u32::MAX, // minus one, wrapping within the field
+            _ => 0,
+        };
         let mut tally = self.tally.load(Ordering::Relaxed);
         loop {
             if tally >> TALLY_EPOCH_SHIFT != epoch {
                 return; // cleared meanwhile: this slot is not counted in the new epoch
             }
-            let mut next = tally;
-            if !was_written {
-                next += 1 << TALLY_WRITTEN_SHIFT;
-            }
-            match (was_failed, failed) {
-                (false, true) => next += 1,
-                // Never below zero, even with a count a race threw off (the recount mends it).
-                (true, false) if next & u64::from(u32::MAX) > 0 => next -= 1,
-                _ => {}
-            }
+            let failed_count = (tally as u32).wrapping_add(failures);
+            let next = ((tally & !TALLY_FAILED_MASK) + written) | u64::from(failed_count);
             match self.tally.compare_exchange_weak(
                 tally,
                 next,
@@ -121,30 +141,13 @@ impl Window {
         }
     }
 
-    /// Sets the tally to what the slots hold, unless a writer moved it meanwhile.
-    #[cold]
-    pub(super) fn recount(&self, epoch: u64) {
-        let tally = self.tally.load(Ordering::Acquire);
-        if tally >> TALLY_EPOCH_SHIFT != epoch {
-            return;
-        }
-        let (written, failed) = self.count_slots(epoch);
-        let counted = epoch << TALLY_EPOCH_SHIFT
-            | u64::from(written) << TALLY_WRITTEN_SHIFT
-            | u64::from(failed);
-        // Fails if a writer counted meanwhile: the next pass will do.
-        let _ = self
-            .tally
-            .compare_exchange(tally, counted, Ordering::Release, Ordering::Relaxed);
-    }
-
     /// (slots written in `epoch`, failed among them).
     pub(super) fn count_slots(&self, epoch: u64) -> (u32, u32) {
         const NIBBLE_LOW: u64 = 0x1111_1111_1111_1111;
         let wanted = (SLOT_WRITTEN | epoch << 1) * NIBBLE_LOW;
         let (mut total, mut failures) = (0, 0);
         for word in self.slots.iter() {
-            let bits = word.load(Ordering::Relaxed);
+            let bits = word.load(Ordering::Acquire);
             // Per nibble: 0 where written and epoch match (the failed bit left out)...
             let differ = (bits ^ wanted) & (0b1110 * NIBBLE_LOW);
             // ...folded onto the nibble's low bit, and inverted: 1 for a slot of this epoch.
@@ -161,13 +164,18 @@ impl Window {
     }
 
     /// Empties the window. Called with the transition lock held.
+    ///
+    /// Swaps rather than stores: a read-modify-write is ordered with the writers' CASes on the
+    /// same word as loom models it (loom does not order a plain store racing a CAS the way the
+    /// memory model does, tokio-rs/loom#282); on the hardware either is one instruction, and
+    /// this runs only on a transition to closed.
     pub(super) fn clear(&self) {
         let epoch = self.tally() >> TALLY_EPOCH_SHIFT;
         for word in self.slots.iter() {
-            word.store(0, Ordering::Relaxed);
+            word.swap(0, Ordering::Relaxed);
         }
         self.tally
-            .store(((epoch + 1) & 0b11) << TALLY_EPOCH_SHIFT, Ordering::Release);
+            .swap(((epoch + 1) & 0b11) << TALLY_EPOCH_SHIFT, Ordering::AcqRel);
     }
 }
 
@@ -178,7 +186,7 @@ mod tests {
     fn tally_counts(window: &Window) -> (u32, u32) {
         let tally = window.tally();
         let written = (tally >> TALLY_WRITTEN_SHIFT) & ((1 << 30) - 1);
-        let failed = tally & ((1 << TALLY_WRITTEN_SHIFT) - 1);
+        let failed = tally & TALLY_FAILED_MASK;
         (written as u32, failed as u32)
     }
 
@@ -220,12 +228,12 @@ mod tests {
         assert_eq!((m.total_calls, m.error_rate), (100, 0.0));
     }
 
-    /// Between recounts (the last slot's write), the tally moves by each slot's change alone.
+    /// The tally moves by each slot's change alone.
     #[test]
     fn the_tally_follows_each_overwritten_slot() {
         let window = Window::new(20);
-        for index in 0..20 {
-            window.record(index, window.tally(), index % 3 == 0);
+        for slot in 0..20 {
+            window.record(slot, window.tally(), slot % 3 == 0);
         }
         assert_eq!(tally_counts(&window), (20, 7)); // failures in slots 0, 3, ..., 18
         // (slot, failed, failures in the window after it)
@@ -237,7 +245,7 @@ mod tests {
             (4, true, 7),
         ];
         for (slot, failed, failures) in next_lap {
-            window.record(20 + slot, window.tally(), failed);
+            window.record(slot, window.tally(), failed);
             assert_eq!(tally_counts(&window), (20, failures), "slot {slot}");
         }
         assert_eq!(window.count_slots(0), (20, 7));
@@ -254,36 +262,112 @@ mod tests {
         window.record(1, old, true); // stale: epoch 0 after the clear
         assert_eq!(tally_counts(&window), (0, 0));
         assert_eq!(window.count_slots(1), (0, 0));
-        window.record(21, window.tally(), false); // slot 1 again, epoch 1
+        window.record(1, window.tally(), false); // slot 1 again, epoch 1
         assert_eq!(tally_counts(&window), (1, 0));
         assert_eq!(window.count_slots(1), (1, 0));
     }
 
+    /// A stale result finds a slot the new epoch wrote: it leaves it alone.
     #[test]
-    fn a_recount_sets_the_tally_from_the_slots_unless_it_moved() {
+    fn a_stale_result_leaves_a_slot_of_the_new_epoch_alone() {
         let window = Window::new(20);
-        for index in 0..5 {
-            window.record(index, window.tally(), index % 2 == 0);
-        }
-        assert_eq!(tally_counts(&window), (5, 3));
-        // Thrown off (as a result racing a reset could): a recount puts it right.
-        window
-            .tally
-            .store(17 << TALLY_WRITTEN_SHIFT, Ordering::Relaxed);
-        window.recount(0);
-        assert_eq!(tally_counts(&window), (5, 3));
-        // A recount for another epoch leaves it alone.
-        window
-            .tally
-            .store(17 << TALLY_WRITTEN_SHIFT, Ordering::Relaxed);
-        window.recount(1);
-        assert_eq!(tally_counts(&window), (17, 0));
-        // Writing the last slot recounts.
-        window.record(19, window.tally(), false);
-        assert_eq!(tally_counts(&window), (6, 3));
+        let old = window.tally();
         window.clear();
-        assert_eq!(window.tally() >> TALLY_EPOCH_SHIFT, 1);
-        assert_eq!(tally_counts(&window), (0, 0));
-        assert_eq!(window.count_slots(1), (0, 0));
+        window.record(3, window.tally(), true);
+        window.record(3, old, false); // raced the clear: epoch 0, the window is in epoch 1
+        assert_eq!(tally_counts(&window), (1, 1));
+        assert_eq!(window.count_slots(1), (1, 1));
+    }
+
+    /// The failed count may dip below zero between two writers' counts; it wraps within its
+    /// field and comes back, the written count untouched.
+    #[test]
+    fn a_failed_count_below_zero_wraps_within_its_field() {
+        let window = Window::new(4);
+        let tally = window.tally();
+        window.count(SLOT_WRITTEN | 1, 0, false); // a failure replaced, counted first
+        assert_eq!(tally_counts(&window), (0, u32::MAX));
+        assert!(!window.all_succeeded(window.tally()));
+        window.count(0, 0, true); // the write that put the failure there
+        assert_eq!(tally_counts(&window), (1, 0));
+        assert_eq!(
+            tally >> TALLY_EPOCH_SHIFT,
+            window.tally() >> TALLY_EPOCH_SHIFT
+        );
+    }
+}
+
+/// The window under loom's model checker: every interleaving of two writers, or of a writer
+/// and a clear, leaves the tally equal to what the slots hold once they are done.
+///
+/// `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p resilience --lib
+/// --release loom` (a target directory of its own: the flag rebuilds every dependency).
+#[cfg(all(test, loom))]
+mod loom_model {
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::*;
+
+    fn tally_counts(window: &Window) -> (u32, u32) {
+        let tally = window.tally();
+        let written = (tally >> TALLY_WRITTEN_SHIFT) & ((1 << 30) - 1);
+        let failed = tally & ((1 << TALLY_WRITTEN_SHIFT) - 1);
+        (written as u32, failed as u32)
+    }
+
+    fn write(window: &Window, slot: usize, failed: bool) {
+        let tally = window.tally();
+        window.record(slot, tally, failed);
+    }
+
+    fn settled(window: &Window) {
+        let epoch = window.tally() >> TALLY_EPOCH_SHIFT;
+        assert_eq!(tally_counts(window), window.count_slots(epoch));
+    }
+
+    /// A full window (a failure in the first slot), then two writers: one replaces the failure
+    /// with a success, the other writes the last slot.
+    #[test]
+    fn two_writers_leave_the_tally_equal_to_the_slots() {
+        loom::model(|| {
+            let window = Arc::new(Window::new(2));
+            write(&window, 0, true);
+            write(&window, 1, false);
+            let other = Arc::clone(&window);
+            let t = thread::spawn(move || write(&other, 0, false));
+            write(&window, 1, true);
+            t.join().unwrap();
+            settled(&window);
+        });
+    }
+
+    /// Two writers on the same slot (one a lap behind the other).
+    #[test]
+    fn two_writers_of_one_slot_leave_the_tally_equal_to_the_slots() {
+        loom::model(|| {
+            let window = Arc::new(Window::new(2));
+            write(&window, 0, false);
+            let other = Arc::clone(&window);
+            let t = thread::spawn(move || write(&other, 0, true));
+            write(&window, 0, false);
+            t.join().unwrap();
+            settled(&window);
+        });
+    }
+
+    /// A result racing a clear (a transition to closed) and a writer of the new epoch.
+    #[test]
+    fn a_write_racing_a_clear_leaves_the_tally_equal_to_the_slots() {
+        loom::model(|| {
+            let window = Arc::new(Window::new(2));
+            write(&window, 0, false);
+            let other = Arc::clone(&window);
+            let t = thread::spawn(move || write(&other, 0, true));
+            window.clear();
+            write(&window, 0, false);
+            t.join().unwrap();
+            settled(&window);
+        });
     }
 }

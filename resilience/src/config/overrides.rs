@@ -71,12 +71,14 @@ impl BreakerKey {
     }
 
     /// The per-breaker variable of the breaker `name`: `CIRCUIT_BREAKER_`, the name upper-cased
-    /// (ASCII letters only; other characters are kept as they are), `_`, then [`suffix`](Self::suffix).
+    /// (ASCII letters only) with each `:` written `_`, then `_` and [`suffix`](Self::suffix). A
+    /// default name such as `billing::zoho::get_account` thus reads
+    /// `CIRCUIT_BREAKER_BILLING__ZOHO__GET_ACCOUNT_<KEY>`.
     pub fn breaker_var(self, name: &str) -> String {
         let suffix = self.suffix();
         let mut var = String::with_capacity(BREAKER_PREFIX.len() + name.len() + 1 + suffix.len());
         var.push_str(BREAKER_PREFIX);
-        var.push_str(&name.to_ascii_uppercase());
+        var.push_str(&env_name(name));
         var.push('_');
         var.push_str(suffix);
         var
@@ -171,14 +173,17 @@ impl BreakerOverrides {
 
 /// Whether `name` can be a breaker name.
 ///
-/// A name is non-empty, made of ASCII letters, digits and `_`, and does not start with a digit, so
-/// that `CIRCUIT_BREAKER_<NAME>_<KEY>` is a valid environment variable name. The error is the
+/// A name is non-empty, made of ASCII letters, digits and `_`, with `::` between path segments
+/// (a default name of the attribute, `billing::zoho::get_account`), and does not start with a
+/// digit, so that `CIRCUIT_BREAKER_<NAME>_<KEY>` is a valid environment variable name (each `:`
+/// is written `_` there, see [`BreakerKey::breaker_var`]). The error is the
 /// reason, a sentence fragment such as `must not be empty`.
 ///
 /// ```
 /// use resilience::config::validate_name;
 ///
 /// assert_eq!(validate_name("tier1_mcp"), Ok(()));
+/// assert_eq!(validate_name("billing::zoho::get_account"), Ok(()));
 /// assert_eq!(validate_name(""), Err("must not be empty".to_owned()));
 /// assert_eq!(
 ///     validate_name("tier-1"),
@@ -189,16 +194,30 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("must not be empty".to_owned());
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
-    {
-        return Err(format!(
-            "may contain only ASCII letters, digits and '_' (found {c:?})"
-        ));
+    // `::` between path segments, as in a default name (`billing::zoho::get_account`).
+    for segment in name.split("::") {
+        if segment.is_empty() {
+            return Err("may have `::` only between two path segments".to_owned());
+        }
+        if let Some(c) = segment
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '_'))
+        {
+            return Err(format!(
+                "may contain only ASCII letters, digits and '_' (found {c:?})"
+            ));
+        }
     }
     if name.starts_with(|c: char| c.is_ascii_digit()) {
         return Err("must not start with a digit".to_owned());
     }
     Ok(())
+}
+
+/// A name as it stands in an environment variable: upper-cased (ASCII letters only), each `:`
+/// written `_` (`billing::zoho::get` reads `BILLING__ZOHO__GET`).
+pub(crate) fn env_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if c == ':' { '_' } else { c.to_ascii_uppercase() })
+        .collect()
 }

@@ -1,4 +1,5 @@
-// A breaker's name written as a bare identifier instead of a string.
+// A breaker's name written as a bare identifier instead of a string: taken for a constant,
+// and there is none of that name.
 use resilience::circuit_breaker;
 
 #[circuit_breaker(name = tier1_mcp)]

@@ -21,5 +21,7 @@ async fn list_deals(id: u32) -> Result<Vec<u32>, ZohoError> {
 async fn main() {
     assert_eq!(get_account(1).await.unwrap(), 1);
     assert_eq!(list_deals(2).await.unwrap(), [2]);
-    assert!(resilience::registry().get("get_account").is_some());
+    // Named after the module and the function.
+    let name = concat!(module_path!(), "::get_account");
+    assert!(resilience::registry().get(name).is_some());
 }

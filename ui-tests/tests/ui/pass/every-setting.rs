@@ -43,5 +43,6 @@ async fn defaults_elsewhere(id: u32) -> Result<u32, ZohoError> {
 async fn main() {
     assert_eq!(get_account(1).await.unwrap(), 1);
     assert_eq!(defaults_elsewhere(2).await.unwrap(), 2);
-    assert!(resilience::registry().get("defaults_elsewhere").is_some(), "named after the fn");
+    let name = concat!(module_path!(), "::defaults_elsewhere");
+    assert!(resilience::registry().get(name).is_some(), "named after the fn");
 }

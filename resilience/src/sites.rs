@@ -1,0 +1,480 @@
+//! The breakers written in `#[circuit_breaker]` attributes, known from the start of the program.
+//!
+//! Each attribute leaves a [`BreakerSite`] in a `static` of its function, with its name, where
+//! it is written and the settings written there, and submits it to a list that the linker
+//! gathers ([`inventory`]: a constructor per site adds it to the list before `main`, on Linux,
+//! macOS, Windows, the BSDs and WebAssembly). The global registry registers every site when it
+//! is first used, so that [`registry()`](crate::registry()) lists them before their first call,
+//! and a breaker looked up by name (`CircuitBreakerLayer::named`, the health monitor) gets the
+//! attribute's settings whatever runs first. The site's `static` is also its call site's cache:
+//! a call reads the breaker with one atomic load and no map lookup.
+//!
+//! Names: a written name (a literal or a constant) is shared by every site that writes it; the
+//! first site (by file and line) sets the configuration, and [`check`] (run by
+//! [`init()`](crate::init())) reports sites that set it differently. A site without a name is
+//! named after its module and function (`billing::zoho::get_account`); when several functions
+//! of one module have one name (methods of two types), the first in the file keeps the name and
+//! the next are registered as `<name>::2`, `<name>::3`, ..., so that they never share a breaker,
+//! and [`check`] reports them.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::panic::Location;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use crate::breaker::{CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerConfig};
+use crate::error::ConfigError;
+use crate::name::Name;
+use crate::registry::CircuitBreakerManager;
+
+/// The settings written in an attribute; `None` where not written.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Written {
+    failure_threshold: Option<u32>,
+    recovery_timeout: Option<Duration>,
+    half_open_max_calls: Option<u32>,
+    success_threshold: Option<u32>,
+    window_size: Option<u32>,
+    minimum_calls: Option<u32>,
+    failure_rate_threshold: Option<f64>,
+}
+
+impl fmt::Display for Written {
+    /// As written in the attribute: `failure_threshold = 3, recovery_timeout = 30s`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = Vec::new();
+        let counts = [
+            ("failure_threshold", self.failure_threshold),
+            ("half_open_max_calls", self.half_open_max_calls),
+            ("success_threshold", self.success_threshold),
+            ("window_size", self.window_size),
+            ("minimum_calls", self.minimum_calls),
+        ];
+        for (key, value) in counts {
+            if let Some(v) = value {
+                parts.push(format!("{key} = {v}"));
+            }
+        }
+        if let Some(d) = self.recovery_timeout {
+            parts.push(format!(
+                "recovery_timeout = {}",
+                humantime::format_duration(d)
+            ));
+        }
+        if let Some(r) = self.failure_rate_threshold {
+            parts.push(format!("failure_rate_threshold = {r}"));
+        }
+        if parts.is_empty() {
+            f.write_str("no settings")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
+    }
+}
+
+/// A `#[circuit_breaker]` attribute: its breaker's name and settings, where it is written, and
+/// its breaker once registered.
+pub struct BreakerSite {
+    name: &'static str,
+    written_name: bool,
+    location: &'static Location<'static>,
+    settings: Written,
+    breaker: OnceLock<Arc<CircuitBreaker>>,
+}
+
+impl BreakerSite {
+    /// A site whose attribute names its breaker, written where this is called. Fails const
+    /// evaluation on a name that [`validate_name`](crate::config::validate_name) would refuse
+    /// (for a name from a constant; the attribute checks a literal itself).
+    #[track_caller]
+    pub const fn named(name: &'static str) -> Self {
+        if let Err(problem) = const_check_name(name) {
+            panic!("{}", problem);
+        }
+        Self::new(name, true, Location::caller())
+    }
+
+    /// A site without a name, written where this is called: `default` is its module path and
+    /// function name.
+    #[track_caller]
+    pub const fn unnamed(default: &'static str) -> Self {
+        Self::new(default, false, Location::caller())
+    }
+
+    const fn new(
+        name: &'static str,
+        written_name: bool,
+        location: &'static Location<'static>,
+    ) -> Self {
+        Self {
+            name,
+            written_name,
+            location,
+            settings: Written {
+                failure_threshold: None,
+                recovery_timeout: None,
+                half_open_max_calls: None,
+                success_threshold: None,
+                window_size: None,
+                minimum_calls: None,
+                failure_rate_threshold: None,
+            },
+            breaker: OnceLock::new(),
+        }
+    }
+
+    /// `failure_threshold = n`.
+    pub const fn failure_threshold(mut self, n: u32) -> Self {
+        self.settings.failure_threshold = Some(n);
+        self
+    }
+
+    /// `recovery_timeout = d`.
+    pub const fn recovery_timeout(mut self, d: Duration) -> Self {
+        self.settings.recovery_timeout = Some(d);
+        self
+    }
+
+    /// `half_open_max_calls = n`.
+    pub const fn half_open_max_calls(mut self, n: u32) -> Self {
+        self.settings.half_open_max_calls = Some(n);
+        self
+    }
+
+    /// `success_threshold = n`.
+    pub const fn success_threshold(mut self, n: u32) -> Self {
+        self.settings.success_threshold = Some(n);
+        self
+    }
+
+    /// `window_size = n`.
+    pub const fn window_size(mut self, n: u32) -> Self {
+        self.settings.window_size = Some(n);
+        self
+    }
+
+    /// `minimum_calls = n`.
+    pub const fn minimum_calls(mut self, n: u32) -> Self {
+        self.settings.minimum_calls = Some(n);
+        self
+    }
+
+    /// `failure_rate_threshold = rate`.
+    pub const fn failure_rate_threshold(mut self, rate: f64) -> Self {
+        self.settings.failure_rate_threshold = Some(rate);
+        self
+    }
+
+    /// The site's breaker: one atomic load once registered.
+    #[inline]
+    pub fn breaker(&'static self) -> &'static CircuitBreaker {
+        match self.breaker.get() {
+            Some(breaker) => breaker,
+            None => self.first_use(),
+        }
+    }
+
+    #[cold]
+    fn first_use(&'static self) -> &'static CircuitBreaker {
+        // Building the registry registers every site collected at link time, this one included.
+        let registry = crate::registry();
+        // A site the platform did not collect is registered on its own.
+        self.breaker
+            .get_or_init(|| register(registry, self, Name::Static(self.name)))
+    }
+
+    /// Where the attribute is written: `src/zoho.rs:42`.
+    fn place(&self) -> String {
+        format!("{}:{}", self.location.file(), self.location.line())
+    }
+
+    /// The order of sites: by file, line and column.
+    fn order(&self) -> (&'static str, u32, u32) {
+        (
+            self.location.file(),
+            self.location.line(),
+            self.location.column(),
+        )
+    }
+
+    fn builder(&self, name: &Name) -> CircuitBreakerBuilder {
+        let s = &self.settings;
+        let mut b = CircuitBreaker::builder(cow(name));
+        if let Some(n) = s.failure_threshold {
+            b = b.failure_threshold(n);
+        }
+        if let Some(d) = s.recovery_timeout {
+            b = b.recovery_timeout(d);
+        }
+        if let Some(n) = s.half_open_max_calls {
+            b = b.half_open_max_calls(n);
+        }
+        if let Some(n) = s.success_threshold {
+            b = b.success_threshold(n);
+        }
+        if let Some(n) = s.window_size {
+            b = b.window_size(n);
+        }
+        if let Some(n) = s.minimum_calls {
+            b = b.minimum_calls(n);
+        }
+        if let Some(r) = s.failure_rate_threshold {
+            b = b.failure_rate_threshold(r);
+        }
+        b
+    }
+}
+
+fn cow(name: &Name) -> Cow<'static, str> {
+    match name {
+        Name::Static(s) => Cow::Borrowed(s),
+        Name::Shared(s) => Cow::Owned(s.to_string()),
+    }
+}
+
+/// A site, as the linker gathers them.
+pub struct SiteRef(pub &'static BreakerSite);
+
+inventory::collect!(SiteRef);
+
+/// The name rule of [`validate_name`](crate::config::validate_name), in a const evaluation: the
+/// error is the end of "invalid breaker name: it ...".
+const fn const_check_name(name: &str) -> Result<(), &'static str> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() {
+        return Err(
+            "invalid breaker name: it must not be empty, so that its environment variables CIRCUIT_BREAKER_<NAME>_<KEY> exist",
+        );
+    }
+    if bytes[0].is_ascii_digit() {
+        return Err(
+            "invalid breaker name: it must not start with a digit, so that its environment variables CIRCUIT_BREAKER_<NAME>_<KEY> exist",
+        );
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b':' {
+            // `::` between two path segments.
+            let pair = i + 1 < bytes.len() && bytes[i + 1] == b':';
+            let between =
+                i > 0 && i + 2 < bytes.len() && bytes[i - 1] != b':' && bytes[i + 2] != b':';
+            if !(pair && between) {
+                return Err(
+                    "invalid breaker name: it may contain only ASCII letters, digits and `_`, with `::` between path segments, so that its environment variables CIRCUIT_BREAKER_<NAME>_<KEY> exist",
+                );
+            }
+            i += 2;
+            continue;
+        }
+        if !(b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(
+                "invalid breaker name: it may contain only ASCII letters, digits and `_`, with `::` between path segments, so that its environment variables CIRCUIT_BREAKER_<NAME>_<KEY> exist",
+            );
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Every site linked into the program, in the order of their places (file, then line).
+fn collected() -> Vec<&'static BreakerSite> {
+    let mut sites: Vec<&'static BreakerSite> = inventory::iter::<SiteRef>
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
+    sites.sort_by_key(|site| site.order());
+    sites
+}
+
+/// The name each site registers under: a written name as written; a default name as it is,
+/// but for the second and later sites of one default name (in the order given), which get
+/// `::2`, `::3`, ....
+fn names(sites: &[&'static BreakerSite]) -> Vec<Name> {
+    let mut seen: BTreeMap<&str, u32> = BTreeMap::new();
+    sites
+        .iter()
+        .map(|site| {
+            if site.written_name {
+                return Name::Static(site.name);
+            }
+            let count = seen.entry(site.name).or_insert(0);
+            *count += 1;
+            match *count {
+                1 => Name::Static(site.name),
+                n => Name::Shared(format!("{}::{n}", site.name).into()),
+            }
+        })
+        .collect()
+}
+
+/// Registers every collected site in `manager` (the global registry, as it is built).
+pub(crate) fn register_all(manager: &CircuitBreakerManager) {
+    register_sites(manager, &collected());
+}
+
+fn register_sites(manager: &CircuitBreakerManager, sites: &[&'static BreakerSite]) {
+    for (site, name) in sites.iter().zip(names(sites)) {
+        let breaker = register(manager, site, name);
+        // A site already in use keeps its breaker (only when registered on its own first).
+        let _ = site.breaker.set(breaker);
+    }
+}
+
+/// Registers a site's breaker; whatever the configuration, a breaker of that name ends up in
+/// `manager`.
+fn register(
+    manager: &CircuitBreakerManager,
+    site: &BreakerSite,
+    name: Name,
+) -> Arc<CircuitBreaker> {
+    match manager.register(site.builder(&name)) {
+        Ok(breaker) => breaker,
+        Err(error) => {
+            // The attribute checked the written values at compile time, so this is not
+            // expected; the breaker is still registered, with the defaults.
+            tracing::error!(
+                target: "resilience",
+                event = "config_error",
+                circuit_breaker = name.as_str(),
+                place = %site.place(),
+                error = %error,
+                "invalid circuit breaker configuration; using the defaults"
+            );
+            manager
+                .register(CircuitBreaker::builder(cow(&name)).ignore_env())
+                .unwrap_or_else(|_| {
+                    Arc::new(CircuitBreaker::from_parts(
+                        name,
+                        CircuitBreakerConfig::default(),
+                        None,
+                    ))
+                })
+        }
+    }
+}
+
+/// The first problem among the sites linked into the program: two that give one name
+/// different settings, or two functions of one module with one default name.
+pub(crate) fn check() -> Result<(), ConfigError> {
+    check_sites(&collected())
+}
+
+fn check_sites(sites: &[&'static BreakerSite]) -> Result<(), ConfigError> {
+    let mut first: BTreeMap<(&str, bool), &BreakerSite> = BTreeMap::new();
+    for &site in sites {
+        let Some(earlier) = first.get(&(site.name, site.written_name)).copied() else {
+            first.insert((site.name, site.written_name), site);
+            continue;
+        };
+        if site.written_name && earlier.settings != site.settings {
+            return Err(ConfigError::InvalidSetting {
+                setting: "name",
+                value: format!("{:?}", site.name),
+                reason: format!(
+                    "two #[circuit_breaker] attributes give this breaker different settings: \
+                     {} ({}) and {} ({}); the first is used. Write the same settings in both, \
+                     or give them different names",
+                    earlier.place(),
+                    earlier.settings,
+                    site.place(),
+                    site.settings
+                ),
+                context: String::new(),
+            });
+        }
+        if !site.written_name {
+            return Err(ConfigError::InvalidSetting {
+                setting: "name",
+                value: format!("{:?}", site.name),
+                reason: format!(
+                    "two #[circuit_breaker] functions of one module have this default name, \
+                     {} and {} (the second is registered as \"{}::2\"); give each a name \
+                     with `name = \"...\"`",
+                    earlier.place(),
+                    site.place(),
+                    site.name
+                ),
+                context: String::new(),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leak(site: BreakerSite) -> &'static BreakerSite {
+        Box::leak(Box::new(site))
+    }
+
+    fn place(site: &BreakerSite) -> String {
+        site.place()
+    }
+
+    #[test]
+    fn the_name_rule_holds_in_const_evaluation() {
+        for good in ["tier1_mcp", "T", "billing::zoho::get", "_x::y2"] {
+            assert_eq!(const_check_name(good), Ok(()), "{good}");
+            assert_eq!(crate::config::validate_name(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "", "1x", "zoho-mcp", "a:b", "a::", "::a", "a:::b", "a::::b", "é",
+        ] {
+            assert!(const_check_name(bad).is_err(), "{bad}");
+            assert!(crate::config::validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_site_whose_configuration_fails_at_run_time_is_still_registered() {
+        // Not writable in an attribute (a compile error there); built by hand.
+        let site = leak(BreakerSite::named("sites_unworkable").success_threshold(9));
+        let manager = CircuitBreakerManager::new();
+        register_sites(&manager, &[site]);
+        let registered = manager.get("sites_unworkable").expect("registered");
+        assert_eq!(*registered.config(), CircuitBreakerConfig::default());
+        assert!(std::ptr::eq(
+            site.breaker.get().unwrap().as_ref(),
+            registered.as_ref()
+        ));
+    }
+
+    #[test]
+    fn one_default_name_in_two_places_gives_two_breakers() {
+        let a = leak(BreakerSite::unnamed("app::get").failure_threshold(2));
+        let b = leak(BreakerSite::unnamed("app::get"));
+        let manager = CircuitBreakerManager::new();
+        register_sites(&manager, &[a, b]);
+        assert_eq!(manager.names(), ["app::get", "app::get::2"]);
+        assert_eq!(a.breaker.get().unwrap().config().failure_threshold, 2);
+        assert_eq!(b.breaker.get().unwrap().config().failure_threshold, 5);
+        let error = check_sites(&[a, b]).unwrap_err().to_string();
+        let places = format!("{} and {}", place(a), place(b));
+        assert!(error.contains(&places), "{error}");
+        assert!(
+            place(a).starts_with("resilience/src/sites.rs:"),
+            "{}",
+            place(a)
+        );
+    }
+
+    #[test]
+    fn one_written_name_with_two_settings_is_reported() {
+        let c = leak(BreakerSite::named("app_shared").failure_threshold(2));
+        let d = leak(BreakerSite::named("app_shared").failure_threshold(2));
+        assert!(check_sites(&[c, d]).is_ok());
+        let e = leak(BreakerSite::named("app_shared"));
+        let error = check_sites(&[c, d, e]).unwrap_err().to_string();
+        let places = format!(
+            "{} (failure_threshold = 2) and {} (no settings)",
+            place(c),
+            place(e)
+        );
+        assert!(error.contains(&places), "{error}");
+    }
+}
