@@ -91,12 +91,7 @@ impl LimitKey {
     /// assert_eq!(LimitKey::Burst.var("zoho_credits"), "RATE_LIMIT_ZOHO_CREDITS_BURST");
     /// ```
     pub fn var(self, name: &str) -> String {
-        format!(
-            "{}{}_{}",
-            self.prefix(),
-            name.to_ascii_uppercase().replace(':', "_"),
-            self.suffix()
-        )
+        format!("{}{}_{}", self.prefix(), env_name(name), self.suffix())
     }
 
     /// Checks a value for this key.
