@@ -10,6 +10,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::limit::{BulkheadFullError, RateLimitedError, TimeoutError};
 use crate::name::Name;
 
 /// A boxed error, the form in which [`Error`] carries a caller's own errors.
@@ -50,6 +51,15 @@ pub enum Error {
     /// A setting or an environment variable has a value that cannot work.
     #[error(transparent)]
     Config(Box<ConfigError>),
+    /// An attempt ran out of time.
+    #[error(transparent)]
+    Timeout(#[from] TimeoutError),
+    /// A bulkhead refused the call: every slot was taken.
+    #[error(transparent)]
+    BulkheadFull(#[from] BulkheadFullError),
+    /// A rate limiter refused the call: its tokens were spent.
+    #[error(transparent)]
+    RateLimited(#[from] RateLimitedError),
 }
 
 impl From<AllTiersFailedError> for Error {

@@ -411,3 +411,29 @@ pub(crate) mod ser {
         }
     }
 }
+
+/// A bulkhead refused a call. Debug, like a breaker's rejection: shedding load is the
+/// bulkhead doing its job, and a busy service refuses many calls; its metrics count them.
+#[cold]
+pub(crate) fn bulkhead_full(name: &str, max_concurrent: u32, waited: std::time::Duration) {
+    tracing::debug!(
+        target: "resilience",
+        event = "bulkhead_full",
+        bulkhead = name,
+        max_concurrent,
+        waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+        "call refused by bulkhead: every slot is taken"
+    );
+}
+
+/// A rate limiter refused a call. Debug, for the same reason as [`bulkhead_full`].
+#[cold]
+pub(crate) fn rate_limited(name: &str, retry_after: Option<std::time::Duration>) {
+    tracing::debug!(
+        target: "resilience",
+        event = "rate_limited",
+        rate_limiter = name,
+        retry_after_ms = retry_after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+        "call refused by rate limiter"
+    );
+}

@@ -7,6 +7,8 @@
 //!   circuit instead of hammering it.
 //! * [`FallbackHandler`]: tries tiers in order, skipping those whose breaker is open.
 //! * [`HealthMonitor`]: checks each tier in the background and reports their health.
+//! * [`limit`]: a time limit per attempt, a cap on calls in flight and a rate limiter, to protect
+//!   a dependency from the service.
 //! * [`config`]: defaults from the environment (`CIRCUIT_BREAKER_FAILURE_THRESHOLD`, ...), with
 //!   [`init()`] to fail fast on a bad value.
 //! * [`events`]: tracing events with the guide's fields, and subscriptions to state changes.
@@ -41,6 +43,9 @@ pub mod error;
 pub mod events;
 pub mod fallback;
 pub mod health;
+#[cfg(feature = "http")]
+pub mod http;
+pub mod limit;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 mod name;

@@ -180,3 +180,98 @@ fn the_tower_layer_allocates_nothing_per_call() {
     });
     assert_eq!(n, 0, "rejections through the layer");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Limits
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn limits_allocate_nothing_per_call_admitted_refused_or_waiting() {
+    use resilience::limit::{Bulkhead, RateLimiter, Timeout};
+
+    let org = Bulkhead::builder("alloc_org")
+        .max_concurrent(1)
+        .max_wait(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let credits = RateLimiter::builder("alloc_credits", 10, Duration::from_secs(1))
+        .burst(1)
+        .max_wait(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let timeout = Timeout::new(Duration::from_secs(5)).unwrap();
+    // Warm up: tracing callsites, the timer wheel.
+    drop(org.try_acquire());
+    let _ = credits.try_acquire();
+    let _ = timeout.run(async {}).await;
+
+    assert_eq!(
+        allocations(|| drop(org.try_acquire().unwrap())),
+        0,
+        "bulkhead slot"
+    );
+    assert_eq!(
+        allocations(|| run(org.run(async {})).map(drop).unwrap()),
+        0,
+        "bulkhead run"
+    );
+    let held = std::cell::RefCell::new(Some(org.try_acquire().unwrap()));
+    assert_eq!(
+        allocations(|| drop(org.try_acquire().unwrap_err())),
+        0,
+        "bulkhead refusal"
+    );
+    // A waiter queued and dropped.
+    assert_eq!(
+        allocations(|| {
+            let mut waiting = pin!(org.acquire());
+            let cx = &mut Context::from_waker(Waker::noop());
+            assert!(waiting.as_mut().poll(cx).is_pending());
+        }),
+        0,
+        "bulkhead waiter"
+    );
+    // A waiter handed the slot of a call that ends.
+    assert_eq!(
+        allocations(|| {
+            let mut waiting = pin!(org.acquire());
+            let cx = &mut Context::from_waker(Waker::noop());
+            assert!(waiting.as_mut().poll(cx).is_pending());
+            drop(held.borrow_mut().take()); // the call ends: its slot goes to the waiter
+            assert!(matches!(waiting.as_mut().poll(cx), Poll::Ready(Ok(_))));
+        }),
+        0,
+        "bulkhead hand-over"
+    );
+
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(
+        allocations(|| credits.try_acquire().unwrap()),
+        0,
+        "rate limiter token"
+    );
+    assert_eq!(
+        allocations(|| drop(credits.try_acquire().unwrap_err())),
+        0,
+        "refusal"
+    );
+    assert_eq!(
+        allocations(|| {
+            let mut waiting = pin!(credits.acquire_n(1));
+            let cx = &mut Context::from_waker(Waker::noop());
+            assert!(waiting.as_mut().poll(cx).is_pending());
+        }),
+        0,
+        "rate limiter waiter"
+    );
+
+    assert_eq!(
+        allocations(|| {
+            let mut call = pin!(timeout.run(async { 7 }));
+            let cx = &mut Context::from_waker(Waker::noop());
+            assert_eq!(call.as_mut().poll(cx), Poll::Ready(Ok(7)));
+        }),
+        0,
+        "timeout"
+    );
+}

@@ -22,6 +22,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub mod client;
+pub mod org;
 pub mod scenario;
 pub mod server;
 pub mod view;

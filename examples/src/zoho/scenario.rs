@@ -660,6 +660,7 @@ impl Scenario {
                 // One generator per tier, each seeded from the scenario's seed.
                 seed: config.seed.wrapping_add(u64::from(tier.number())),
                 slow_delay: config.slow_delay,
+                org: None,
             })
             .await
             .map_err(|source| ScenarioError::Server { tier, source })?;

@@ -40,6 +40,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::org::{OrgLimits, Refusal};
 use super::{Account, TierId};
 
 /// How long [`FakeServer::set_mode`] waits for the connections of a server going down to end
@@ -91,7 +92,7 @@ impl fmt::Display for FaultMode {
 }
 
 /// The settings of one [`FakeServer`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// The tier it stands for; it tags the accounts it serves with it.
     pub tier: TierId,
@@ -104,6 +105,9 @@ pub struct ServerConfig {
     /// How late a `Slow` tier answers (unless its mode changes first). Longer than the client's
     /// timeout.
     pub slow_delay: Duration,
+    /// The organisation's limits, shared with the other tiers: past them, account requests
+    /// are answered 429 `TOO_MANY_REQUESTS`. `None`: no limits.
+    pub org: Option<Arc<OrgLimits>>,
 }
 
 impl ServerConfig {
@@ -114,6 +118,7 @@ impl ServerConfig {
             fault_rate: 0.0,
             seed: 0,
             slow_delay: Duration::from_secs(5),
+            org: None,
         }
     }
 }
@@ -158,6 +163,7 @@ struct Shared {
     slow_delay: Duration,
     arrivals: Mutex<Vec<SystemTime>>,
     injected_faults: AtomicU64,
+    org: Option<Arc<OrgLimits>>,
 }
 
 /// A running accept loop and the means to stop it.
@@ -190,6 +196,7 @@ impl FakeServer {
             slow_delay: config.slow_delay,
             arrivals: Mutex::new(Vec::new()),
             injected_faults: AtomicU64::new(0),
+            org: config.org,
         });
         let serving = serve(listener, Arc::clone(&shared));
         Ok(FakeServer {
@@ -359,8 +366,41 @@ fn unavailable(shared: &Shared, error: &'static str) -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
 }
 
+/// Zoho's answer past an organisation's limits: 429 with no `Retry-After` header.
+#[derive(Serialize)]
+struct TooManyRequests {
+    code: &'static str,
+    details: Empty,
+    message: &'static str,
+    status: &'static str,
+}
+
+/// `{}`.
+#[derive(Serialize)]
+struct Empty {}
+
+fn too_many_requests(refusal: Refusal) -> Response {
+    let message = match refusal {
+        Refusal::Concurrency => "the organisation has too many concurrent calls",
+        Refusal::Credits => "the organisation's API credits are spent",
+    };
+    let body = TooManyRequests {
+        code: "TOO_MANY_REQUESTS",
+        details: Empty {},
+        message,
+        status: "error",
+    };
+    (StatusCode::TOO_MANY_REQUESTS, Json(body)).into_response()
+}
+
 async fn account(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
     lock(&shared.arrivals).push(SystemTime::now());
+    // Held until the answer is built: the call counts against the organisation's concurrency.
+    let _in_flight = match shared.org.as_deref().map(|org| org.admit(1)) {
+        Some(Err(refusal)) => return too_many_requests(refusal),
+        Some(Ok(admitted)) => Some(admitted),
+        None => None,
+    };
     match shared.mode() {
         FaultMode::Healthy if shared.inject_fault() => unavailable(&shared, "transient fault"),
         FaultMode::Healthy => Json(Account::fake(&id, shared.tier)).into_response(),

@@ -123,6 +123,7 @@ use std::time::Duration;
 use crate::error::ConfigError;
 
 mod env;
+mod limits;
 mod options;
 mod overrides;
 mod pair;
@@ -132,6 +133,7 @@ mod settings;
 mod tests;
 
 pub(crate) use env::*;
+pub use limits::*;
 pub use options::*;
 pub use overrides::*;
 pub(crate) use pair::*;

@@ -321,6 +321,11 @@ pub(crate) fn init_from<V: Into<RawValue>>(
     for name in names {
         first_broken_rule(breaker_rule(&raw, Some(name), (None, None)))?;
     }
+    for (variable, raw) in &vars {
+        if let Some((_, key)) = LimitKey::parse_var(variable) {
+            check(variable, raw.clone(), |text| key.check(text))?;
+        }
+    }
     Ok(settings)
 }
 

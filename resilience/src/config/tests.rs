@@ -1033,3 +1033,60 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn init_reports_a_bad_limit_variable_and_accepts_good_ones() {
+    let good = init_from(vars(&[
+        ("BULKHEAD_ZOHO_ORG_MAX_CONCURRENT", "15"),
+        ("BULKHEAD_ZOHO_ORG_MAX_WAIT", "2s"),
+        ("RATE_LIMIT_ZOHO_CREDITS_RATE", "100000"),
+        ("RATE_LIMIT_ZOHO_CREDITS_PER", "24h"),
+        ("RATE_LIMIT_ZOHO_CREDITS_BURST", "500"),
+        ("RATE_LIMIT_ZOHO_CREDITS_MAX_WAIT", "0"),
+    ]));
+    assert!(good.is_ok(), "{good:?}");
+    for (variable, value, reason) in [
+        (
+            "BULKHEAD_ZOHO_ORG_MAX_CONCURRENT",
+            "0",
+            "must be at least 1",
+        ),
+        ("BULKHEAD_ZOHO_ORG_MAX_WAIT", "soon", "expected"),
+        (
+            "RATE_LIMIT_ZOHO_CREDITS_RATE",
+            "-3",
+            "expected a whole number",
+        ),
+        (
+            "RATE_LIMIT_ZOHO_CREDITS_PER",
+            "0s",
+            "must be greater than zero",
+        ),
+        ("RATE_LIMIT_ZOHO_CREDITS_BURST", "2000000000", "too large"),
+        (
+            "RATE_LIMIT_ZOHO_CREDITS_MAX_WAIT",
+            "400d",
+            "at most 365 days",
+        ),
+    ] {
+        let err = init_from(vars(&[(variable, value)])).unwrap_err();
+        assert_invalid(&err, variable, value, reason);
+    }
+}
+
+#[test]
+fn a_limit_variable_names_its_limit_and_key() {
+    assert_eq!(
+        LimitKey::parse_var("RATE_LIMIT_ZOHO_CREDITS_MAX_WAIT"),
+        Some(("ZOHO_CREDITS", LimitKey::RateLimitMaxWait))
+    );
+    assert_eq!(
+        LimitKey::parse_var("BULKHEAD_ORG_MAX_CONCURRENT"),
+        Some(("ORG", LimitKey::BulkheadMaxConcurrent))
+    );
+    assert_eq!(LimitKey::parse_var("BULKHEAD__MAX_WAIT"), None);
+    assert_eq!(LimitKey::parse_var("RATE_LIMIT_RATE"), None);
+    for key in LimitKey::ALL {
+        assert_eq!(LimitKey::parse_var(&key.var("zoho")), Some(("ZOHO", key)));
+    }
+}

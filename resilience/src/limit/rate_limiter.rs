@@ -1,0 +1,635 @@
+//! [`RateLimiter`]: at most `rate` calls (or credits) per `per`, with bursts up to `burst`.
+//!
+//! # How it works
+//!
+//! The generic cell rate algorithm (GCRA), as `governor` and `redis-cell` run it: the whole
+//! state is one `AtomicU64`, the *theoretical arrival time* (TAT), the time at which the
+//! limiter would be back to full if nothing more were taken. Each token is worth one
+//! *interval* (`per / rate`, rounded up so that the limiter never allows more than asked); the
+//! bucket holds `burst` of them (the *tolerance*, `burst x interval`). A call of cost `n` is
+//! admitted when `max(TAT, now) + n x interval` is at most `now + tolerance`, and then stores
+//! that as the new TAT, with one compare-and-swap. When it is not, the call may be admitted
+//! that much later: `retry_after` is exactly the wait after which it would be.
+//!
+//! A call that may wait (`max_wait`) and whose wait fits reserves its tokens at once, moving
+//! the TAT, and sleeps until they are due; dropped while it sleeps, it gives them back.
+
+use std::fmt;
+use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use crate::clock;
+use crate::config::{Env, LimitKey, MAX_RATE, RateLimitVars};
+use crate::error::ConfigError;
+use crate::name::Name;
+
+/// The largest accepted `burst`.
+pub const MAX_BURST: u32 = 1_000_000_000;
+
+/// The largest span of one full bucket (`burst x per / rate`): 100 years, so that every time
+/// the limiter computes fits in nanoseconds with room to spare.
+const MAX_TOLERANCE: u64 = 100 * 365 * 24 * 3600 * 1_000_000_000;
+
+/// A rate limiter refused a call: taking its cost now would exceed the rate. The operation was
+/// not called.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitedError {
+    pub(crate) name: Name,
+    pub(crate) retry_after: Option<Duration>,
+}
+
+impl RateLimitedError {
+    /// The name of the rate limiter that refused the call.
+    pub fn limiter_name(&self) -> &str {
+        &self.name
+    }
+
+    /// How long until the call's cost is available, if nothing else takes it first; `None` when
+    /// the cost is larger than the whole burst, so that the call can never pass.
+    pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after
+    }
+}
+
+impl fmt::Display for RateLimitedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.retry_after {
+            Some(d) => write!(
+                f,
+                "rate limit '{}' reached; retry after {:.3}s",
+                self.name,
+                d.as_secs_f64()
+            ),
+            None => write!(
+                f,
+                "rate limit '{}': the call costs more than its whole burst",
+                self.name
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RateLimitedError {}
+
+/// The settings of one [`RateLimiter`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimiterConfig {
+    /// Tokens (calls, or credits) allowed per `per`.
+    pub rate: u64,
+    /// The period `rate` is counted over.
+    pub per: Duration,
+    /// The most tokens that can be taken at once, after a quiet spell. Default: `rate` (at most
+    /// [`MAX_BURST`]).
+    pub burst: u32,
+    /// How long a call may wait for its tokens; zero (the default) refuses it at once.
+    pub max_wait: Duration,
+}
+
+/// A snapshot of one [`RateLimiter`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct RateLimiterMetrics {
+    /// Tokens that could be taken now.
+    pub tokens_left: u64,
+    /// Calls refused since the limiter was built.
+    pub refused: u64,
+    /// The most tokens that can be taken at once.
+    pub burst: u32,
+}
+
+/// Builds a [`RateLimiter`].
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience::limit::RateLimiter;
+///
+/// // Zoho's credits: 100 000 a day, at most 500 at once.
+/// let credits = RateLimiter::builder("zoho_credits", 100_000, Duration::from_secs(24 * 3600))
+///     .burst(500)
+///     .build()?;
+/// assert_eq!(credits.metrics().tokens_left, 500);
+/// # Ok::<(), resilience::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build()` is called"]
+pub struct RateLimiterBuilder {
+    name: Name,
+    rate: u64,
+    per: Duration,
+    burst: Option<u32>,
+    max_wait: Duration,
+    read_env: bool,
+}
+
+/// The settings as resolved: code, then the environment.
+#[derive(Debug, Clone, Copy)]
+struct Resolved {
+    rate: u64,
+    per: Duration,
+    burst: Option<u32>,
+    max_wait: Duration,
+}
+
+impl Resolved {
+    /// The burst (`rate` unless set), the interval and the tolerance in nanoseconds, or the
+    /// setting at fault with its value and the reason.
+    fn derive(&self) -> Result<(u32, u64, u64), (&'static str, String, String)> {
+        if self.rate == 0 {
+            return Err(("rate", "0".into(), "must be at least 1".into()));
+        }
+        if self.rate > MAX_RATE {
+            return Err((
+                "rate",
+                self.rate.to_string(),
+                format!("must be at most {MAX_RATE}"),
+            ));
+        }
+        let per = clock::nanos(self.per);
+        if per == 0 || self.per > crate::config::MAX_DURATION {
+            return Err((
+                "per",
+                format!("{:?}", self.per),
+                "must be greater than zero and at most 365 days".into(),
+            ));
+        }
+        if self.rate > per {
+            return Err((
+                "rate",
+                self.rate.to_string(),
+                format!(
+                    "must be at most one per nanosecond ({per} per {:?})",
+                    self.per
+                ),
+            ));
+        }
+        let interval = per.div_ceil(self.rate);
+        let burst = self
+            .burst
+            .unwrap_or_else(|| u32::try_from(self.rate).unwrap_or(MAX_BURST).min(MAX_BURST));
+        if burst == 0 || burst > MAX_BURST {
+            return Err((
+                "burst",
+                burst.to_string(),
+                format!("must be from 1 to {MAX_BURST}"),
+            ));
+        }
+        match interval.checked_mul(u64::from(burst)) {
+            Some(tolerance) if tolerance <= MAX_TOLERANCE => Ok((burst, interval, tolerance)),
+            _ => Err((
+                "burst",
+                burst.to_string(),
+                format!(
+                    "a full burst would take more than 100 years to refill at {} per {:?}",
+                    self.rate, self.per
+                ),
+            )),
+        }
+    }
+}
+
+impl RateLimiterBuilder {
+    /// The most tokens that can be taken at once, 1 to [`MAX_BURST`]. Default: `rate`.
+    pub fn burst(mut self, burst: u32) -> Self {
+        self.burst = Some(burst);
+        self
+    }
+
+    /// How long a call may wait for its tokens, at most
+    /// [`MAX_DURATION`](crate::config::MAX_DURATION). Zero (the default) refuses at once.
+    pub fn max_wait(mut self, d: Duration) -> Self {
+        self.max_wait = d;
+        self
+    }
+
+    /// Ignores the environment: only the values set here count.
+    pub fn ignore_env(mut self) -> Self {
+        self.read_env = false;
+        self
+    }
+
+    /// Checks the settings, applies the limiter's environment variables
+    /// (`RATE_LIMIT_<NAME>_RATE`, `_PER`, `_BURST`, `_MAX_WAIT`; see
+    /// [`LimitKey`](crate::config::LimitKey)) unless [`ignore_env`](Self::ignore_env) was
+    /// called, and builds the limiter.
+    ///
+    /// Errors, for values set here: a `rate` of 0 or above
+    /// [`MAX_RATE`](crate::config::MAX_RATE), a `per` of zero or above
+    /// [`MAX_DURATION`](crate::config::MAX_DURATION), a rate above one token per nanosecond, a
+    /// `burst` of 0 or above [`MAX_BURST`], a bucket (`burst x per / rate`) longer than 100
+    /// years, a `max_wait` above [`MAX_DURATION`](crate::config::MAX_DURATION), a name that is
+    /// not ASCII letters, digits and `_`. A variable that does not parse, or that makes the
+    /// settings break one of these rules, is logged at error level and ignored alone.
+    pub fn build(self) -> Result<RateLimiter, ConfigError> {
+        let env = self.read_env.then_some(Env::Process);
+        self.build_in(env)
+    }
+
+    /// Like [`build`](Self::build), reading the variables through `lookup` instead of the
+    /// process environment.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience::limit::RateLimiter;
+    ///
+    /// let env = |var: &str| (var == "RATE_LIMIT_ZOHO_CREDITS_BURST").then(|| "50".to_owned());
+    /// let credits = RateLimiter::builder("zoho_credits", 100_000, Duration::from_secs(86_400))
+    ///     .burst(500)
+    ///     .build_with_env(env)?;
+    /// assert_eq!(credits.config().burst, 50); // the variable wins
+    /// # Ok::<(), resilience::ConfigError>(())
+    /// ```
+    pub fn build_with_env(
+        self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<RateLimiter, ConfigError> {
+        self.build_in(Some(Env::Lookup(&lookup)))
+    }
+
+    fn build_in(self, env: Option<Env<'_>>) -> Result<RateLimiter, ConfigError> {
+        let context = format!("rate limiter '{}'", self.name);
+        let invalid = |(setting, value, reason): (&'static str, String, String)| {
+            ConfigError::InvalidSetting {
+                setting,
+                value,
+                reason,
+                context: context.clone(),
+            }
+        };
+        if let Err(reason) = crate::config::validate_name(&self.name) {
+            return Err(invalid(("name", format!("{:?}", &*self.name), reason)));
+        }
+        let written = Resolved {
+            rate: self.rate,
+            per: self.per,
+            burst: self.burst,
+            max_wait: self.max_wait,
+        };
+        written.derive().map_err(invalid)?;
+        if written.max_wait > crate::config::MAX_DURATION {
+            return Err(invalid((
+                "max_wait",
+                format!("{:?}", written.max_wait),
+                "must be at most 365 days".into(),
+            )));
+        }
+        let mut resolved = written;
+        if let Some(env) = env {
+            let (vars, mut ignored) = RateLimitVars::read(&self.name, env);
+            resolved = apply_vars(&self.name, written, vars, &mut ignored);
+            for error in &ignored {
+                crate::config::log_ignored(&context, error);
+            }
+        }
+        let (burst, interval, tolerance) = resolved.derive().map_err(invalid)?;
+        Ok(RateLimiter {
+            tat: AtomicU64::new(0),
+            interval,
+            tolerance,
+            max_wait: clock::nanos(resolved.max_wait),
+            refused: AtomicU64::new(0),
+            config: RateLimiterConfig {
+                rate: resolved.rate,
+                per: resolved.per,
+                burst,
+                max_wait: resolved.max_wait,
+            },
+            name: self.name,
+        })
+    }
+}
+
+/// The written settings with the variables applied. When the variables of `rate`, `per` and
+/// `burst` together break a rule that the written values keep, the fewest of them that mend it
+/// are ignored (the burst's first, then the rate's, then the period's), each recorded in
+/// `ignored` with the rule it breaks.
+fn apply_vars(
+    name: &str,
+    written: Resolved,
+    vars: RateLimitVars,
+    ignored: &mut Vec<ConfigError>,
+) -> Resolved {
+    let with = |mask: u8| Resolved {
+        rate: vars.rate.filter(|_| mask & 1 != 0).unwrap_or(written.rate),
+        per: vars.per.filter(|_| mask & 2 != 0).unwrap_or(written.per),
+        burst: vars.burst.filter(|_| mask & 4 != 0).or(written.burst),
+        max_wait: vars.max_wait.unwrap_or(written.max_wait),
+    };
+    let all = 0b111;
+    let full = with(all);
+    let Err((_, _, reason)) = full.derive() else {
+        return full;
+    };
+    // Most variables kept first; among equals, keep the period, then the rate.
+    let mut masks: Vec<u8> = (0..all).collect();
+    masks.sort_by_key(|m| {
+        (
+            std::cmp::Reverse(m.count_ones()),
+            std::cmp::Reverse(m & 2),
+            std::cmp::Reverse(m & 1),
+        )
+    });
+    let present = |bit: u8| match bit {
+        1 => vars.rate.map(|v| v.to_string()),
+        2 => vars.per.map(|v| format!("{v:?}")),
+        _ => vars.burst.map(|v| v.to_string()),
+    };
+    for mask in masks {
+        let candidate = with(mask);
+        if candidate.derive().is_ok() {
+            for (bit, key) in [
+                (1, LimitKey::Rate),
+                (2, LimitKey::Per),
+                (4, LimitKey::Burst),
+            ] {
+                if mask & bit == 0 {
+                    if let Some(value) = present(bit) {
+                        ignored.push(ConfigError::InvalidEnv {
+                            variable: key.var(name),
+                            value,
+                            reason: reason.clone(),
+                        });
+                    }
+                }
+            }
+            return candidate;
+        }
+    }
+    written
+}
+
+/// At most `rate` tokens per `per`: Zoho's daily API credits, or any quota a dependency
+/// enforces.
+///
+/// A call takes `cost` tokens (1 for most calls; Zoho charges some 5 to 500 credits):
+/// [`try_acquire_n`](RateLimiter::try_acquire_n) never waits,
+/// [`acquire_n`](RateLimiter::acquire_n) waits up to `max_wait` for them, and
+/// [`run`](RateLimiter::run) takes one token then runs a future. A refusal says how long
+/// until the tokens are there ([`RateLimitedError::retry_after`]).
+///
+/// Taking tokens is one clock read and one compare-and-swap: no lock, no allocation.
+///
+/// ```
+/// use std::time::Duration;
+/// use resilience::limit::RateLimiter;
+///
+/// let limiter = RateLimiter::builder("zoho_credits", 10, Duration::from_secs(1))
+///     .burst(2)
+///     .build()?;
+/// limiter.try_acquire()?;
+/// limiter.try_acquire()?;
+/// let refused = limiter.try_acquire().unwrap_err(); // the burst is spent
+/// assert!(refused.retry_after().unwrap() <= Duration::from_millis(100));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RateLimiter {
+    /// The theoretical arrival time, in nanoseconds on the crate's clock.
+    tat: AtomicU64,
+    /// Nanoseconds a token is worth.
+    interval: u64,
+    /// Nanoseconds a full bucket is worth: `burst x interval`.
+    tolerance: u64,
+    max_wait: u64,
+    refused: AtomicU64,
+    config: RateLimiterConfig,
+    name: Name,
+}
+
+impl fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("name", &&*self.name)
+            .field("config", &self.config)
+            .field("metrics", &self.metrics())
+            .finish()
+    }
+}
+
+impl RateLimiter {
+    /// A builder for a limiter named `name` (ASCII letters, digits and `_`) allowing `rate`
+    /// tokens per `per`.
+    pub fn builder(
+        name: impl Into<std::borrow::Cow<'static, str>>,
+        rate: u64,
+        per: Duration,
+    ) -> RateLimiterBuilder {
+        RateLimiterBuilder {
+            name: Name::from(name.into()),
+            rate,
+            per,
+            burst: None,
+            max_wait: Duration::ZERO,
+            read_env: true,
+        }
+    }
+
+    /// The limiter's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The limiter's settings.
+    pub fn config(&self) -> &RateLimiterConfig {
+        &self.config
+    }
+
+    /// Tokens left, calls refused.
+    pub fn metrics(&self) -> RateLimiterMetrics {
+        let now = clock::now();
+        let used = self.tat.load(Ordering::Relaxed).saturating_sub(now);
+        RateLimiterMetrics {
+            tokens_left: self.tolerance.saturating_sub(used) / self.interval,
+            refused: self.refused.load(Ordering::Relaxed),
+            burst: self.config.burst,
+        }
+    }
+
+    /// Takes one token if it is there now.
+    #[inline]
+    pub fn try_acquire(&self) -> Result<(), RateLimitedError> {
+        self.try_acquire_n(1)
+    }
+
+    /// Takes `cost` tokens if they are all there now; never waits. A cost of zero takes
+    /// nothing and always passes; a cost above the burst never does.
+    #[inline]
+    pub fn try_acquire_n(&self, cost: u32) -> Result<(), RateLimitedError> {
+        self.reserve(cost, 0).map(drop)
+    }
+
+    /// Takes `cost` tokens, waiting up to `max_wait` for them.
+    ///
+    /// The tokens are reserved at once, so callers are served in the order they asked;
+    /// dropping the returned future while it waits gives them back.
+    pub fn acquire_n(&self, cost: u32) -> AcquireTokens<&RateLimiter> {
+        AcquireTokens::new(self, cost)
+    }
+
+    /// [`acquire_n`](RateLimiter::acquire_n) holding the limiter by `Arc`, for a wait that
+    /// outlives a borrow (a `tower` future, a spawned task).
+    pub fn acquire_n_owned(self: Arc<Self>, cost: u32) -> AcquireTokens<Arc<RateLimiter>> {
+        AcquireTokens::new(self, cost)
+    }
+
+    /// Takes one token, waiting up to `max_wait` for it, then runs `fut`. `fut` is not polled
+    /// when the token could not be had.
+    pub async fn run<F: Future>(&self, fut: F) -> Result<F::Output, RateLimitedError> {
+        self.acquire_n(1).await?;
+        Ok(fut.await)
+    }
+
+    /// Moves the TAT by `cost` tokens if they are due within `max_wait` nanoseconds: the wait,
+    /// or the refusal.
+    #[inline]
+    fn reserve(&self, cost: u32, max_wait: u64) -> Result<Reserved, RateLimitedError> {
+        if cost == 0 {
+            return Ok(Reserved { wait: 0, due: 0 });
+        }
+        if cost > self.config.burst {
+            return Err(self.refuse(None));
+        }
+        // At most `tolerance`: no overflow.
+        let increment = u64::from(cost) * self.interval;
+        let now = clock::now();
+        let mut tat = self.tat.load(Ordering::Relaxed);
+        loop {
+            let next = tat.max(now) + increment;
+            let wait = (next - now).saturating_sub(self.tolerance);
+            if wait > max_wait {
+                return Err(self.refuse(Some(wait)));
+            }
+            match self
+                .tat
+                .compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    return Ok(Reserved {
+                        wait,
+                        due: now + wait,
+                    });
+                }
+                Err(current) => tat = current,
+            }
+        }
+    }
+
+    /// Gives back the tokens a waiting call reserved, unless they are due already (time has
+    /// then paid for them, and giving them back would make up tokens).
+    fn give_back(&self, cost: u32, due: u64) {
+        if clock::now() >= due {
+            return;
+        }
+        // Until a reservation is due, the TAT is past its due time plus the tolerance, so past
+        // now: nothing moved it back to now since the reservation added its tokens, and it
+        // holds them.
+        self.tat
+            .fetch_sub(u64::from(cost) * self.interval, Ordering::Relaxed);
+    }
+
+    #[cold]
+    fn refuse(&self, wait: Option<u64>) -> RateLimitedError {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        let retry_after = wait.map(Duration::from_nanos);
+        crate::events::rate_limited(&self.name, retry_after);
+        RateLimitedError {
+            name: self.name.clone(),
+            retry_after,
+        }
+    }
+}
+
+/// Tokens reserved: how long until they are due, and when (on the crate's clock).
+#[derive(Debug, Clone, Copy)]
+struct Reserved {
+    wait: u64,
+    due: u64,
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`RateLimiter::acquire_n`]: the tokens, or [`RateLimitedError`] at once
+    /// when they would not be there within `max_wait`.
+    ///
+    /// Dropped while it waits, it gives its reserved tokens back. Waiting needs a tokio runtime
+    /// with time enabled; taking tokens that are there does not.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct AcquireTokens<B: Deref<Target = RateLimiter>> {
+        limiter: B,
+        cost: u32,
+        // When the reserved tokens are due, while waiting for them.
+        due: Option<u64>,
+        #[pin]
+        sleep: Option<tokio::time::Sleep>,
+        done: bool,
+    }
+
+    impl<B: Deref<Target = RateLimiter>> PinnedDrop for AcquireTokens<B> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let (Some(due), false) = (*this.due, *this.done) {
+                this.limiter.give_back(*this.cost, due);
+            }
+        }
+    }
+}
+
+impl<B: Deref<Target = RateLimiter>> AcquireTokens<B> {
+    fn new(limiter: B, cost: u32) -> Self {
+        AcquireTokens {
+            limiter,
+            cost,
+            due: None,
+            sleep: None,
+            done: false,
+        }
+    }
+}
+
+impl<B: Deref<Target = RateLimiter>> fmt::Debug for AcquireTokens<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AcquireTokens")
+            .field("cost", &self.cost)
+            .field("waiting", &(self.due.is_some() && !self.done))
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Deref<Target = RateLimiter>> Future for AcquireTokens<B> {
+    type Output = Result<(), RateLimitedError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        assert!(!*this.done, "`AcquireTokens` polled after it completed");
+        if this.due.is_none() {
+            match this.limiter.reserve(*this.cost, this.limiter.max_wait) {
+                Ok(Reserved { wait: 0, .. }) => {
+                    *this.done = true;
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(reserved) => {
+                    // Recorded before the timer is made, so that the tokens go back even if
+                    // making it fails (no runtime).
+                    *this.due = Some(reserved.due);
+                    this.sleep.set(Some(tokio::time::sleep(Duration::from_nanos(
+                        reserved.wait,
+                    ))));
+                }
+                Err(refused) => {
+                    *this.done = true;
+                    return Poll::Ready(Err(refused));
+                }
+            }
+        }
+        let sleep = this.sleep.as_pin_mut().expect("set with `due`");
+        if sleep.poll(cx).is_pending() {
+            return Poll::Pending;
+        }
+        *this.done = true;
+        Poll::Ready(Ok(()))
+    }
+}
