@@ -1,4 +1,5 @@
-//! Prints the table of BENCHMARKS.md from criterion's estimates of the last run:
+//! Prints the tables of BENCHMARKS.md (the breaker's, then the limits') from criterion's
+//! estimates of the last run:
 //!
 //! ```text
 //! cargo bench -p resilience-benches -- --warm-up-time 1 --measurement-time 2
@@ -81,6 +82,33 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
+/// The limits' shapes: (group, peer, the ratio of ours over the peer the target asks for).
+const LIMITS: [(&str, &str, f64); 5] = [
+    ("rate_limit", "governor", 0.8),
+    ("rate_limit_contended", "governor", 0.5),
+    ("bulkhead", "tokio_semaphore", 0.5),
+    ("bulkhead", "tower_concurrency_limit", 0.5),
+    ("timeout", "tokio", 1.1),
+];
+
+fn limits_table(root: &Path) {
+    println!("\n| shape | resilience | peer | peer's median | ours / peer | target |");
+    println!("|---|--:|---|--:|--:|--:|");
+    for (group, peer, target) in LIMITS {
+        let ours = median(root, group, "resilience");
+        let theirs = median(root, group, peer);
+        if ours.is_none() && theirs.is_none() {
+            continue;
+        }
+        println!(
+            "| {group} | {} | {peer} | {} | {} | {target:.1}x |",
+            cell(ours),
+            cell(theirs),
+            ratio(ours, theirs),
+        );
+    }
+}
+
 fn main() {
     let root = std::env::args()
         .nth(1)
@@ -119,4 +147,5 @@ fn main() {
             ratio(ours, floor),
         );
     }
+    limits_table(&root);
 }
