@@ -5,7 +5,9 @@
 //! cargo run -p resilience-examples --example operator -- --seconds 30
 //! ```
 //!
-//! It registers `tier1_mcp`, `tier2_sdk` and `tier3_rest`, installs the Prometheus recorder
+//! Its breakers are `tier1_mcp`, `tier2_sdk` and `tier3_rest`: the ones written in the Zoho
+//! client's attributes (`resilience_examples::zoho::client`), in the global registry from the
+//! start of the program with the client's settings. It installs the Prometheus recorder
 //! (rendered by the example's own route, no exporter listener), starts a health monitor, and
 //! serves on `127.0.0.1` at a port the system picks:
 //!
@@ -23,7 +25,7 @@ use std::time::Duration;
 use clap::Parser;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use resilience::health::HealthMonitor;
-use resilience::{CircuitBreaker, FallbackHandler, Tier};
+use resilience::{FallbackHandler, Tier};
 use resilience_examples::operator::{OperatorState, serve_loopback};
 
 /// Serves `/metrics` and `/status` on loopback while traffic trips a breaker.
@@ -48,13 +50,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .install_recorder()?;
     resilience::metrics::describe();
 
+    // The Zoho client's attribute breakers are registered from the start, with the settings
+    // written on its methods: registering the names again would only keep those.
     let registry = resilience::registry();
     for tier in TIERS {
-        registry.register(
-            CircuitBreaker::builder(tier)
-                .failure_threshold(3)
-                .recovery_timeout(Duration::from_secs(30)),
-        )?;
+        let breaker = registry
+            .get(tier)
+            .ok_or_else(|| format!("the Zoho client's breaker {tier} is not registered"))?;
+        let c = breaker.config();
+        println!(
+            "{tier}: opens after {} failures, probes after {:?}",
+            c.failure_threshold, c.recovery_timeout
+        );
     }
 
     // Tier 1 is down for the whole run; the others answer.

@@ -377,7 +377,6 @@ fn expand(
         local("__breaker"),
     );
 
-    // Type rules, each checked once, at the return type.
     // Type rules, each checked once, at the return type (the error type where it is written).
     let mut checks = vec![quote_spanned!(ret.span()=> #rp::assert_result::<#ret>();)];
     if breaker.is_some() || fallback.is_some() {

@@ -65,17 +65,18 @@ impl<B: Deref<Target = CircuitBreaker>> Admission<B> {
     #[inline(always)]
     pub fn record_success(mut self) {
         let stamp = std::mem::replace(&mut self.stamp, RECORDED);
-        self.breaker.on_success(stamp);
+        // Timed before recording: a call that moves the breaker does not count the transition.
         #[cfg(feature = "metrics")]
         self.timer.finish(&self.breaker.name, false);
+        self.breaker.on_success(stamp);
     }
 
     /// The call failed.
     pub fn record_failure(mut self) {
         let stamp = std::mem::replace(&mut self.stamp, RECORDED);
-        self.breaker.on_outcome(stamp, true);
         #[cfg(feature = "metrics")]
         self.timer.finish(&self.breaker.name, true);
+        self.breaker.on_outcome(stamp, true);
     }
 
     /// Records `Ok` as a success and every `Err` as a failure.

@@ -19,7 +19,7 @@ use loom::sync::atomic::AtomicU64;
 ///
 /// # Why the tally is exact once the writers are done
 ///
-/// Checked by the loom model below (`loom_model`); the argument, for a reviewer:
+/// Checked by the loom model below (`loom_model`); the argument, step by step:
 ///
 /// 1. A slot changes only by a CAS of its word, from one nibble to another, and the writer
 ///    whose CAS succeeded then moves the tally by exactly that change (`count`), under the
