@@ -569,11 +569,3 @@ fn flapping_does_not_grow() {
     assert_eq!(quiet.live(), 0, "{quiet:?}");
     assert_eq!(listened.live(), 0, "{listened:?}");
 }
-
-/// A permit is 16 bytes in the build users get (the `metrics` feature adds its timer): larger,
-/// it is copied in pieces that stall the store buffer on the call path (see BENCHMARKS.md).
-#[test]
-fn a_permit_is_sixteen_bytes() {
-    assert_eq!(size_of::<resilience::Permit<'static>>(), 16);
-    assert_eq!(size_of::<resilience::OwnedPermit>(), 16);
-}

@@ -105,3 +105,17 @@ impl<B: Deref<Target = CircuitBreaker>> Drop for Admission<B> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 16 bytes without the `metrics` feature: larger, a permit is copied in pieces that stall
+    /// the store buffer on the call path (see BENCHMARKS.md). The feature adds its call timer.
+    #[test]
+    fn a_permit_is_sixteen_bytes_and_the_call_timer_adds_sixteen() {
+        let timer = if cfg!(feature = "metrics") { 16 } else { 0 };
+        assert_eq!(size_of::<Permit<'static>>(), 16 + timer);
+        assert_eq!(size_of::<OwnedPermit>(), 16 + timer);
+    }
+}
