@@ -398,7 +398,7 @@ fn register(
             // expected; the breaker is still registered, with the defaults.
             tracing::error!(
                 target: "resilience",
-                event = "config_error",
+                event = "attribute_config_error",
                 circuit_breaker = name.as_str(),
                 place = %site.place(),
                 error = %error,
