@@ -26,6 +26,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::breaker::{CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerConfig};
+use crate::config::WrittenValues;
 use crate::error::ConfigError;
 use crate::name::Name;
 use crate::registry::CircuitBreakerManager;
@@ -354,11 +355,11 @@ fn names(sites: &[&'static BreakerSite]) -> Vec<Name> {
 /// The values written for `success_threshold` and `half_open_max_calls` by each breaker of the
 /// sites linked into the program, by the name it registers under (a name written in several
 /// attributes: the first site's, the one that sets its configuration).
-pub(crate) fn written_pairs() -> Vec<(Name, Option<u32>, Option<u32>)> {
+pub(crate) fn written_pairs() -> Vec<(Name, WrittenValues)> {
     written_pairs_of(&collected())
 }
 
-fn written_pairs_of(sites: &[&'static BreakerSite]) -> Vec<(Name, Option<u32>, Option<u32>)> {
+fn written_pairs_of(sites: &[&'static BreakerSite]) -> Vec<(Name, WrittenValues)> {
     let mut seen = HashSet::new();
     sites
         .iter()
@@ -366,7 +367,7 @@ fn written_pairs_of(sites: &[&'static BreakerSite]) -> Vec<(Name, Option<u32>, O
         .filter(|(_, name)| seen.insert(name.clone()))
         .map(|(site, name)| {
             let s = &site.settings;
-            (name, s.success_threshold, s.half_open_max_calls)
+            (name, (s.success_threshold, s.half_open_max_calls))
         })
         .collect()
 }
@@ -602,9 +603,9 @@ mod tests {
         assert_eq!(
             written_pairs_of(&[a, b, c, d]),
             [
-                (Name::Static("app_pair"), None, Some(5)),
-                (Name::Static("app::gen::get"), Some(1), Some(1)),
-                (Name::Static("app::gen::get::2"), None, None),
+                (Name::Static("app_pair"), (None, Some(5))),
+                (Name::Static("app::gen::get"), (Some(1), Some(1))),
+                (Name::Static("app::gen::get::2"), (None, None)),
             ]
         );
     }

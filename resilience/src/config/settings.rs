@@ -295,7 +295,7 @@ pub fn init() -> Result<Settings, ConfigError> {
     let written = crate::sites::written_pairs();
     let written: Vec<WrittenPair<'_>> = written
         .iter()
-        .map(|(name, success, probes)| (name.as_str(), (*success, *probes)))
+        .map(|(name, values)| (name.as_str(), *values))
         .collect();
     init_with(
         std::env::vars_os().map(|(name, value)| (name.to_string_lossy().into_owned(), value)),
@@ -303,9 +303,11 @@ pub fn init() -> Result<Settings, ConfigError> {
     )
 }
 
-/// A breaker's name and the values written in code for its `success_threshold` and
-/// `half_open_max_calls`.
-pub(crate) type WrittenPair<'a> = (&'a str, (Option<u32>, Option<u32>));
+/// The values written in code for a breaker's `success_threshold` and `half_open_max_calls`.
+pub(crate) type WrittenValues = (Option<u32>, Option<u32>);
+
+/// A breaker's name and its [`WrittenValues`].
+pub(crate) type WrittenPair<'a> = (&'a str, WrittenValues);
 
 /// [`init_with`] for breakers that write neither setting of the rule between two settings.
 #[cfg(test)]
@@ -345,7 +347,7 @@ pub(crate) fn init_with<V: Into<RawValue>>(
     }
     // The breakers of each name as variables spell it: those written in attributes with their
     // values, or else one that writes neither setting of the rule.
-    let mut breakers: BTreeMap<String, Vec<(Option<u32>, Option<u32>)>> = names
+    let mut breakers: BTreeMap<String, Vec<WrittenValues>> = names
         .into_iter()
         .map(|name| (name.to_owned(), Vec::new()))
         .collect();
