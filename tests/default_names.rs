@@ -1,7 +1,8 @@
 //! A breaker without a `name` is named after the module and the function: two functions never
 //! share a breaker unless they name it, and the name says where the function is.
 //!
-//! Holds two methods of one name in one module on purpose: `init()` reports them.
+//! Holds two methods of one name in one module on purpose: `init()` reports them (and, below
+//! them, written names that are default names).
 
 use resilience::config::BreakerKey;
 use resilience::{CircuitBreaker, circuit_breaker};
@@ -132,4 +133,107 @@ fn init_names_both_places_of_one_default_name() {
         error.contains(&format!("tests/default_names.rs:{BILLING_PLACE}")),
         "{error}"
     );
+}
+
+// Below the two `fetch` above, so that `init()` reports those first.
+
+/// `gen` is a keyword of edition 2024: `module_path!()` writes this module `r#gen`.
+mod r#gen {
+    use super::*;
+
+    #[circuit_breaker(failure_threshold = 2)]
+    pub async fn get(fail: bool) -> Result<u32, ApiError> {
+        call(fail).await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_raw_identifier_names_the_breaker_without_its_prefix() {
+    let name = "default_names::gen::get";
+    let names = resilience::registry().names();
+    assert!(
+        names.iter().any(|n| n == name),
+        "{name} missing from {names:?}"
+    );
+    assert_eq!(
+        BreakerKey::FailureThreshold.breaker_var(name),
+        "CIRCUIT_BREAKER_DEFAULT_NAMES__GEN__GET_FAILURE_THRESHOLD"
+    );
+    for _ in 0..2 {
+        assert!(r#gen::get(true).await.is_err());
+    }
+    assert!(matches!(
+        r#gen::get(false).await,
+        Err(ApiError::Resilience(resilience::Error::CircuitOpen(_)))
+    ));
+    assert!(resilience::registry().get(name).unwrap().state().is_open());
+}
+
+/// A written name that is another function's default name.
+mod app {
+    use super::*;
+
+    #[circuit_breaker(name = "default_names::app::fetch", failure_threshold = 2)]
+    pub async fn fetch_named(fail: bool) -> Result<u32, ApiError> {
+        call(fail).await
+    }
+
+    #[circuit_breaker(failure_threshold = 2)]
+    pub async fn fetch(fail: bool) -> Result<u32, ApiError> {
+        call(fail).await
+    }
+
+    /// A written name that is the name a second default name would get.
+    #[circuit_breaker(name = "default_names::app::get::2", failure_threshold = 2)]
+    pub async fn get_named(fail: bool) -> Result<u32, ApiError> {
+        call(fail).await
+    }
+
+    pub struct A;
+    pub struct B;
+
+    impl A {
+        #[circuit_breaker(failure_threshold = 2)]
+        pub async fn get(&self, fail: bool) -> Result<u32, ApiError> {
+            call(fail).await
+        }
+    }
+
+    impl B {
+        #[circuit_breaker(failure_threshold = 2)]
+        pub async fn get(&self, fail: bool) -> Result<u32, ApiError> {
+            call(fail).await
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_function_without_a_name_never_shares_the_breaker_another_attribute_names() {
+    let names = resilience::registry().names();
+    for name in [
+        "default_names::app::fetch",
+        "default_names::app::fetch::2",
+        "default_names::app::get",
+        "default_names::app::get::2",
+        "default_names::app::get::3",
+    ] {
+        assert!(
+            names.iter().any(|n| n == name),
+            "{name} missing from {names:?}"
+        );
+    }
+    for _ in 0..2 {
+        assert!(app::fetch_named(true).await.is_err());
+        assert!(app::get_named(true).await.is_err());
+    }
+    assert!(app::fetch_named(false).await.is_err());
+    assert!(app::get_named(false).await.is_err());
+    // The functions that did not name those breakers have their own.
+    assert_eq!(app::fetch(false).await.unwrap(), 200);
+    assert_eq!(app::A.get(false).await.unwrap(), 200);
+    assert_eq!(app::B.get(false).await.unwrap(), 200);
+    let fetch = resilience::registry()
+        .get("default_names::app::fetch::2")
+        .unwrap();
+    assert_eq!(fetch.state(), resilience::CircuitState::Closed);
 }

@@ -216,7 +216,13 @@ fn build(
     let mut fallback = None;
     for (kind, at, tokens) in present {
         match kind {
-            Kind::CircuitBreaker => breaker = Some(args::breaker(tokens, &mut errors)?),
+            Kind::CircuitBreaker => {
+                let b = args::breaker(tokens, &mut errors)?;
+                if b.name.is_none() {
+                    default_name_check(&item.sig.ident, &mut errors);
+                }
+                breaker = Some(b);
+            }
             Kind::Retry => retry = Some(args::retry(tokens, &mut errors)?),
             Kind::Fallback => {
                 fallback = Some(args::fallback(tokens, &item.sig.ident, at, &mut errors)?)
@@ -804,6 +810,7 @@ fn breaker_site(
             respan(quote!(#rp::BreakerSite::named(#path)), path.span())
         }
         // The default: the module path and the function's name, `billing::zoho::get_account`.
+        // The const evaluation that checks the module path is reported at the attribute.
         None => {
             let suffix = format!("::{}", function.unraw());
             quote!(#rp::BreakerSite::unnamed(::core::concat!(::core::module_path!(), #suffix)))
@@ -834,6 +841,23 @@ fn breaker_site(
             #rp::submit!(#site);
             #site.breaker()
         };
+    }
+}
+
+/// A breaker without a `name` is named after its module and function: a function whose name
+/// cannot be part of a breaker name (not ASCII) needs a name. The module path is checked where
+/// it is known, in the const evaluation of the site.
+fn default_name_check(function: &Ident, errors: &mut Errors) {
+    let name = function.unraw().to_string();
+    if !name.is_ascii() {
+        errors.at(
+            function.span(),
+            format!(
+                "`{name}` cannot be part of a breaker name, which may contain only ASCII letters, \
+                 digits and `_` so that its environment variables CIRCUIT_BREAKER_<NAME>_<KEY> \
+                 exist; name the breaker with `name = \"...\"`"
+            ),
+        );
     }
 }
 

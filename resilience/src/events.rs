@@ -19,6 +19,7 @@
 //! | `call_rejected`     | DEBUG | `circuit_breaker`, `state`                                             | one per refused call while open, announced by `circuit_opened` |
 //! | `config_conflict`   | WARN  | `circuit_breaker`, `kept`, `ignored`                                   | a setting written in code is not applied: fix the code |
 //! | `config_error`      | ERROR | `context`, `variable`, `value`, `error`                                | a configured value was thrown away: fix the environment |
+//! | `attribute_config_error` | ERROR | `circuit_breaker`, `place` (`file:line`), `error`               | the settings written in a `#[circuit_breaker]` attribute were thrown away, its breaker runs on the defaults: fix the attribute |
 //! | `retry_attempt`     | INFO  | `operation`, `attempt`, `max_attempts`, `delay` (s), `error`           | the call goes on; it explains a slow call, no action needed |
 //! | `retry_exhausted`   | WARN  | `operation`, `attempts`, `error`                                       | the error goes back to the caller, which may still be served by a fallback tier: an error only if nothing serves (`all_tiers_failed`), which the caller knows, not the retry |
 //! | `tier_failed`       | INFO  | `operation`, `tier`, `error`                                           | the next tier is tried; `all_tiers_failed` reports when none is left |

@@ -88,13 +88,18 @@ pub mod __private;
 /// to share it with `CircuitBreakerLayer::named` (feature `tower`) or the [`HealthMonitor`]; a
 /// bad value is a compile error there too. Without `name`, the breaker
 /// is named after the module path and the function, `billing::zoho::get_account` for
-/// `get_account` in the module `zoho` of the crate `billing`, so that two functions share a
-/// breaker only when they name it; its per-breaker variables write each `:` as `_`
-/// (`CIRCUIT_BREAKER_BILLING__ZOHO__GET_ACCOUNT_FAILURE_THRESHOLD`). Two functions of one name
-/// in one module (methods of two types) get `billing::zoho::get_account` and
-/// `billing::zoho::get_account::2`, in the order of the file, and [`init()`] reports them: name
-/// them. [`init()`] also reports two attributes that give one name different settings (the
-/// first in the file is used).
+/// `get_account` in the module `zoho` of the crate `billing` (a raw identifier without its
+/// `r#`: `billing::gen::get` for `get` in `r#gen`), so that two functions share a breaker only
+/// when they name it; its per-breaker variables write each `:` as `_`
+/// (`CIRCUIT_BREAKER_BILLING__ZOHO__GET_ACCOUNT_FAILURE_THRESHOLD`). A function or module whose
+/// name is not ASCII has no default name: write `name`, or it is a compile error at the
+/// function's name. A function without a name never shares its breaker: when its default name
+/// is taken, by a function of the same name in the same module (methods of two types) or by an
+/// attribute that writes it as its `name`, it gets the first of `billing::zoho::get_account::2`,
+/// `billing::zoho::get_account::3`, ... that is free (written names first, then in the order of
+/// the file), and [`init()`] reports both places: name them, or write the same `name` on both
+/// to share one breaker. [`init()`] also reports two attributes that give one name different
+/// settings (the first in the file is used).
 ///
 /// | key | value | default |
 /// |---|---|---|
@@ -245,10 +250,11 @@ pub use retry::{RetryError, RetryPolicy, RetryPolicyBuilder, RetryRun, Verdict};
 
 /// Validates the environment now, for a service that wants to fail fast at start-up: every
 /// global variable and every per-breaker `CIRCUIT_BREAKER_<NAME>_<KEY>` variable present, and
-/// the rules between two settings that they set (see [`config::init`]); then the breakers
-/// written in `#[circuit_breaker]` attributes: two attributes that give one name different
-/// settings, or two functions of one module with one default name, are an error naming both
-/// places.
+/// the rules between two settings that they set, with the values each attribute writes (see
+/// [`config::init`]); then the breakers written in `#[circuit_breaker]` attributes: two
+/// attributes that give one name different settings, or a function without a name whose
+/// default name is taken (by another function of its module, or written as a `name`), are an
+/// error naming both places.
 ///
 /// Without it, a bad value is logged once at error level and the default kept.
 ///

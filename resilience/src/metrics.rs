@@ -25,10 +25,11 @@
 //! * `state` is one of `closed`, `open`, `half_open`, `forced_open`, `disabled`: the series of
 //!   the current state is 1, the four others 0 (`resilience_circuit_state{state="open"} == 1`
 //!   selects the open breakers).
-//! * A breaker registered in a [`CircuitBreakerManager`] (the attributes' breakers included, on
-//!   their first call) has its series from then on: the state series, its failure and rejection
-//!   counters and the counters of its automatic transitions (closed → open → half_open → closed
-//!   or open) at 0, and its recovery timeout. `rate()` and `increase()` then see its first event.
+//! * A breaker registered in a [`CircuitBreakerManager`] (the attributes' breakers included:
+//!   every one of them when the global [`registry()`](crate::registry()) is first used, by any
+//!   attribute's call, a lookup or a health monitor) has its series from then on: the state
+//!   series, its failure and rejection counters and the counters of its automatic transitions
+//!   (closed → open → half_open → closed or open) at 0, and its recovery timeout. `rate()` and `increase()` then see its first event.
 //!   A recorder installed after registration gets them from the next [`publish`].
 //! * `operation` is the function's name under `#[retry]` and `#[fallback]`, or the name given
 //!   to [`RetryPolicyBuilder::operation`](crate::RetryPolicyBuilder::operation) and

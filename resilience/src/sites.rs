@@ -12,19 +12,21 @@
 //! Names: a written name (a literal or a constant) is shared by every site that writes it; the
 //! first site (by file and line) sets the configuration, and [`check`] (run by
 //! [`init()`](crate::init())) reports sites that set it differently. A site without a name is
-//! named after its module and function (`billing::zoho::get_account`); when several functions
-//! of one module have one name (methods of two types), the first in the file keeps the name and
-//! the next are registered as `<name>::2`, `<name>::3`, ..., so that they never share a breaker,
-//! and [`check`] reports them.
+//! named after its module and function (`billing::zoho::get_account`, raw identifiers without
+//! their `r#`); when that name is taken, by a written name or by a function of the same name
+//! earlier in the module (methods of two types), the site is registered as the first free of
+//! `<name>::2`, `<name>::3`, ..., so that a function without a name never shares a breaker,
+//! and [`check`] reports it.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::panic::Location;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::breaker::{CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerConfig};
+use crate::config::WrittenValues;
 use crate::error::ConfigError;
 use crate::name::Name;
 use crate::registry::CircuitBreakerManager;
@@ -90,16 +92,23 @@ impl BreakerSite {
     /// (for a name from a constant; the attribute checks a literal itself).
     #[track_caller]
     pub const fn named(name: &'static str) -> Self {
-        if let Err(problem) = const_check_name(name) {
+        if let Err(problem) = check_name(name, false) {
             panic!("{}", problem);
         }
         Self::new(name, true, Location::caller())
     }
 
     /// A site without a name, written where this is called: `default` is its module path and
-    /// function name.
+    /// function name, as `module_path!()` writes them (a raw identifier with its `r#`). Fails
+    /// const evaluation when the name, without the `r#` of raw identifiers, would not pass
+    /// [`validate_name`](crate::config::validate_name): a module whose name is not ASCII.
     #[track_caller]
     pub const fn unnamed(default: &'static str) -> Self {
+        if check_name(default, true).is_err() {
+            panic!(
+                "invalid default breaker name: the module path and the function's name may contain only ASCII letters, digits and `_`, so that its environment variables CIRCUIT_BREAKER_<NAME>_<KEY> exist; name the breaker with `name = \"...\"`"
+            );
+        }
         Self::new(default, false, Location::caller())
     }
 
@@ -182,7 +191,17 @@ impl BreakerSite {
         let registry = crate::registry();
         // A site the platform did not collect is registered on its own.
         self.breaker
-            .get_or_init(|| register(registry, self, Name::Static(self.name)))
+            .get_or_init(|| register(registry, self, self.given_name()))
+    }
+
+    /// The name the attribute gives: the written name, or the default name without the `r#` of
+    /// raw identifiers (`module_path!()` keeps it: `billing::r#gen::get` is `billing::gen::get`).
+    fn given_name(&self) -> Name {
+        if !self.written_name && self.name.contains("r#") {
+            Name::Shared(self.name.replace("r#", "").into())
+        } else {
+            Name::Static(self.name)
+        }
     }
 
     /// Where the attribute is written: `src/zoho.rs:42`.
@@ -240,33 +259,44 @@ pub struct SiteRef(pub &'static BreakerSite);
 inventory::collect!(SiteRef);
 
 /// The name rule of [`validate_name`](crate::config::validate_name), in a const evaluation: the
-/// error is the end of "invalid breaker name: it ...".
-const fn const_check_name(name: &str) -> Result<(), &'static str> {
+/// error is the end of "invalid breaker name: it ...". With `raw`, a path segment may start with
+/// the `r#` of a raw identifier, which is not part of the name.
+const fn check_name(name: &str, raw: bool) -> Result<(), &'static str> {
     let bytes = name.as_bytes();
-    if bytes.is_empty() {
+    // Where the name starts: after the `r#` of its first segment.
+    let start = if raw && bytes.len() > 2 && bytes[0] == b'r' && bytes[1] == b'#' {
+        2
+    } else {
+        0
+    };
+    if bytes.len() == start {
         return Err(
             "invalid breaker name: it must not be empty, so that its environment variables CIRCUIT_BREAKER_<NAME>_<KEY> exist",
         );
     }
-    if bytes[0].is_ascii_digit() {
+    if bytes[start].is_ascii_digit() {
         return Err(
             "invalid breaker name: it must not start with a digit, so that its environment variables CIRCUIT_BREAKER_<NAME>_<KEY> exist",
         );
     }
-    let mut i = 0;
+    let mut i = start;
     while i < bytes.len() {
         let b = bytes[i];
         if b == b':' {
             // `::` between two path segments.
             let pair = i + 1 < bytes.len() && bytes[i + 1] == b':';
             let between =
-                i > 0 && i + 2 < bytes.len() && bytes[i - 1] != b':' && bytes[i + 2] != b':';
+                i > start && i + 2 < bytes.len() && bytes[i - 1] != b':' && bytes[i + 2] != b':';
             if !(pair && between) {
                 return Err(
                     "invalid breaker name: it may contain only ASCII letters, digits and `_`, with `::` between path segments, so that its environment variables CIRCUIT_BREAKER_<NAME>_<KEY> exist",
                 );
             }
             i += 2;
+            // The next segment's `r#`, if any.
+            if raw && i + 2 < bytes.len() && bytes[i] == b'r' && bytes[i + 1] == b'#' {
+                i += 2;
+            }
             continue;
         }
         if !(b.is_ascii_alphanumeric() || b == b'_') {
@@ -290,22 +320,54 @@ fn collected() -> Vec<&'static BreakerSite> {
 }
 
 /// The name each site registers under: a written name as written; a default name as it is,
-/// but for the second and later sites of one default name (in the order given), which get
-/// `::2`, `::3`, ....
+/// unless a site written before (in the order given) or any written name took it: then the
+/// first of `<name>::2`, `<name>::3`, ... that none took. A function without a name thus never
+/// shares a breaker.
 fn names(sites: &[&'static BreakerSite]) -> Vec<Name> {
-    let mut seen: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut taken: HashSet<Name> = sites
+        .iter()
+        .filter(|site| site.written_name)
+        .map(|site| site.given_name())
+        .collect();
+    let mut next: HashMap<Name, u32> = HashMap::new();
     sites
         .iter()
         .map(|site| {
+            let name = site.given_name();
             if site.written_name {
-                return Name::Static(site.name);
+                return name;
             }
-            let count = seen.entry(site.name).or_insert(0);
-            *count += 1;
-            match *count {
-                1 => Name::Static(site.name),
-                n => Name::Shared(format!("{}::{n}", site.name).into()),
+            let n = next.entry(name.clone()).or_insert(1);
+            loop {
+                let candidate = match *n {
+                    1 => name.clone(),
+                    n => Name::Shared(format!("{name}::{n}").into()),
+                };
+                *n += 1;
+                if taken.insert(candidate.clone()) {
+                    return candidate;
+                }
             }
+        })
+        .collect()
+}
+
+/// The values written for `success_threshold` and `half_open_max_calls` by each breaker of the
+/// sites linked into the program, by the name it registers under (a name written in several
+/// attributes: the first site's, the one that sets its configuration).
+pub(crate) fn written_pairs() -> Vec<(Name, WrittenValues)> {
+    written_pairs_of(&collected())
+}
+
+fn written_pairs_of(sites: &[&'static BreakerSite]) -> Vec<(Name, WrittenValues)> {
+    let mut seen = HashSet::new();
+    sites
+        .iter()
+        .zip(names(sites))
+        .filter(|(_, name)| seen.insert(name.clone()))
+        .map(|(site, name)| {
+            let s = &site.settings;
+            (name, (s.success_threshold, s.half_open_max_calls))
         })
         .collect()
 }
@@ -337,7 +399,7 @@ fn register(
             // expected; the breaker is still registered, with the defaults.
             tracing::error!(
                 target: "resilience",
-                event = "config_error",
+                event = "attribute_config_error",
                 circuit_breaker = name.as_str(),
                 place = %site.place(),
                 error = %error,
@@ -356,50 +418,73 @@ fn register(
     }
 }
 
-/// The first problem among the sites linked into the program: two that give one name
-/// different settings, or two functions of one module with one default name.
+/// The first problem among the sites linked into the program, in their order: two that give
+/// one name different settings, a function without a name whose default name another attribute
+/// writes, or two functions of one module with one default name.
 pub(crate) fn check() -> Result<(), ConfigError> {
     check_sites(&collected())
 }
 
 fn check_sites(sites: &[&'static BreakerSite]) -> Result<(), ConfigError> {
-    let mut first: BTreeMap<(&str, bool), &BreakerSite> = BTreeMap::new();
-    for &site in sites {
-        let Some(earlier) = first.get(&(site.name, site.written_name)).copied() else {
-            first.insert((site.name, site.written_name), site);
+    // The first site of each written name, wherever the others are.
+    let mut written: HashMap<&str, &BreakerSite> = HashMap::new();
+    for &site in sites.iter().filter(|site| site.written_name) {
+        written.entry(site.name).or_insert(site);
+    }
+    let mut defaults: HashMap<Name, &BreakerSite> = HashMap::new();
+    for (&site, registered) in sites.iter().zip(names(sites)) {
+        if site.written_name {
+            let earlier = written[site.name];
+            if earlier.settings != site.settings {
+                return Err(ConfigError::InvalidSetting {
+                    setting: "name",
+                    value: format!("{:?}", site.name),
+                    reason: format!(
+                        "two #[circuit_breaker] attributes give this breaker different \
+                         settings: {} ({}) and {} ({}); the first is used. Write the same \
+                         settings in both, or give them different names",
+                        earlier.place(),
+                        earlier.settings,
+                        site.place(),
+                        site.settings
+                    ),
+                    context: String::new(),
+                });
+            }
             continue;
-        };
-        if site.written_name && earlier.settings != site.settings {
+        }
+        let name = site.given_name();
+        if let Some(named) = written.get(name.as_str()) {
             return Err(ConfigError::InvalidSetting {
                 setting: "name",
-                value: format!("{:?}", site.name),
+                value: format!("{name:?}"),
                 reason: format!(
-                    "two #[circuit_breaker] attributes give this breaker different settings: \
-                     {} ({}) and {} ({}); the first is used. Write the same settings in both, \
-                     or give them different names",
-                    earlier.place(),
-                    earlier.settings,
+                    "the #[circuit_breaker] attribute at {} writes this name, and it is the \
+                     default name of the function at {}, which writes none: that function is \
+                     registered as \"{registered}\" so that the two do not share a breaker. \
+                     Write the same `name = \"...\"` on both to share one, or another name on \
+                     the function",
+                    named.place(),
                     site.place(),
-                    site.settings
                 ),
                 context: String::new(),
             });
         }
-        if !site.written_name {
+        if let Some(earlier) = defaults.get(&name) {
             return Err(ConfigError::InvalidSetting {
                 setting: "name",
-                value: format!("{:?}", site.name),
+                value: format!("{name:?}"),
                 reason: format!(
                     "two #[circuit_breaker] functions of one module have this default name, \
-                     {} and {} (the second is registered as \"{}::2\"); give each a name \
-                     with `name = \"...\"`",
+                     {} and {} (the second is registered as \"{registered}\"); give each a \
+                     name with `name = \"...\"`",
                     earlier.place(),
                     site.place(),
-                    site.name
                 ),
                 context: String::new(),
             });
         }
+        defaults.insert(name, site);
     }
     Ok(())
 }
@@ -419,15 +504,110 @@ mod tests {
     #[test]
     fn the_name_rule_holds_in_const_evaluation() {
         for good in ["tier1_mcp", "T", "billing::zoho::get", "_x::y2"] {
-            assert_eq!(const_check_name(good), Ok(()), "{good}");
+            assert_eq!(check_name(good, false), Ok(()), "{good}");
+            assert_eq!(check_name(good, true), Ok(()), "{good}");
             assert_eq!(crate::config::validate_name(good), Ok(()), "{good}");
         }
         for bad in [
             "", "1x", "zoho-mcp", "a:b", "a::", "::a", "a:::b", "a::::b", "é",
         ] {
-            assert!(const_check_name(bad).is_err(), "{bad}");
+            assert!(check_name(bad, false).is_err(), "{bad}");
+            assert!(check_name(bad, true).is_err(), "{bad}");
             assert!(crate::config::validate_name(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_default_name_may_hold_raw_identifiers_and_registers_without_their_prefix() {
+        for raw in ["r#gen::get", "app::r#gen::get", "app::r#gen::r#try"] {
+            assert_eq!(check_name(raw, true), Ok(()), "{raw}");
+            assert!(check_name(raw, false).is_err(), "{raw}");
+        }
+        for bad in [
+            "r#",
+            "app::r#",
+            "app::r#gen::é",
+            "café::get",
+            "r#::a",
+            "app::r#gen::",
+        ] {
+            assert!(check_name(bad, true).is_err(), "{bad}");
+        }
+        let site = leak(BreakerSite::unnamed("app::r#gen::get").failure_threshold(2));
+        let manager = CircuitBreakerManager::new();
+        register_sites(&manager, &[site]);
+        assert_eq!(manager.names(), ["app::gen::get"]);
+        assert_eq!(
+            manager
+                .get("app::gen::get")
+                .unwrap()
+                .config()
+                .failure_threshold,
+            2
+        );
+    }
+
+    #[test]
+    fn a_default_name_that_another_attribute_writes_gets_a_breaker_of_its_own() {
+        // `name = "app::fetch"` beside `fetch` without a name in `app`, in either order.
+        let written = leak(BreakerSite::named("app::fetch").failure_threshold(3));
+        let unnamed = leak(BreakerSite::unnamed("app::fetch"));
+        for sites in [[written, unnamed], [unnamed, written]] {
+            assert_eq!(
+                names(&sites),
+                sites.map(|s| Name::Static(if s.written_name {
+                    "app::fetch"
+                } else {
+                    "app::fetch::2"
+                }))
+            );
+            let error = check_sites(&sites).unwrap_err().to_string();
+            let places = format!(
+                "the #[circuit_breaker] attribute at {} writes this name, and it is the default \
+                 name of the function at {}, which writes none",
+                place(written),
+                place(unnamed)
+            );
+            assert!(error.contains(&places), "{error}");
+            assert!(error.contains("registered as \"app::fetch::2\""), "{error}");
+        }
+        // `name = "app::get::2"` beside two functions `get` without a name in `app`.
+        let taken = leak(BreakerSite::named("app::get::2"));
+        let first = leak(BreakerSite::unnamed("app::get"));
+        let second = leak(BreakerSite::unnamed("app::get"));
+        let sites = [first, taken, second];
+        assert_eq!(
+            names(&sites)
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>(),
+            ["app::get", "app::get::2", "app::get::3"]
+        );
+        let error = check_sites(&sites).unwrap_err().to_string();
+        assert!(error.contains("registered as \"app::get::3\""), "{error}");
+        let manager = CircuitBreakerManager::new();
+        register_sites(&manager, &sites);
+        assert_eq!(manager.names(), ["app::get", "app::get::2", "app::get::3"]);
+    }
+
+    #[test]
+    fn the_values_written_for_the_rule_are_known_by_registered_name() {
+        let a = leak(BreakerSite::named("app_pair").half_open_max_calls(5));
+        let b = leak(BreakerSite::named("app_pair").success_threshold(1));
+        let c = leak(
+            BreakerSite::unnamed("app::r#gen::get")
+                .success_threshold(1)
+                .half_open_max_calls(1),
+        );
+        let d = leak(BreakerSite::unnamed("app::r#gen::get"));
+        assert_eq!(
+            written_pairs_of(&[a, b, c, d]),
+            [
+                (Name::Static("app_pair"), (None, Some(5))),
+                (Name::Static("app::gen::get"), (Some(1), Some(1))),
+                (Name::Static("app::gen::get::2"), (None, None)),
+            ]
+        );
     }
 
     #[test]

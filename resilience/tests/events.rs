@@ -161,6 +161,30 @@ fn registering_a_name_twice_with_another_config_keeps_the_first_and_warns() {
     );
 }
 
+/// A site whose written settings fail at run time (not writable in an attribute, where it is a
+/// compile error; built by hand): its breaker is registered on the defaults, and the event says
+/// so with its documented fields.
+#[test]
+fn settings_of_an_attribute_thrown_away_are_logged_as_documented() {
+    use resilience::__private::BreakerSite;
+    let line = line!() + 1;
+    static SITE: BreakerSite = BreakerSite::named("events_unworkable").success_threshold(9);
+    let (events, _guard) = support::capture();
+    let breaker = SITE.breaker();
+    assert_eq!(breaker.config().success_threshold, 2);
+    assert!(resilience::registry().get("events_unworkable").is_some());
+    assert!(events.named("config_error").is_empty());
+    let logged = events.named("attribute_config_error");
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(logged[0].level, tracing::Level::ERROR);
+    assert_eq!(logged[0].field("circuit_breaker"), "events_unworkable");
+    assert_eq!(
+        logged[0].field("place"),
+        format!("resilience/tests/events.rs:{line}")
+    );
+    assert!(logged[0].field("error").contains("success_threshold"));
+}
+
 #[test]
 fn the_manager_lists_and_resets_its_breakers() {
     let manager = CircuitBreakerManager::new();

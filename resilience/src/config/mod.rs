@@ -86,10 +86,12 @@
 //! ```
 //!
 //! [`init`] reports such a combination as an error instead, naming the variable it would ignore
-//! and, in the reason, the other variable and its value. It does not know the values written
-//! in code, so it checks the variables as they apply to a breaker or policy that writes neither
-//! setting of the rule: the global variables with the built-in defaults, then each breaker's
-//! own variables with the global ones.
+//! and, in the reason, the other value and where it comes from. It checks the variables as they
+//! apply to each breaker: a breaker written in a `#[circuit_breaker]` attribute with the values
+//! its attribute writes (`half_open_max_calls = 5` there accepts its
+//! `CIRCUIT_BREAKER_<NAME>_SUCCESS_THRESHOLD=4`); the global variables, and any other breaker's
+//! own variables, as for a breaker or policy that writes neither setting of the rule (values
+//! set on a builder or in [`BreakerOptions`] are not known to `init`).
 //!
 //! ```
 //! use std::time::Duration;

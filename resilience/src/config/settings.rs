@@ -272,12 +272,15 @@ pub fn settings() -> &'static Settings {
 /// `base_delay <= max_delay`) where variables set them, as the [module
 /// documentation](crate::config#rules-between-two-settings) describes: a combination that a
 /// builder would partly ignore is an error here, naming the variable that would be ignored and,
-/// in the reason, the other setting's variable or default and its value.
+/// in the reason, the other setting's variable, written value or default and its value. A
+/// breaker written in a `#[circuit_breaker]` attribute is judged with the values its attribute
+/// writes: `half_open_max_calls = 5` there accepts `CIRCUIT_BREAKER_<NAME>_SUCCESS_THRESHOLD=4`.
 ///
 /// Returns the global settings, or the first error: global variables first (in the order of
 /// [`Settings::from_lookup_lenient`]), then the rules between the global variables (breaker,
-/// then retry), then per-breaker variables sorted by variable name, then the rules between each
-/// breaker's variables and the global ones, by breaker name.
+/// then retry), then per-breaker variables sorted by variable name, then the rules between the
+/// variables that apply to each breaker and the values written for it, by breaker name as the
+/// variables spell it.
 ///
 /// This does not change what [`settings`] returns.
 ///
@@ -289,13 +292,37 @@ pub fn settings() -> &'static Settings {
 /// }
 /// ```
 pub fn init() -> Result<Settings, ConfigError> {
-    init_from(std::env::vars_os().map(|(name, value)| (name.to_string_lossy().into_owned(), value)))
+    let written = crate::sites::written_pairs();
+    let written: Vec<WrittenPair<'_>> = written
+        .iter()
+        .map(|(name, values)| (name.as_str(), *values))
+        .collect();
+    init_with(
+        std::env::vars_os().map(|(name, value)| (name.to_string_lossy().into_owned(), value)),
+        &written,
+    )
 }
 
-/// [`init`] on the given variables instead of the process environment. When a variable appears
-/// twice, the last value counts.
+/// The values written in code for a breaker's `success_threshold` and `half_open_max_calls`.
+pub(crate) type WrittenValues = (Option<u32>, Option<u32>);
+
+/// A breaker's name and its [`WrittenValues`].
+pub(crate) type WrittenPair<'a> = (&'a str, WrittenValues);
+
+/// [`init_with`] for breakers that write neither setting of the rule between two settings.
+#[cfg(test)]
 pub(crate) fn init_from<V: Into<RawValue>>(
     vars: impl IntoIterator<Item = (String, V)>,
+) -> Result<Settings, ConfigError> {
+    init_with(vars, &[])
+}
+
+/// [`init`] on the given variables instead of the process environment, and the breakers whose
+/// values written in code are known (`written`): each of their variables is judged with those
+/// values. When a variable appears twice, the last value counts.
+pub(crate) fn init_with<V: Into<RawValue>>(
+    vars: impl IntoIterator<Item = (String, V)>,
+    written: &[WrittenPair<'_>],
 ) -> Result<Settings, ConfigError> {
     let vars: BTreeMap<String, RawValue> = vars
         .into_iter()
@@ -318,8 +345,22 @@ pub(crate) fn init_from<V: Into<RawValue>>(
             }
         }
     }
-    for name in names {
-        first_broken_rule(breaker_rule(&raw, Some(name), (None, None)))?;
+    // The breakers of each name as variables spell it: those written in attributes with their
+    // values, or else one that writes neither setting of the rule.
+    let mut breakers: BTreeMap<String, Vec<WrittenValues>> = names
+        .into_iter()
+        .map(|name| (name.to_owned(), Vec::new()))
+        .collect();
+    for &(name, values) in written {
+        breakers.entry(env_name(name)).or_default().push(values);
+    }
+    for (name, written) in &breakers {
+        if written.is_empty() {
+            first_broken_rule(breaker_rule(&raw, Some(name), (None, None)))?;
+        }
+        for &values in written {
+            first_broken_rule(breaker_rule(&raw, Some(name), values))?;
+        }
     }
     for (variable, raw) in &vars {
         if let Some((_, key)) = LimitKey::parse_var(variable) {

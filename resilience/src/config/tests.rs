@@ -825,6 +825,63 @@ fn init_reports_variables_that_break_a_rule_between_two_settings() {
     assert_eq!(settings.retry.base_delay, Duration::from_secs(120));
 }
 
+#[test]
+fn init_judges_a_breakers_variables_with_the_values_its_attribute_writes() {
+    let var = "CIRCUIT_BREAKER_BILLING__ZOHO__GET_ACCOUNT_SUCCESS_THRESHOLD";
+    // `#[circuit_breaker(half_open_max_calls = 5)]` on `billing::zoho::get_account`: its
+    // breaker takes 4 from the variable, and so does `init`.
+    let five = [("billing::zoho::get_account", (None, Some(5)))];
+    assert_eq!(
+        init_with(vars(&[(var, "4")]), &five),
+        Ok(Settings::BUILT_IN)
+    );
+    // Without the attribute's values, 4 is above the built-in default of 3.
+    let err = init_with(vars(&[(var, "4")]), &[]).unwrap_err();
+    assert_invalid(
+        &err,
+        var,
+        "4",
+        "must be at most 3 (half_open_max_calls, the built-in default)",
+    );
+    // The attribute's values hold against the variables too, its own and the global ones.
+    let two = [("billing::zoho::get_account", (None, Some(2)))];
+    let err = init_with(vars(&[(var, "3")]), &two).unwrap_err();
+    assert_invalid(
+        &err,
+        var,
+        "3",
+        "must be at most 2 (half_open_max_calls, as written)",
+    );
+    let err = init_with(vars(&[(CIRCUIT_BREAKER_SUCCESS_THRESHOLD, "3")]), &two).unwrap_err();
+    assert_invalid(
+        &err,
+        CIRCUIT_BREAKER_SUCCESS_THRESHOLD,
+        "3",
+        "must be at most 2 (half_open_max_calls, as written)",
+    );
+    // A written success threshold beats the global variable.
+    let one_of_two = [("billing::zoho::get_account", (Some(1), Some(2)))];
+    assert!(
+        init_with(
+            vars(&[(CIRCUIT_BREAKER_SUCCESS_THRESHOLD, "3")]),
+            &one_of_two
+        )
+        .is_ok()
+    );
+    // Two breakers whose names the variables spell alike are each judged with their own values.
+    let both = [
+        ("billing::zoho::get_account", (None, Some(5))),
+        ("BILLING__ZOHO__GET_ACCOUNT", (None, None)),
+    ];
+    let err = init_with(vars(&[(var, "4")]), &both).unwrap_err();
+    assert_invalid(
+        &err,
+        var,
+        "4",
+        "must be at most 3 (half_open_max_calls, the built-in default)",
+    );
+}
+
 #[cfg(unix)]
 #[test]
 fn init_rejects_a_non_utf8_breaker_value() {
