@@ -383,6 +383,14 @@ fn expand(
         local("__breaker"),
     );
 
+    // The conversions between the return type and the `Result` the pipeline works with, each
+    // naming the return type: for a type that is not a `Result`, every use fails there with the
+    // same message, which the compiler reports once.
+    let to_result =
+        |value: TokenStream| quote_spanned!(ret.span()=> #rp::to_result::<#ret, _, _>(#value));
+    let from_result =
+        |result: TokenStream| quote_spanned!(ret.span()=> #rp::from_result::<#ret, _, _>(#result));
+
     // Type rules, each checked once, at the return type (the error type where it is written).
     let mut checks = vec![quote_spanned!(ret.span()=> #rp::assert_result::<#ret>();)];
     if breaker.is_some() || fallback.is_some() {
@@ -403,8 +411,8 @@ fn expand(
         // the body's own `return`s are checked against it.
         let fake = local("__resilience_fake");
         let fake_return = quote_spanned!(ret.span()=> return #fake;);
-        quote! {
-            #rp::ResultReturn::into_result(async {
+        to_result(quote! {
+            async {
                 #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::empty_loop)]
                 if false {
                     let #fake: #ret = loop {};
@@ -413,20 +421,18 @@ fn expand(
                 let #ret_value: #ret = #block;
                 #[allow(unreachable_code)]
                 #ret_value
-            }.await)
-        }
+            }.await
+        })
     } else {
         let label = syn::Lifetime {
             apostrophe: Span::mixed_site(),
             ident: local("__resilience_body"),
         };
-        quote! {
-            #rp::ResultReturn::into_result({
-                let #ret_value: #ret = #label: #block;
-                #[allow(unreachable_code)]
-                #ret_value
-            })
-        }
+        to_result(quote! {{
+            let #ret_value: #ret = #label: #block;
+            #[allow(unreachable_code)]
+            #ret_value
+        }})
     };
     let clones = if reruns {
         clones(&rp, function)
@@ -510,6 +516,11 @@ fn expand(
     // fallback(...): the function's own result type.
     let result_expr = match fallback {
         Some(f) => {
+            // The chain is a block that a serving tier leaves with its value.
+            let chain = syn::Lifetime {
+                apostrophe: Span::mixed_site(),
+                ident: local("__resilience_chain"),
+            };
             // Tiers are named by their functions, the guarded one first.
             let primary_tier = &fn_name;
             let record_primary = if breaker.is_some() {
@@ -523,7 +534,7 @@ fn expand(
                 let position = i + 1;
                 let call = tier_call(&rp, function, path, i == last);
                 let output = quote_spanned! {path.span()=>
-                    #rp::tier_output::<#ret, _>(#seen.watch(#call).await)
+                    #rp::tier_output::<#ret, _, _, _>(#seen.watch(#call).await)
                 };
                 let allow = function
                     .args
@@ -536,7 +547,7 @@ fn expand(
                     match #output {
                         ::core::result::Result::Ok(#value) => {
                             #failures.served(#name, #position);
-                            return ::core::result::Result::Ok(#value);
+                            break #chain ::core::result::Result::Ok(#value);
                         }
                         ::core::result::Result::Err(#error) => {
                             #failures.tier_failed(#name, #error, &#seen)
@@ -544,11 +555,11 @@ fn expand(
                     }
                 }
             });
+            setup.extend(quote!(let #primary = #primary_expr;));
             quote! {
-                let #primary = #primary_expr;
                 match #primary {
                     ::core::result::Result::Ok(#value) => ::core::result::Result::Ok(#value),
-                    ::core::result::Result::Err(#error) => {
+                    ::core::result::Result::Err(#error) => #chain: {
                         let mut #failures = #rp::Failures::new(#fn_name, #keep);
                         #record_primary
                         #(#tiers)*
@@ -563,10 +574,14 @@ fn expand(
         None => primary_expr,
     };
 
+    // The pipeline's `Result`, as the return type.
+    let out = local("__out");
+    let result = from_result(quote!(#out));
     let mut body = quote! {
         #(#checks)*
         #setup
-        #result_expr
+        let #out = #result_expr;
+        #result
     };
     if let Some(boxed) = boxed {
         // A method rewritten by `#[async_trait]`: the pipeline is the future it boxes.

@@ -74,6 +74,8 @@ pub trait ResultReturn {
     type Err;
     /// The value as a `Result`.
     fn into_result(self) -> Result<Self::Ok, Self::Err>;
+    /// The `Result` as a value of this type.
+    fn from_result(result: Result<Self::Ok, Self::Err>) -> Self;
 }
 
 impl<T, E> ResultReturn for Result<T, E> {
@@ -83,6 +85,27 @@ impl<T, E> ResultReturn for Result<T, E> {
     fn into_result(self) -> Self {
         self
     }
+    #[inline]
+    fn from_result(result: Self) -> Self {
+        result
+    }
+}
+
+// The conversions between the return type `R` and the `Result` the pipeline works with. `R`
+// is named where the function's return type is written, and their signatures hold no
+// projection of `R`: for an `R` that is not a `Result`, each use fails at that one place with
+// the same message, which the compiler reports once, and no other error follows.
+
+/// The function's value `value` as a `Result`.
+#[inline]
+pub fn to_result<R: ResultReturn<Ok = T, Err = E>, T, E>(value: R) -> Result<T, E> {
+    value.into_result()
+}
+
+/// The pipeline's `result` as the function's return type `R`.
+#[inline]
+pub fn from_result<R: ResultReturn<Ok = T, Err = E>, T, E>(result: Result<T, E>) -> R {
+    R::from_result(result)
 }
 
 /// Checks at the return type that it is a `Result`.
@@ -308,11 +331,13 @@ impl<R> SameOutput<R> for R {
     }
 }
 
-/// Checks at the tier's name that it returns `R`. Its result is `R` even when the check fails,
-/// so that a wrong tier gives one error.
+/// Checks at the tier's name that it returns `R`, and gives its output as a `Result`. Its
+/// result is typed by `R` even when the check fails, so that a wrong tier gives one error.
 #[inline]
-pub fn tier_output<R, X: SameOutput<R>>(output: X) -> R {
-    output.into_output()
+pub fn tier_output<R: ResultReturn<Ok = T, Err = E>, T, E, X: SameOutput<R>>(
+    output: X,
+) -> Result<T, E> {
+    output.into_output().into_result()
 }
 
 // A fallback tier is a function of its own, possibly guarded by a breaker of its own; when it

@@ -33,7 +33,11 @@ impl ZohoClient {
                 let __attempt = match __breaker.try_acquire() {
                     ::core::result::Result::Ok(__permit) => {
                         let id = ::resilience::__private::clone_arg(&id);
-                        let __result = ::resilience::__private::ResultReturn::into_result({
+                        let __result = ::resilience::__private::to_result::<
+                            Result<Account, ZohoError>,
+                            _,
+                            _,
+                        >({
                             let __resilience_ret: Result<Account, ZohoError> = '__resilience_body: {
                                 self.mcp.get_account(&id).await
                             };
@@ -76,9 +80,9 @@ impl ZohoClient {
                 }
             }
         };
-        match __primary {
+        let __out = match __primary {
             ::core::result::Result::Ok(__value) => ::core::result::Result::Ok(__value),
-            ::core::result::Result::Err(__error) => {
+            ::core::result::Result::Err(__error) => '__resilience_chain: {
                 let mut __failures = ::resilience::__private::Failures::new(
                     "get_account",
                     __keep,
@@ -87,6 +91,8 @@ impl ZohoClient {
                 let __seen = ::resilience::__private::Rejection::new();
                 match ::resilience::__private::tier_output::<
                     Result<Account, ZohoError>,
+                    _,
+                    _,
                     _,
                 >(
                     __seen
@@ -97,7 +103,7 @@ impl ZohoClient {
                 ) {
                     ::core::result::Result::Ok(__value) => {
                         __failures.served("get_account_sdk", 1usize);
-                        return ::core::result::Result::Ok(__value);
+                        break '__resilience_chain ::core::result::Result::Ok(__value);
                     }
                     ::core::result::Result::Err(__error) => {
                         __failures.tier_failed("get_account_sdk", __error, &__seen)
@@ -107,10 +113,12 @@ impl ZohoClient {
                 match ::resilience::__private::tier_output::<
                     Result<Account, ZohoError>,
                     _,
+                    _,
+                    _,
                 >(__seen.watch(self.get_account_rest(id)).await) {
                     ::core::result::Result::Ok(__value) => {
                         __failures.served("get_account_rest", 2usize);
-                        return ::core::result::Result::Ok(__value);
+                        break '__resilience_chain ::core::result::Result::Ok(__value);
                     }
                     ::core::result::Result::Err(__error) => {
                         __failures.tier_failed("get_account_rest", __error, &__seen)
@@ -118,6 +126,7 @@ impl ZohoClient {
                 }
                 ::core::result::Result::Err(__failures.into_error(&__convert))
             }
-        }
+        };
+        ::resilience::__private::from_result::<Result<Account, ZohoError>, _, _>(__out)
     }
 }
