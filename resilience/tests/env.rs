@@ -6,18 +6,10 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use resilience::{CircuitBreaker, ConfigError, RetryPolicy};
-
-fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
-    let map: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    move |k: &str| map.get(k).cloned()
-}
+use support::env;
 
 #[test]
 fn precedence_per_breaker_then_code_then_global_then_default() {

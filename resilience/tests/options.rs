@@ -2,12 +2,15 @@
 //! builders as values written in code, and a bad value is an error naming the key and the value.
 #![cfg(feature = "serde")]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use resilience::config::{BreakerOptions, RetryOptions};
 use resilience::{CircuitBreaker, ConfigError, RetryPolicy};
 use serde::Deserialize;
+
+mod support;
+use support::env;
 
 /// A service's own configuration, holding the crate's options.
 #[derive(Debug, Deserialize)]
@@ -41,14 +44,6 @@ exponential_base = 1.5
 jitter = false
 budget = 2.5
 "#;
-
-fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
-    let map: HashMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    move |k: &str| map.get(k).cloned()
-}
 
 #[test]
 fn a_service_config_in_toml_feeds_the_builders() {

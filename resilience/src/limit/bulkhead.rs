@@ -184,11 +184,8 @@ impl BulkheadBuilder {
 
     fn build_in(self, env: Option<Env<'_>>) -> Result<Bulkhead, ConfigError> {
         let context = format!("bulkhead '{}'", self.name);
-        let invalid = |setting, value: String, reason: &str| ConfigError::InvalidSetting {
-            setting,
-            value,
-            reason: reason.to_owned(),
-            context: context.clone(),
+        let invalid = |setting, value: String, reason: &str| {
+            crate::config::invalid(&context, setting, value, reason.to_owned())
         };
         if let Err(reason) = crate::config::validate_name(&self.name) {
             return Err(invalid("name", format!("{:?}", &*self.name), &reason));

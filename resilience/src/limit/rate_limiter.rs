@@ -255,12 +255,7 @@ impl RateLimiterBuilder {
     fn build_in(self, env: Option<Env<'_>>) -> Result<RateLimiter, ConfigError> {
         let context = format!("rate limiter '{}'", self.name);
         let invalid = |(setting, value, reason): (&'static str, String, String)| {
-            ConfigError::InvalidSetting {
-                setting,
-                value,
-                reason,
-                context: context.clone(),
-            }
+            crate::config::invalid(&context, setting, value, reason)
         };
         if let Err(reason) = crate::config::validate_name(&self.name) {
             return Err(invalid(("name", format!("{:?}", &*self.name), reason)));

@@ -57,12 +57,12 @@ impl Timeout {
     /// [`MAX_DURATION`](crate::config::MAX_DURATION).
     pub fn new(after: Duration) -> Result<Self, ConfigError> {
         if after.is_zero() || after > crate::config::MAX_DURATION {
-            return Err(ConfigError::InvalidSetting {
-                setting: "timeout",
-                value: format!("{after:?}"),
-                reason: "must be greater than zero and at most 365 days".into(),
-                context: String::new(),
-            });
+            return Err(crate::config::invalid(
+                "",
+                "timeout",
+                format!("{after:?}"),
+                "must be greater than zero and at most 365 days".into(),
+            ));
         }
         Ok(Self { after })
     }

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, Once};
 
@@ -120,4 +120,13 @@ pub fn capture() -> (Events, CaptureGuard) {
     let events = Events::default();
     let previous = CURRENT.with(|current| current.borrow_mut().replace(events.clone()));
     (events, CaptureGuard(previous))
+}
+
+/// An environment of fixed variables, for `build_with_env` and the like.
+pub fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k: &str| map.get(k).cloned()
 }
