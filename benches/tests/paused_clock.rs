@@ -1,5 +1,6 @@
 //! A breaker that opened while tokio's clock ran, in a test that then pauses it: the metrics
-//! and admission judge that open period on one clock, and agree.
+//! and admission judge that open period on one clock, and agree. A rate limiter follows the
+//! paused clock, whether it was built before the pause or after.
 //!
 //! `cargo test -p resilience-benches --features paused-clock --test paused_clock`: the build
 //! users get (no `test-util` on `resilience`), with tokio's `test-util`, as a downstream crate's
@@ -7,6 +8,7 @@
 
 use std::time::Duration;
 
+use resilience::limit::RateLimiter;
 use resilience::{CircuitBreaker, CircuitState};
 
 const RECOVERY: Duration = Duration::from_secs(60);
@@ -81,4 +83,48 @@ async fn paused_before_opening_virtual_time_ends_the_period() {
     let permit = b.try_acquire().expect("due on the paused clock");
     assert_eq!(permit.admitted_in(), CircuitState::HalfOpen);
     permit.record_success();
+}
+
+fn one_a_minute(name: &'static str) -> RateLimiter {
+    RateLimiter::builder(name, 1, Duration::from_secs(60))
+        .burst(1)
+        .ignore_env()
+        .build()
+        .expect("valid configuration")
+}
+
+/// Spends the one token, is refused for about a minute, and gets the next token once virtual
+/// time has moved by that minute.
+async fn refills_on_virtual_time(limiter: &RateLimiter) {
+    limiter.try_acquire().expect("a full bucket");
+    let wait = limiter
+        .try_acquire()
+        .expect_err("spent")
+        .retry_after()
+        .expect("a wait");
+    // About a minute: the real time that passed since the runtime paused its clock counts on
+    // the coarse clock, not on the paused one.
+    assert!(
+        wait > Duration::from_secs(59) && wait < Duration::from_secs(61),
+        "{wait:?}"
+    );
+    tokio::time::advance(wait).await;
+    limiter.try_acquire().expect("due on virtual time");
+    assert!(limiter.try_acquire().is_err(), "one token a minute");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limiter_built_in_a_paused_test_follows_virtual_time() {
+    refills_on_virtual_time(&one_a_minute("paused_rate_built_paused")).await;
+}
+
+#[test]
+fn a_rate_limiter_built_before_the_pause_follows_virtual_time() {
+    let limiter = one_a_minute("paused_rate_built_before");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    runtime.block_on(refills_on_virtual_time(&limiter));
 }

@@ -10,6 +10,10 @@
 //!   deadline; from there on, rejections read the precise clock, so the open period ends
 //!   exactly when it should.
 //! - a failure stamps `last_failure_time`, a value for metrics, to the coarse clock's tick.
+//! - a rate limiter's admission: a token may be handed out up to a tick before it is due
+//!   (the limit then holds over any interval lengthened by a tick), while every refusal, and
+//!   so every `retry_after`, is decided on the precise clock (see
+//!   [`RateLimiter`](crate::limit::RateLimiter)).
 //!
 //! The coarse clock is used on Linux and Android, and not with the `test-util` feature (there,
 //! every read is tokio's, virtual when paused). When tokio's clock is paused at the moment a
@@ -38,6 +42,7 @@
 //! runtime, never reads a time before it): a breaker keeps no time base of its own.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
@@ -169,14 +174,15 @@ pub(crate) fn wall(stamp: u64) -> SystemTime {
 /// the anchor, with [`COARSE_OK`] set when rejections may check it on the coarse clock (the
 /// coarse clock is used, and tokio's clock is the real one at this moment, not paused).
 pub(crate) fn deadline(timeout: Duration) -> u64 {
-    // Tokio's clock is read once, between two real readings when the coarse clock is used.
-    let before = coarse_now().map(|_| std::time::Instant::now());
-    let now = Instant::now();
-    let real = before.is_some_and(|b| between(b, now.into_std(), std::time::Instant::now()));
+    let (now, real) = tokio_now();
     let precise = nanos(now.saturating_duration_since(anchor().instant))
         .saturating_add(nanos(timeout))
         .min(COARSE_OK - 1);
-    if real { precise | COARSE_OK } else { precise }
+    if real == Some(true) {
+        precise | COARSE_OK
+    } else {
+        precise
+    }
 }
 
 /// Whether tokio's clock, read between two readings of the real one, agrees with them (it is
@@ -187,6 +193,42 @@ fn between(
     after: std::time::Instant,
 ) -> bool {
     before <= tokio && tokio <= after
+}
+
+/// Nanoseconds since the anchor on the coarse clock, for a check that may run a little early
+/// ([`RateLimiter`](crate::limit::RateLimiter)'s admissions): never ahead of [`now`], and
+/// behind it by less than a tick. `None` where the coarse clock is not used, and once tokio's
+/// clock has been seen paused ([`now_noting_pause`]): [`now`] must decide then.
+#[inline]
+pub(crate) fn coarse_since_anchor() -> Option<u64> {
+    let anchor = anchor();
+    if !anchor.coarse_ok || PAUSE_SEEN.load(Ordering::Relaxed) {
+        return None;
+    }
+    Some(coarse_reading()?.wrapping_sub(anchor.coarse))
+}
+
+/// Set once tokio's clock has been seen paused where the coarse clock is used: from then on
+/// [`coarse_since_anchor`] answers `None`, so that checks follow the paused clock.
+static PAUSE_SEEN: AtomicBool = AtomicBool::new(false);
+
+/// [`now`], noting whether tokio's clock is paused (see [`coarse_since_anchor`]). Reads the
+/// real clock twice more where the coarse clock is used: for cold paths (a refusal, a build).
+pub(crate) fn now_noting_pause() -> u64 {
+    let (now, real) = tokio_now();
+    if real == Some(false) {
+        PAUSE_SEEN.store(true, Ordering::Relaxed);
+    }
+    nanos(now.saturating_duration_since(anchor().instant))
+}
+
+/// Tokio's clock, and where the coarse clock is used, whether it is the real one at this
+/// moment (not paused): read once, between two readings of the real one.
+fn tokio_now() -> (Instant, Option<bool>) {
+    let before = coarse_now().map(|_| std::time::Instant::now());
+    let now = Instant::now();
+    let real = before.map(|b| between(b, now.into_std(), std::time::Instant::now()));
+    (now, real)
 }
 
 /// The precise time of a deadline from [`deadline`].

@@ -283,6 +283,9 @@ impl RateLimiterBuilder {
             }
         }
         let (burst, interval, tolerance) = resolved.derive().map_err(invalid)?;
+        // A limiter built in a test whose clock is paused follows that clock from its first
+        // call (see "Clock" on `RateLimiter`).
+        clock::now_noting_pause();
         Ok(RateLimiter {
             tat: AtomicU64::new(0),
             interval,
@@ -369,6 +372,17 @@ fn apply_vars(
 /// until the tokens are there ([`RateLimitedError::retry_after`]).
 ///
 /// Taking tokens is one clock read and one compare-and-swap: no lock, no allocation.
+///
+/// # Clock
+///
+/// The limiter follows tokio's clock, paused or not. In the build users get on Linux (without
+/// the `test-util` feature), an admission reads the kernel's coarse clock instead (a few
+/// nanoseconds against tens for the precise one; it runs behind by less than one kernel tick,
+/// 4 ms at the usual 250 Hz): a token may then be handed out up to a tick before it is due, so
+/// that over any interval the limiter admits at most `burst` plus the rate over that interval
+/// lengthened by a tick. Every refusal is decided on the precise clock: a call refused with a
+/// `retry_after` that waits it finds its tokens due. Once tokio's clock has been seen paused
+/// (in a test), every check reads tokio's clock.
 ///
 /// ```
 /// use std::time::Duration;
@@ -491,13 +505,27 @@ impl RateLimiter {
         }
         // At most `tolerance`: no overflow.
         let increment = u64::from(cost) * self.interval;
-        let now = clock::now();
+        // The coarse clock may admit (it is never ahead of the precise one, so a wait measured
+        // on it is never shorter); only the precise clock refuses.
+        if let Some(now) = clock::coarse_since_anchor() {
+            if let Ok(reserved) = self.take(now, increment, max_wait) {
+                return Ok(reserved);
+            }
+        }
+        self.take(clock::now_noting_pause(), increment, max_wait)
+            .map_err(|wait| self.refuse(Some(wait)))
+    }
+
+    /// Moves the TAT by `increment` as of `now` if the tokens are due within `max_wait`
+    /// nanoseconds: the reservation, or the wait they would need.
+    #[inline]
+    fn take(&self, now: u64, increment: u64, max_wait: u64) -> Result<Reserved, u64> {
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             let next = tat.max(now) + increment;
             let wait = (next - now).saturating_sub(self.tolerance);
             if wait > max_wait {
-                return Err(self.refuse(Some(wait)));
+                return Err(wait);
             }
             match self
                 .tat
