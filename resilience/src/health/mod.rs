@@ -13,11 +13,12 @@
 //!   a hanging dependency cannot stall the monitor. A check that panics counts as failed
 //!   (`check panicked: <message>`) and the monitor carries on.
 //! * Each tier reports the state of the circuit breaker of the same name in the linked
-//!   [`CircuitBreakerManager`] (the global [`registry()`](crate::registry()) unless
-//!   [`manager`](HealthMonitorBuilder::manager) says otherwise). With
-//!   [`probe_breakers(true)`](HealthMonitorBuilder::probe_breakers), a tier that passes its check
-//!   moves its open breaker to half-open at once ([`CircuitBreaker::try_half_open`]), instead of
-//!   leaving it to wait out the rest of its recovery timeout.
+//!   [`CircuitBreakerManager`](crate::CircuitBreakerManager) (the global
+//!   [`registry()`](crate::registry()) unless [`manager`](HealthMonitorBuilder::manager) says
+//!   otherwise). With [`probe_breakers(true)`](HealthMonitorBuilder::probe_breakers), a tier
+//!   that passes its check moves its open breaker to half-open at once
+//!   ([`CircuitBreaker::try_half_open`]), instead of leaving it to wait out the rest of its
+//!   recovery timeout.
 //!
 //! # Tracing events
 //!

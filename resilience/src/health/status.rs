@@ -151,7 +151,7 @@ impl HealthStatus {
     }
 }
 
-/// [`HealthMonitor::check_tier`] was given a name no check is registered under.
+/// [`HealthMonitor::check_tier`](super::HealthMonitor::check_tier) was given a name no check is registered under.
 ///
 /// ```
 /// use resilience::health::HealthMonitor;
