@@ -112,9 +112,10 @@
 //!
 //! # Reference
 //!
-//! [`_reference`] holds the chapters on the crate as a whole: configuration and environment
-//! variables, the behaviour of each state, errors, events and metrics, troubleshooting, the
-//! production checklist, and the guide's Python API in Rust.
+//! The behaviour, names, defaults, metrics and log fields follow the *Circuit Breaker Pattern
+//! Guide* ("the guide" in these pages). [`_reference`] holds the chapters on the crate as a
+//! whole: configuration and environment variables, the behaviour of each state, errors, events
+//! and metrics, troubleshooting, the production checklist, and the guide's Python API in Rust.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
