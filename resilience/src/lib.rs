@@ -1,4 +1,64 @@
-//! Keep a service working while the services it calls fail.
+//! Keep a service working while the services it calls fail: circuit breakers, retries with
+//! backoff and jitter, multi-tier fallback and health monitoring for async Rust.
+//!
+//! # The attributes
+//!
+//! Written on an `async fn` returning `Result<T, E>`, three attributes guard it; a configuration
+//! that cannot work (`failure_threshold = 0`, `base_delay` above `max_delay`, a tier that does not
+//! exist, ...) is a compile error pointing at the offending token.
+//!
+//! * [`#[circuit_breaker]`](macro@circuit_breaker): a named breaker, shared by every function
+//!   that names it, stops calling a failing dependency and probes it after a while.
+//! * [`#[retry]`](macro@retry): retries with exponential backoff and jitter; every attempt passes
+//!   through the breaker, and an open circuit is waited out rather than hammered.
+//! * [`#[fallback]`](macro@fallback): other functions tried in order once the retries are spent,
+//!   or at once while the breaker is open.
+//!
+//! Whatever the order they are written in, they compose as
+//! `fallback(retry(circuit_breaker(body)))`.
+//!
+//! ```
+//! use resilience::{circuit_breaker, fallback, retry};
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! enum ZohoError {
+//!     #[error("HTTP {0}")]
+//!     Http(u16),
+//!     #[error(transparent)]
+//!     Resilience(#[from] resilience::Error), // rejections and all-tiers-failed arrive here
+//! }
+//!
+//! struct ZohoClient;
+//!
+//! impl ZohoClient {
+//!     #[fallback(get_account_sdk, get_account_rest)]
+//!     #[retry(max_attempts = 3, base_delay = "1s")]
+//!     #[circuit_breaker(name = "tier1_mcp", failure_threshold = 5, recovery_timeout = "60s")]
+//!     async fn get_account(&self, id: &str) -> Result<String, ZohoError> {
+//!         Err(ZohoError::Http(503)) // the MCP server is down
+//!     }
+//!
+//!     #[circuit_breaker(name = "tier2_sdk", failure_threshold = 5, recovery_timeout = "60s")]
+//!     async fn get_account_sdk(&self, id: &str) -> Result<String, ZohoError> {
+//!         Ok(format!("account {id} via the SDK"))
+//!     }
+//!
+//!     #[circuit_breaker(name = "tier3_rest", failure_threshold = 5, recovery_timeout = "60s")]
+//!     async fn get_account_rest(&self, id: &str) -> Result<String, ZohoError> {
+//!         Ok(format!("account {id} via REST"))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let account = ZohoClient.get_account("42").await.unwrap();
+//! assert_eq!(account, "account 42 via the SDK");
+//! # }
+//! ```
+//!
+//! # The runtime types
+//!
+//! The attributes are built on these, which work on their own too:
 //!
 //! * [`CircuitBreaker`]: stops calling a failing dependency, probes it after a while, and closes
 //!   again once it answers. Lock-free on the call path.
@@ -33,9 +93,34 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Feature flags
+//!
+//! Each integration is a cargo feature, off by default:
+//!
+//! | feature | gives |
+//! |---|---|
+//! | `serde` | `Serialize` for [`Metrics`], [`CircuitState`], [`StateChange`] and the health status (the guide's JSON); `Deserialize` for [`config::BreakerOptions`] and [`config::RetryOptions`], from a configuration file |
+//! | `tower` | `resilience::tower`: a `tower` layer guarding any `Service` with a breaker, and a classifier for `http` responses (turns on `http`) |
+//! | `http` | `resilience::http`: which HTTP statuses are failures of the dependency, and the wait a `Retry-After` header asks for |
+//! | `metrics` | `resilience::metrics`: every event published through the `metrics` facade, to any exporter (Prometheus, ...) |
+//! | `test-util` | for tests: breakers time everything on tokio's clock, so `tokio::time::pause` drives them (turns on tokio's `test-util`) |
+//!
+//! ```toml
+//! resilience = { version = "0.1", features = ["tower", "metrics"] }
+//! ```
+//!
+//! # Reference
+//!
+//! The behaviour, names, defaults, metrics and log fields follow the *Circuit Breaker Pattern
+//! Guide* ("the guide" in these pages). [`_reference`] holds the chapters on the crate as a
+//! whole: configuration and environment variables, the behaviour of each state, errors, events
+//! and metrics, troubleshooting, the production checklist, and the guide's Python API in Rust.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+pub mod _reference;
 pub mod breaker;
 mod clock;
 pub mod config;
@@ -44,15 +129,18 @@ pub mod events;
 pub mod fallback;
 pub mod health;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 pub mod limit;
 #[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
 pub mod metrics;
 mod name;
 pub mod registry;
 pub mod retry;
 mod sites;
 #[cfg(feature = "tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tower")))]
 pub mod tower;
 
 #[doc(hidden)]

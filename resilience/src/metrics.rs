@@ -1,5 +1,6 @@
-//! Breakers, retries, fallbacks and health checks published through the [`metrics`] facade
-//! (feature `metrics`), to whichever exporter the application installs (Prometheus, StatsD, ...).
+//! Breakers, retries, fallbacks and health checks published through the
+//! [`metrics`](https://docs.rs/metrics) facade (feature `metrics`), to whichever exporter the
+//! application installs (Prometheus, StatsD, ...).
 //!
 //! Named as Prometheus users expect: counters end in `_total`, durations and timestamps are in
 //! `_seconds`, ratios end in `_ratio`, and the state is one series per state.

@@ -1,4 +1,4 @@
-//! A [`tower`](https://docs.rs/tower) layer that guards any [`Service`] with a
+//! A [`tower`](https://docs.rs/tower) layer that guards any `Service` with a
 //! [`CircuitBreaker`] (feature `tower`).
 //!
 //! [`CircuitBreakerLayer`] wraps a service in a [`CircuitBreakerService`]. Each call asks the
