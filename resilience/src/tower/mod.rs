@@ -1,0 +1,79 @@
+//! A [`tower`](https://docs.rs/tower) layer that guards any [`Service`] with a
+//! [`CircuitBreaker`] (feature `tower`).
+//!
+//! [`CircuitBreakerLayer`] wraps a service in a [`CircuitBreakerService`]. Each call asks the
+//! breaker for a permit first: while the breaker is open the inner service is not called and the
+//! call fails at once with [`Error::Rejected`]; otherwise the inner service's future runs, and
+//! when it completes a [classifier](Classify) decides whether the outcome was a failure and the
+//! permit records it. Dropping the response future before it completes records nothing and
+//! frees the half-open probe slot it held, if any.
+//!
+//! Nothing is allocated per call: the response future is a plain struct holding the inner
+//! future, the permit and a clone of the classifier.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use resilience::CircuitBreaker;
+//! use resilience::tower::{CircuitBreakerLayer, Error};
+//! use tower::{Layer, Service, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), resilience::ConfigError> {
+//! let breaker = Arc::new(CircuitBreaker::builder("tier2_sdk").failure_threshold(2).build()?);
+//! let layer = CircuitBreakerLayer::new(Arc::clone(&breaker));
+//! let mut svc = layer.layer(service_fn(|id: u32| async move {
+//!     if id == 0 { Err("no such account") } else { Ok(format!("account {id}")) }
+//! }));
+//!
+//! assert_eq!(svc.ready().await.unwrap().call(42).await.unwrap(), "account 42");
+//! for _ in 0..2 {
+//!     let err = svc.ready().await.unwrap().call(0).await.unwrap_err();
+//!     assert!(matches!(err, Error::Inner("no such account")));
+//! }
+//! // Two failures in a row opened the breaker: the inner service is not called any more.
+//! let err = svc.ready().await.unwrap().call(42).await.unwrap_err();
+//! assert!(err.is_rejected());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # With tower's own layers
+//!
+//! [`Error`] is a [`std::error::Error`] whatever the inner service's error, tower's `BoxError`
+//! included, so the layer stacks on either side of `.timeout()`, `.buffer()` and the like, and
+//! its error goes into `BoxError` or `anyhow::Error` with `?`. Outside a timeout, the breaker
+//! counts a timed-out call as a failure:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use resilience::CircuitBreaker;
+//! use resilience::tower::CircuitBreakerLayer;
+//! use tower::{BoxError, Service, ServiceBuilder, ServiceExt, service_fn};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() -> Result<(), resilience::ConfigError> {
+//! let breaker = Arc::new(CircuitBreaker::builder("tier2_sdk").failure_threshold(1).build()?);
+//! let mut svc = ServiceBuilder::new()
+//!     .layer(CircuitBreakerLayer::new(Arc::clone(&breaker)))
+//!     .timeout(Duration::from_secs(1))
+//!     .service(service_fn(|id: u32| async move {
+//!         tokio::time::sleep(Duration::from_secs(5)).await; // too slow
+//!         Ok::<_, BoxError>(id)
+//!     }));
+//!
+//! async fn get(svc: &mut impl Service<u32, Response = u32, Error: Into<BoxError>>) -> Result<u32, BoxError> {
+//!     Ok(svc.ready().await.map_err(Into::into)?.call(7).await.map_err(Into::into)?)
+//! }
+//! assert_eq!(get(&mut svc).await.unwrap_err().to_string(), "request timed out");
+//! assert!(breaker.state().is_open());
+//! # Ok(())
+//! # }
+//! ```
+
+mod breaker;
+
+pub use breaker::{
+    AnyError, CircuitBreakerLayer, CircuitBreakerService, Classify, Error, ResponseFuture,
+    ServerErrors,
+};
