@@ -240,6 +240,14 @@ impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
 /// [`Error::Rejected`] without reaching the inner service, whose readiness (a reserved slot of
 /// a `Buffer` or a `ConcurrencyLimit`, say) is then kept for the next call.
 ///
+/// A refusal by a [`BulkheadLayer`](super::BulkheadLayer) or a
+/// [`RateLimitLayer`](super::RateLimitLayer) inside (its `BoxError` holding a
+/// [`BulkheadFullError`](crate::limit::BulkheadFullError) or a
+/// [`RateLimitedError`](crate::limit::RateLimitedError); either one unboxed, or as a
+/// [`crate::Error`]) says nothing of the dependency, which was not called: the permit is released
+/// without a record, whatever the classifier, and the refusal is returned as
+/// [`Error::Inner`].
+///
 /// ```
 /// use std::sync::Arc;
 /// use resilience::CircuitBreaker;
@@ -307,6 +315,7 @@ impl<S: fmt::Debug, C> fmt::Debug for CircuitBreakerService<S, C> {
 impl<S, C, Req> Service<Req> for CircuitBreakerService<S, C>
 where
     S: Service<Req>,
+    S::Error: 'static,
     C: Classify<S::Response, S::Error> + Clone,
 {
     type Response = S::Response;
@@ -407,6 +416,7 @@ impl<F, C> fmt::Debug for ResponseFuture<F, C> {
 impl<F, C, Resp, E> Future for ResponseFuture<F, C>
 where
     F: Future<Output = Result<Resp, E>>,
+    E: 'static,
     C: Classify<Resp, E>,
 {
     type Output = Result<Resp, Error<E>>;
@@ -425,10 +435,12 @@ where
             } => {
                 let result = ready!(inner.poll(cx));
                 if let Some(permit) = permit.take() {
-                    if classify.is_failure(&result) {
-                        permit.record_failure();
-                    } else {
-                        permit.record_success();
+                    match &result {
+                        // A bulkhead or a rate limiter inside refused the call: the dependency
+                        // was not called, so the permit is released unrecorded.
+                        Err(e) if super::refusal::is_limit_refusal(e) => drop(permit),
+                        _ if classify.is_failure(&result) => permit.record_failure(),
+                        _ => permit.record_success(),
                     }
                 }
                 Poll::Ready(result.map_err(Error::Inner))

@@ -1,5 +1,8 @@
-//! A [`tower`](https://docs.rs/tower) layer that guards any [`Service`] with a
-//! [`CircuitBreaker`] (feature `tower`).
+//! [`tower`](https://docs.rs/tower) layers that guard any
+//! [`Service`](tower_service::Service) (feature `tower`): a
+//! [`CircuitBreaker`](crate::CircuitBreaker) ([`CircuitBreakerLayer`]), the limits of
+//! [`crate::limit`] ([`BulkheadLayer`], [`RateLimitLayer`]). Each is a layer, a service and a
+//! response future of its own; they stack with each other and with tower's layers.
 //!
 //! [`CircuitBreakerLayer`] wraps a service in a [`CircuitBreakerService`]. Each call asks the
 //! breaker for a permit first: while the breaker is open the inner service is not called and the
@@ -70,10 +73,29 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//!
+//! # Limits
+//!
+//! The limit layers' error is tower's `BoxError`, the refusal
+//! ([`BulkheadFullError`](crate::limit::BulkheadFullError),
+//! [`RateLimitedError`](crate::limit::RateLimitedError)) boxed as tower's own refusals are. A
+//! [`CircuitBreakerService`] outside them (the order the attributes use,
+//! `circuit_breaker( rate_limit( bulkhead( service )))`, so that the breaker refuses before a
+//! credit or a slot is spent) knows them there: a refusal by a limit is not a failure of the
+//! dependency, so the breaker releases its permit without recording anything, whatever its
+//! classifier.
 
 mod breaker;
+mod bulkhead;
+mod limited;
+mod rate_limit;
+mod refusal;
 
 pub use breaker::{
     AnyError, CircuitBreakerLayer, CircuitBreakerService, Classify, Error, ResponseFuture,
     ServerErrors,
 };
+pub use bulkhead::{BulkheadFuture, BulkheadLayer, BulkheadService};
+pub use limited::LimitedFuture;
+pub use rate_limit::{Cost, RateLimitFuture, RateLimitLayer, RateLimitService, UnitCost};
