@@ -453,7 +453,10 @@ impl RetryRun<'_> {
         error: E,
         verdict: Verdict,
     ) -> Result<Duration, RetryError<E>> {
-        match self.state.after_failure(self.policy, &error, verdict) {
+        match self
+            .state
+            .after_failure(self.policy, &error, verdict, || true)
+        {
             Ok(wait) => Ok(wait),
             Err(GiveUp::Stopped) => Err(RetryError::Stopped {
                 attempts: self.state.attempts,
@@ -500,12 +503,14 @@ impl RunState {
     }
 
     /// Records a failed attempt: the wait before the next one, or why to give up. Emits
-    /// `retry_attempt`, `retry_stopped` or `retry_exhausted`.
+    /// `retry_attempt`, `retry_stopped` or `retry_exhausted`. `may_retry` is asked last, once
+    /// the policy would retry (a retry budget withdraws there); `false` stops the retries.
     pub(crate) fn after_failure(
         &mut self,
         policy: &RetryPolicy,
         error: &dyn fmt::Display,
         verdict: Verdict,
+        may_retry: impl FnOnce() -> bool,
     ) -> Result<Duration, GiveUp> {
         self.attempts += 1;
         let attempt = self.attempts;
@@ -535,6 +540,10 @@ impl RunState {
                 events::retry_exhausted(&policy.operation, attempt, error);
                 return Err(GiveUp::Exhausted);
             }
+        }
+        if !may_retry() {
+            events::retry_stopped(&policy.operation, attempt, "retry budget spent", error);
+            return Err(GiveUp::Stopped);
         }
         events::retry_attempt(&policy.operation, attempt, policy.max_attempts, wait, error);
         Ok(wait)

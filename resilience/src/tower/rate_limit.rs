@@ -150,7 +150,7 @@ impl<S, C: Clone> Layer<S> for RateLimitLayer<C> {
 ///
 /// Its error is tower's `BoxError`, as for [`BulkheadService`](super::BulkheadService); under a
 /// [`CircuitBreakerLayer`](super::CircuitBreakerLayer), a refusal is never a failure of the
-/// dependency.
+/// dependency, and a [`RetryLayer`](super::RetryLayer) outside waits its `retry_after`.
 #[derive(Clone)]
 pub struct RateLimitService<S, C = UnitCost> {
     inner: S,
