@@ -70,7 +70,26 @@ fn is_limit_variant(error: &crate::Error) -> bool {
 /// return; or inside a [`CircuitBreakerService`](super::CircuitBreakerService)'s [`Error`]
 /// whose inner error is a `BoxError`, a [`crate::Error`], a `std::io::Error`, a `String` or a
 /// `&'static str`. For a breaker around a service with an error type of its own, give the
-/// [`RetryLayer`](super::RetryLayer) a classifier that matches [`Error::Rejected`].
+/// [`RetryLayer`](super::RetryLayer) a classifier that matches [`Error::Rejected`]:
+///
+/// ```
+/// use resilience::{RetryPolicy, Verdict};
+/// use resilience::tower::{Error, RetryLayer};
+///
+/// #[derive(Debug)]
+/// struct CrmError;
+/// # impl std::fmt::Display for CrmError {
+/// #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("CRM error") }
+/// # }
+///
+/// let layer = RetryLayer::new(RetryPolicy::default()).classify(
+///     |r: &Result<String, Error<CrmError>>| match r {
+///         Ok(_) => Verdict::Stop,
+///         Err(Error::Rejected(open)) => Verdict::for_rejection(open),
+///         Err(Error::Inner(_)) => Verdict::Retry,
+///     },
+/// );
+/// ```
 ///
 /// ```
 /// use std::time::Duration;
