@@ -421,3 +421,38 @@ async fn a_probe_refused_by_a_limit_frees_the_half_open_slot() {
     );
     assert_eq!(b.state(), CircuitState::Closed);
 }
+
+/// A cost model of its own: a request costs one token per item, and a cost of zero passes
+/// without taking any.
+#[tokio::test(start_paused = true)]
+async fn rate_limit_a_cost_model_weighs_each_request() {
+    use resilience::tower::Cost;
+
+    #[derive(Clone)]
+    struct PerItem;
+
+    impl Cost<Vec<u32>> for PerItem {
+        fn cost(&self, items: &Vec<u32>) -> u32 {
+            items.len() as u32
+        }
+    }
+
+    let credits = limiter("model_rl", 10, 5, Duration::ZERO);
+    let svc = RateLimitLayer::new(Arc::clone(&credits))
+        .cost_model(PerItem)
+        .layer(service_fn(|items: Vec<u32>| async move {
+            Ok::<_, std::io::Error>(items.len())
+        }));
+    assert_eq!(svc.clone().oneshot(vec![1, 2, 3]).await.unwrap(), 3);
+    assert_eq!(credits.metrics().tokens_left, 2);
+    assert_eq!(svc.clone().oneshot(vec![]).await.unwrap(), 0);
+    assert_eq!(credits.metrics().tokens_left, 2);
+    let refused = svc.clone().oneshot(vec![1, 2, 3]).await.unwrap_err();
+    assert_eq!(
+        refused
+            .downcast_ref::<RateLimitedError>()
+            .unwrap()
+            .retry_after(),
+        Some(Duration::from_millis(100))
+    );
+}

@@ -83,8 +83,10 @@ impl<S> Layer<S> for BulkheadLayer {
 ///
 /// `poll_ready` is the inner service's: no slot is reserved before the call, so an outer
 /// circuit breaker refuses before any slot is spent, and a service made ready but never called
-/// holds nothing. A call that must wait moves the inner service, ready, into its response
-/// future, and leaves a clone in its place: hence `S: Clone`, as for tower's `Retry`.
+/// holds nothing. With `max_wait` zero, the slot is taken (or refused) in `call` and the inner
+/// service called there. With a `max_wait`, a call may have to wait, so every call moves the
+/// inner service, ready, into its response future and leaves a clone in its place (one clone
+/// of the service a call, as tower's `Retry` makes): hence `S: Clone`.
 ///
 /// Its error is tower's `BoxError` (the inner service's error, boxed, or the refusal), so
 /// that it stacks with tower's layers and with the other limits without nesting types.

@@ -92,11 +92,11 @@ impl<C> RateLimitLayer<C> {
     where
         F: Fn(&Req) -> u32 + Clone,
     {
-        self.coster(cost)
+        self.cost_model(cost)
     }
 
     /// Weighs each request with `cost`, any [`Cost`] implementation.
-    pub fn coster<C2>(self, cost: C2) -> RateLimitLayer<C2> {
+    pub fn cost_model<C2>(self, cost: C2) -> RateLimitLayer<C2> {
         RateLimitLayer {
             limiter: self.limiter,
             cost,
@@ -144,9 +144,10 @@ impl<S, C: Clone> Layer<S> for RateLimitLayer<C> {
 /// `RateLimit` is neither `Clone` nor shared: each instance counts on its own.)
 ///
 /// `poll_ready` is the inner service's: no token is taken before the call, so an outer
-/// circuit breaker refuses before any credit is spent. A call that must wait moves the inner
-/// service, ready, into its response future, and leaves a clone in its place: hence
-/// `S: Clone`.
+/// circuit breaker refuses before any credit is spent. With `max_wait` zero, the tokens are
+/// taken (or refused) in `call` and the inner service called there. With a `max_wait`, a call
+/// may have to wait, so every call moves the inner service, ready, into its response future
+/// and leaves a clone in its place: hence `S: Clone`.
 ///
 /// Its error is tower's `BoxError`, as for [`BulkheadService`](super::BulkheadService); under a
 /// [`CircuitBreakerLayer`](super::CircuitBreakerLayer), a refusal is never a failure of the
