@@ -419,9 +419,10 @@ pin_project! {
             #[pin]
             future: F,
         },
+        // Boxed: a timer is large, and only a retried call needs one; the future of a call
+        // that succeeds at once stays small and cheap to move.
         Waiting {
-            #[pin]
-            sleep: tokio::time::Sleep,
+            sleep: Pin<Box<tokio::time::Sleep>>,
         },
         Retrying,
     }
@@ -480,13 +481,13 @@ where
                         .after_failure(this.policy, described, verdict, may_retry)
                     {
                         Ok(wait) => this.state.set(Attempt::Waiting {
-                            sleep: tokio::time::sleep(wait),
+                            sleep: Box::pin(tokio::time::sleep(wait)),
                         }),
                         Err(_) => return Poll::Ready(result),
                     }
                 }
                 AttemptProj::Waiting { sleep } => {
-                    ready!(sleep.poll(cx));
+                    ready!(sleep.as_mut().poll(cx));
                     this.state.set(Attempt::Retrying);
                 }
                 AttemptProj::Retrying => {
