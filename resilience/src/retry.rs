@@ -29,7 +29,7 @@ use tokio::time::Instant;
 
 use crate::breaker::{CallError, CircuitBreaker};
 use crate::config::{self, Env, RetryOptions, RetrySettings};
-use crate::error::{CircuitBreakerOpenError, ConfigError, RetryExhaustedError};
+use crate::error::{CircuitBreakerOpenError, ConfigError, Error, RetryExhaustedError};
 use crate::events;
 
 /// How a failed attempt is followed up: decided per error.
@@ -37,8 +37,9 @@ use crate::events;
 pub enum Verdict {
     /// Retry after the policy's backoff delay.
     Retry,
-    /// Retry after waiting at least this long (a circuit breaker's `retry_after`), if that fits
-    /// within `max_delay`; stop otherwise.
+    /// Retry after waiting at least this long (a circuit breaker's or a rate limiter's
+    /// `retry_after`, a server's `Retry-After`), if that fits within `max_delay` and the budget;
+    /// stop otherwise: the next attempt never comes before the time it was told.
     RetryAfter(Duration),
     /// Do not retry: return the error now.
     Stop,
@@ -51,6 +52,58 @@ impl Verdict {
         match open.retry_after() {
             Some(wait) => Verdict::RetryAfter(wait),
             None => Verdict::Stop,
+        }
+    }
+
+    /// The verdict for a retry-after hint: wait `Some(d)` (at least the backoff delay, and only
+    /// if it fits), or back off as usual on `None`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience::Verdict;
+    ///
+    /// assert_eq!(Verdict::after(Some(Duration::from_secs(2))), Verdict::RetryAfter(Duration::from_secs(2)));
+    /// assert_eq!(Verdict::after(None), Verdict::Retry);
+    /// ```
+    pub fn after(hint: Option<Duration>) -> Verdict {
+        match hint {
+            Some(wait) => Verdict::RetryAfter(wait),
+            None => Verdict::Retry,
+        }
+    }
+
+    /// The verdict for one of the crate's own errors:
+    ///
+    /// | error | verdict |
+    /// |---|---|
+    /// | [`Error::RateLimited`] | wait its `retry_after`; stop when it has none (the call costs more than the whole burst, and never passes) |
+    /// | [`Error::CircuitOpen`] | [`for_rejection`](Self::for_rejection): wait its `retry_after`, stop when forced open |
+    /// | [`Error::BulkheadFull`], [`Error::Timeout`] | retry after the backoff |
+    /// | any other ([`Error::RetryExhausted`], [`Error::AllTiersFailed`], [`Error::Config`]) | stop: retrying again cannot help |
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience::limit::RateLimiter;
+    /// use resilience::{Error, Verdict};
+    ///
+    /// let credits = RateLimiter::builder("zoho_credits", 1, Duration::from_secs(2))
+    ///     .ignore_env()
+    ///     .build()?;
+    /// credits.try_acquire()?;
+    /// let refused = credits.try_acquire().unwrap_err();
+    /// let wait = refused.retry_after().unwrap(); // up to 2 s: when the token is back
+    /// assert_eq!(Verdict::for_error(&Error::from(refused)), Verdict::RetryAfter(wait));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_error(error: &Error) -> Verdict {
+        match error {
+            Error::RateLimited(refused) => match refused.retry_after() {
+                Some(wait) => Verdict::RetryAfter(wait),
+                None => Verdict::Stop,
+            },
+            Error::CircuitOpen(open) => Verdict::for_rejection(open),
+            Error::BulkheadFull(_) | Error::Timeout(_) => Verdict::Retry,
+            Error::RetryExhausted(_) | Error::AllTiersFailed(_) | Error::Config(_) => Verdict::Stop,
         }
     }
 }
@@ -204,6 +257,65 @@ impl RetryPolicy {
         .await
     }
 
+    /// Like [`execute`](Self::execute), but `retry_after` reads from each error how long the
+    /// dependency asked to be left alone (a `Retry-After` header, a quota's reset time, a
+    /// limiter's refusal): `Some(wait)` waits that long, at least the backoff delay, when it fits
+    /// within `max_delay` and the budget, and stops otherwise, as for an open circuit (see
+    /// [`Verdict::RetryAfter`]); `None` backs off as usual.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience::RetryPolicy;
+    ///
+    /// #[derive(Debug)]
+    /// enum ApiError {
+    ///     /// HTTP 429 with its `Retry-After`, in seconds.
+    ///     TooManyRequests { retry_after: u64 },
+    ///     Unavailable,
+    /// }
+    /// # impl std::fmt::Display for ApiError {
+    /// #     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{self:?}") }
+    /// # }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), resilience::ConfigError> {
+    /// let retry = RetryPolicy::builder().base_delay(Duration::from_millis(100)).jitter(false).build()?;
+    /// let started = tokio::time::Instant::now();
+    /// let mut calls = 0;
+    /// let answer = retry
+    ///     .execute_with_retry_after(
+    ///         |e: &ApiError| match e {
+    ///             ApiError::TooManyRequests { retry_after } => Some(Duration::from_secs(*retry_after)),
+    ///             ApiError::Unavailable => None,
+    ///         },
+    ///         || {
+    ///             calls += 1;
+    ///             let first = calls == 1;
+    ///             async move { if first { Err(ApiError::TooManyRequests { retry_after: 5 }) } else { Ok("ACME Corp") } }
+    ///         },
+    ///     )
+    ///     .await
+    ///     .unwrap();
+    /// assert_eq!(answer, "ACME Corp");
+    /// assert_eq!(started.elapsed(), Duration::from_secs(5)); // as the server asked, not 100 ms
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn execute_with_retry_after<T, E, F, Fut, H>(
+        &self,
+        retry_after: H,
+        operation: F,
+    ) -> Result<T, RetryError<E>>
+    where
+        E: fmt::Display,
+        H: Fn(&E) -> Option<Duration>,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.run(|e: &E| Verdict::after(retry_after(e)), operation)
+            .await
+    }
+
     /// The guide's combination: each attempt goes through `breaker` (so the breaker sees every
     /// attempt). A rejection is not hammered: the policy waits the breaker's `retry_after` when
     /// that fits within `max_delay` (the attempt counts), and stops otherwise.
@@ -297,9 +409,7 @@ impl RetryPolicy {
     pub fn start(&self) -> RetryRun<'_> {
         RetryRun {
             policy: self,
-            attempts: 0,
-            jitter: Jitter::new(self.seed),
-            started: self.budget.map(|_| Instant::now()),
+            state: RunState::new(self),
         }
     }
 
@@ -309,19 +419,6 @@ impl RetryPolicy {
         } else {
             self.delay(attempt)
         }
-    }
-
-    fn exhausted<E: fmt::Display>(&self, attempts: u32, last_error: E) -> RetryError<E> {
-        events::retry_exhausted(&self.operation, attempts, &last_error);
-        RetryError::Exhausted(RetryExhaustedError {
-            attempts,
-            last_error,
-        })
-    }
-
-    fn stopped<E: fmt::Display>(&self, attempts: u32, error: E, reason: &str) -> RetryError<E> {
-        events::retry_stopped(&self.operation, attempts, reason, &error);
-        RetryError::Stopped { attempts, error }
     }
 }
 
@@ -339,15 +436,13 @@ fn classify_call<E>(e: &CallError<E>) -> Verdict {
 #[derive(Debug)]
 pub struct RetryRun<'p> {
     policy: &'p RetryPolicy,
-    attempts: u32,
-    jitter: Jitter,
-    started: Option<Instant>,
+    state: RunState,
 }
 
 impl RetryRun<'_> {
     /// Attempts that have failed so far.
     pub fn attempts(&self) -> u32 {
-        self.attempts
+        self.state.attempts()
     }
 
     /// Records a failed attempt and says how long to wait before the next one, or gives up
@@ -358,32 +453,99 @@ impl RetryRun<'_> {
         error: E,
         verdict: Verdict,
     ) -> Result<Duration, RetryError<E>> {
-        let policy = self.policy;
+        match self
+            .state
+            .after_failure(self.policy, &error, verdict, || true)
+        {
+            Ok(wait) => Ok(wait),
+            Err(GiveUp::Stopped) => Err(RetryError::Stopped {
+                attempts: self.state.attempts,
+                error,
+            }),
+            Err(GiveUp::Exhausted) => Err(RetryError::Exhausted(RetryExhaustedError {
+                attempts: self.state.attempts,
+                last_error: error,
+            })),
+        }
+    }
+}
+
+/// Why an execution gives up (the event is emitted already).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GiveUp {
+    /// Not retryable, or asked to wait longer than `max_delay`.
+    Stopped,
+    /// The attempts or the budget are spent.
+    Exhausted,
+}
+
+/// The state of one execution, owned: what [`RetryRun`] borrows its policy around, and what a
+/// `tower` retry keeps beside an `Arc` of its policy.
+#[derive(Debug)]
+pub(crate) struct RunState {
+    attempts: u32,
+    jitter: Jitter,
+    started: Option<Instant>,
+}
+
+impl RunState {
+    pub(crate) fn new(policy: &RetryPolicy) -> Self {
+        RunState {
+            attempts: 0,
+            jitter: Jitter::new(policy.seed),
+            started: policy.budget.map(|_| Instant::now()),
+        }
+    }
+
+    /// Attempts that have failed so far.
+    pub(crate) fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Records a failed attempt: the wait before the next one, or why to give up. Emits
+    /// `retry_attempt`, `retry_stopped` or `retry_exhausted`. `may_retry` is asked last, once
+    /// the policy would retry (a retry budget withdraws there); `false` stops the retries.
+    pub(crate) fn after_failure(
+        &mut self,
+        policy: &RetryPolicy,
+        error: &dyn fmt::Display,
+        verdict: Verdict,
+        may_retry: impl FnOnce() -> bool,
+    ) -> Result<Duration, GiveUp> {
         self.attempts += 1;
         let attempt = self.attempts;
         let wait = match verdict {
-            Verdict::Stop => return Err(policy.stopped(attempt, error, "not retryable")),
+            Verdict::Stop => {
+                events::retry_stopped(&policy.operation, attempt, "not retryable", error);
+                return Err(GiveUp::Stopped);
+            }
             Verdict::RetryAfter(wait) if wait > policy.max_delay => {
-                return Err(policy.stopped(attempt, error, "circuit open longer than max_delay"));
+                events::retry_stopped(
+                    &policy.operation,
+                    attempt,
+                    "asked to wait longer than max_delay",
+                    error,
+                );
+                return Err(GiveUp::Stopped);
             }
             Verdict::RetryAfter(wait) => wait.max(policy.next_delay(attempt - 1, &mut self.jitter)),
             Verdict::Retry => policy.next_delay(attempt - 1, &mut self.jitter),
         };
         if attempt >= policy.max_attempts {
-            return Err(policy.exhausted(attempt, error));
+            events::retry_exhausted(&policy.operation, attempt, error);
+            return Err(GiveUp::Exhausted);
         }
         if let (Some(budget), Some(started)) = (policy.budget, self.started) {
             if started.elapsed() + wait > budget {
-                return Err(policy.exhausted(attempt, error));
+                events::retry_exhausted(&policy.operation, attempt, error);
+                return Err(GiveUp::Exhausted);
             }
         }
-        events::retry_attempt(
-            &policy.operation,
-            attempt,
-            policy.max_attempts,
-            wait,
-            &error,
-        );
+        if !may_retry() {
+            events::retry_stopped(&policy.operation, attempt, "retry budget spent", error);
+            return Err(GiveUp::Stopped);
+        }
+        events::retry_attempt(&policy.operation, attempt, policy.max_attempts, wait, error);
         Ok(wait)
     }
 }

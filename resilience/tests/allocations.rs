@@ -275,3 +275,81 @@ async fn limits_allocate_nothing_per_call_admitted_refused_or_waiting() {
         "timeout"
     );
 }
+
+/// The limit layers and the retry layer add no allocation to a call they admit at once, with
+/// or without a `max_wait`, and the retry layer none to a call that succeeds (its retry budget
+/// included).
+#[cfg(feature = "tower")]
+#[test]
+fn the_limit_and_retry_layers_allocate_nothing_per_call() {
+    use std::sync::Arc;
+
+    use resilience::RetryPolicy;
+    use resilience::limit::{Bulkhead, RateLimiter};
+    use resilience::tower::{BulkheadLayer, RateLimitLayer, RetryLayer};
+    use tower_layer::Layer;
+    use tower_service::Service;
+
+    /// An inner service that answers at once and allocates nothing.
+    #[derive(Clone)]
+    struct Echo;
+
+    impl Service<u32> for Echo {
+        type Response = u32;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<u32, Self::Error>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, req: u32) -> Self::Future {
+            std::future::ready(Ok(req))
+        }
+    }
+
+    fn count<S: Service<u32, Response = u32>>(mut service: S) -> usize
+    where
+        S::Error: std::fmt::Debug,
+    {
+        let _ = run(service.call(0)); // warm up
+        allocations(|| {
+            for i in 0..10_000u32 {
+                assert_eq!(run(service.call(i)).unwrap(), i);
+            }
+        })
+    }
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _context = runtime.enter();
+    for max_wait in [Duration::ZERO, Duration::from_secs(1)] {
+        let org = Bulkhead::builder("alloc_tower_bh")
+            .max_wait(max_wait)
+            .ignore_env()
+            .build()
+            .unwrap();
+        let layer = BulkheadLayer::new(Arc::new(org));
+        assert_eq!(
+            count(layer.layer(Echo)),
+            0,
+            "bulkhead, max_wait {max_wait:?}"
+        );
+
+        let credits = RateLimiter::builder("alloc_tower_rl", 1_000_000_000, Duration::from_secs(1))
+            .max_wait(max_wait)
+            .ignore_env()
+            .build()
+            .unwrap();
+        let layer = RateLimitLayer::new(Arc::new(credits));
+        assert_eq!(
+            count(layer.layer(Echo)),
+            0,
+            "rate limit, max_wait {max_wait:?}"
+        );
+    }
+    let policy = RetryPolicy::builder().ignore_env().build().unwrap();
+    assert_eq!(count(RetryLayer::new(policy).layer(Echo)), 0, "retry");
+}

@@ -482,3 +482,182 @@ fn a_variable_that_breaks_a_rule_between_two_settings_is_the_one_ignored() {
         ((secs(2), secs(60)), logged("RETRY_MAX_DELAY", "1s"))
     );
 }
+
+/// An operation failing with `hint` (seconds) on its first `failures` calls: the retry-after
+/// hint of each error, the calls' virtual times and the outcome.
+async fn run_with_hint(
+    policy: &RetryPolicy,
+    failures: u32,
+    hint: Option<Duration>,
+) -> (Result<u32, RetryError<String>>, Vec<Duration>) {
+    let start = Instant::now();
+    let mut calls = Vec::new();
+    let result = policy
+        .execute_with_retry_after(
+            |_: &String| hint,
+            || {
+                calls.push(start.elapsed());
+                let n = calls.len() as u32;
+                async move {
+                    if n <= failures {
+                        Err(format!("429 #{n}"))
+                    } else {
+                        Ok(n)
+                    }
+                }
+            },
+        )
+        .await;
+    (result, calls)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_hint_is_waited_instead_of_the_shorter_backoff() {
+    let p = policy()
+        .max_attempts(3)
+        .base_delay(Duration::from_millis(100))
+        .jitter(false)
+        .build()
+        .unwrap();
+    let secs = Duration::from_secs;
+    let (result, calls) = run_with_hint(&p, 2, Some(secs(2))).await;
+    assert_eq!(result.unwrap(), 3);
+    assert_eq!(calls, [secs(0), secs(2), secs(4)]);
+    // No hint: the backoff, 100 ms then 200 ms.
+    let (result, calls) = run_with_hint(&p, 2, None).await;
+    assert_eq!(result.unwrap(), 3);
+    let ms = Duration::from_millis;
+    assert_eq!(calls, [ms(0), ms(100), ms(300)]);
+    // A hint shorter than the backoff: the backoff.
+    let (_, calls) = run_with_hint(&p, 1, Some(ms(10))).await;
+    assert_eq!(calls, [ms(0), ms(100)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_hint_longer_than_max_delay_stops_at_once() {
+    let p = policy()
+        .max_attempts(5)
+        .max_delay(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let (result, calls) = run_with_hint(&p, 5, Some(Duration::from_secs(11))).await;
+    match result {
+        Err(RetryError::Stopped { attempts, error }) => {
+            assert_eq!((attempts, error.as_str()), (1, "429 #1"));
+        }
+        other => panic!("expected a stop, got {other:?}"),
+    }
+    assert_eq!(calls.len(), 1, "never retried before the time it was told");
+    assert_eq!(start.elapsed(), Duration::ZERO, "no wait before giving up");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retry_after_hint_past_the_budget_gives_up_without_waiting() {
+    let p = policy()
+        .max_attempts(5)
+        .base_delay(Duration::from_millis(100))
+        .jitter(false)
+        .budget(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    // 2 s fits the 3 s budget once; the second 2 s wait would end at 4 s.
+    let (result, calls) = run_with_hint(&p, 5, Some(Duration::from_secs(2))).await;
+    assert!(
+        matches!(result, Err(RetryError::Exhausted(ref e)) if e.attempts == 2),
+        "{result:?}"
+    );
+    assert_eq!(calls, [Duration::ZERO, Duration::from_secs(2)]);
+    assert_eq!(start.elapsed(), Duration::from_secs(2));
+}
+
+#[test]
+fn the_crates_errors_get_their_verdicts() {
+    use resilience::Error;
+    use resilience::limit::{Bulkhead, RateLimiter, Timeout};
+    use resilience::retry::Verdict;
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let limiter = RateLimiter::builder("verdict_rl", 1, Duration::from_secs(4))
+            .ignore_env()
+            .build()
+            .unwrap();
+        limiter.try_acquire().unwrap();
+        let refused = Error::from(limiter.try_acquire().unwrap_err());
+        assert_eq!(
+            Verdict::for_error(&refused),
+            Verdict::RetryAfter(Duration::from_secs(4))
+        );
+        // A cost above the whole burst never passes: no point waiting.
+        let never = Error::from(limiter.try_acquire_n(2).unwrap_err());
+        assert_eq!(Verdict::for_error(&never), Verdict::Stop);
+
+        let bulkhead = Bulkhead::builder("verdict_bh")
+            .max_concurrent(1)
+            .ignore_env()
+            .build()
+            .unwrap();
+        let _slot = bulkhead.try_acquire().unwrap();
+        let full = Error::from(bulkhead.try_acquire().unwrap_err());
+        assert_eq!(Verdict::for_error(&full), Verdict::Retry);
+
+        let timeout = Timeout::new(Duration::from_secs(1)).unwrap();
+        let elapsed = timeout
+            .run(tokio::time::sleep(Duration::from_secs(2)))
+            .await
+            .unwrap_err();
+        assert_eq!(Verdict::for_error(&Error::from(elapsed)), Verdict::Retry);
+
+        let open = resilience::CircuitBreakerOpenError::new("t", Some(Duration::from_secs(30)));
+        assert_eq!(
+            Verdict::for_error(&Error::from(open)),
+            Verdict::RetryAfter(Duration::from_secs(30))
+        );
+        let forced = resilience::CircuitBreakerOpenError::new("t", None);
+        assert_eq!(Verdict::for_error(&Error::from(forced)), Verdict::Stop);
+        let config = RetryPolicy::builder()
+            .ignore_env()
+            .max_attempts(0)
+            .build()
+            .unwrap_err();
+        assert_eq!(Verdict::for_error(&Error::from(config)), Verdict::Stop);
+    });
+}
+
+/// A rate limiter's refusal, retried through `Verdict::for_error`: the next attempt comes
+/// exactly when the limiter's tokens are back, and passes.
+#[tokio::test(start_paused = true)]
+async fn a_rate_limiters_refusal_is_retried_when_its_tokens_are_back() {
+    use resilience::Error;
+    use resilience::limit::RateLimiter;
+    use resilience::retry::Verdict;
+
+    let limiter = RateLimiter::builder("retry_rl", 1, Duration::from_secs(3))
+        .ignore_env()
+        .build()
+        .unwrap();
+    let p = policy()
+        .max_attempts(3)
+        .base_delay(Duration::from_millis(10))
+        .jitter(false)
+        .build()
+        .unwrap();
+    limiter.try_acquire().unwrap();
+    let start = Instant::now();
+    let mut calls = 0;
+    let result = p
+        .run(Verdict::for_error, || {
+            calls += 1;
+            let taken = limiter.try_acquire().map_err(Error::from);
+            async move { taken.map(|()| "served") }
+        })
+        .await;
+    assert_eq!(result.unwrap(), "served");
+    assert_eq!((calls, start.elapsed()), (2, Duration::from_secs(3)));
+}

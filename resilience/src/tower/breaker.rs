@@ -1,75 +1,4 @@
-//! A [`tower`](https://docs.rs/tower) layer that guards any `Service` with a
-//! [`CircuitBreaker`] (feature `tower`).
-//!
-//! [`CircuitBreakerLayer`] wraps a service in a [`CircuitBreakerService`]. Each call asks the
-//! breaker for a permit first: while the breaker is open the inner service is not called and the
-//! call fails at once with [`Error::Rejected`]; otherwise the inner service's future runs, and
-//! when it completes a [classifier](Classify) decides whether the outcome was a failure and the
-//! permit records it. Dropping the response future before it completes records nothing and
-//! frees the half-open probe slot it held, if any.
-//!
-//! Nothing is allocated per call: the response future is a plain struct holding the inner
-//! future, the permit and a clone of the classifier.
-//!
-//! ```
-//! use std::sync::Arc;
-//! use resilience::CircuitBreaker;
-//! use resilience::tower::{CircuitBreakerLayer, Error};
-//! use tower::{Layer, Service, ServiceExt, service_fn};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), resilience::ConfigError> {
-//! let breaker = Arc::new(CircuitBreaker::builder("tier2_sdk").failure_threshold(2).build()?);
-//! let layer = CircuitBreakerLayer::new(Arc::clone(&breaker));
-//! let mut svc = layer.layer(service_fn(|id: u32| async move {
-//!     if id == 0 { Err("no such account") } else { Ok(format!("account {id}")) }
-//! }));
-//!
-//! assert_eq!(svc.ready().await.unwrap().call(42).await.unwrap(), "account 42");
-//! for _ in 0..2 {
-//!     let err = svc.ready().await.unwrap().call(0).await.unwrap_err();
-//!     assert!(matches!(err, Error::Inner("no such account")));
-//! }
-//! // Two failures in a row opened the breaker: the inner service is not called any more.
-//! let err = svc.ready().await.unwrap().call(42).await.unwrap_err();
-//! assert!(err.is_rejected());
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! # With tower's own layers
-//!
-//! [`Error`] is a [`std::error::Error`] whatever the inner service's error, tower's `BoxError`
-//! included, so the layer stacks on either side of `.timeout()`, `.buffer()` and the like, and
-//! its error goes into `BoxError` or `anyhow::Error` with `?`. Outside a timeout, the breaker
-//! counts a timed-out call as a failure:
-//!
-//! ```
-//! use std::sync::Arc;
-//! use std::time::Duration;
-//! use resilience::CircuitBreaker;
-//! use resilience::tower::CircuitBreakerLayer;
-//! use tower::{BoxError, Service, ServiceBuilder, ServiceExt, service_fn};
-//!
-//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
-//! # async fn main() -> Result<(), resilience::ConfigError> {
-//! let breaker = Arc::new(CircuitBreaker::builder("tier2_sdk").failure_threshold(1).build()?);
-//! let mut svc = ServiceBuilder::new()
-//!     .layer(CircuitBreakerLayer::new(Arc::clone(&breaker)))
-//!     .timeout(Duration::from_secs(1))
-//!     .service(service_fn(|id: u32| async move {
-//!         tokio::time::sleep(Duration::from_secs(5)).await; // too slow
-//!         Ok::<_, BoxError>(id)
-//!     }));
-//!
-//! async fn get(svc: &mut impl Service<u32, Response = u32, Error: Into<BoxError>>) -> Result<u32, BoxError> {
-//!     Ok(svc.ready().await.map_err(Into::into)?.call(7).await.map_err(Into::into)?)
-//! }
-//! assert_eq!(get(&mut svc).await.unwrap_err().to_string(), "request timed out");
-//! assert!(breaker.state().is_open());
-//! # Ok(())
-//! # }
-//! ```
+//! [`CircuitBreakerLayer`]: a circuit breaker around a service, its classifiers and its error.
 
 use std::fmt;
 use std::future::Future;
@@ -311,6 +240,14 @@ impl<S, C: Clone> Layer<S> for CircuitBreakerLayer<C> {
 /// [`Error::Rejected`] without reaching the inner service, whose readiness (a reserved slot of
 /// a `Buffer` or a `ConcurrencyLimit`, say) is then kept for the next call.
 ///
+/// A refusal by a [`BulkheadLayer`](super::BulkheadLayer) or a
+/// [`RateLimitLayer`](super::RateLimitLayer) inside (its `BoxError` holding a
+/// [`BulkheadFullError`](crate::limit::BulkheadFullError) or a
+/// [`RateLimitedError`](crate::limit::RateLimitedError); either one unboxed, or as a
+/// [`crate::Error`]) says nothing of the dependency, which was not called: the permit is released
+/// without a record, whatever the classifier, and the refusal is returned as
+/// [`Error::Inner`].
+///
 /// ```
 /// use std::sync::Arc;
 /// use resilience::CircuitBreaker;
@@ -378,6 +315,7 @@ impl<S: fmt::Debug, C> fmt::Debug for CircuitBreakerService<S, C> {
 impl<S, C, Req> Service<Req> for CircuitBreakerService<S, C>
 where
     S: Service<Req>,
+    S::Error: 'static,
     C: Classify<S::Response, S::Error> + Clone,
 {
     type Response = S::Response;
@@ -478,6 +416,7 @@ impl<F, C> fmt::Debug for ResponseFuture<F, C> {
 impl<F, C, Resp, E> Future for ResponseFuture<F, C>
 where
     F: Future<Output = Result<Resp, E>>,
+    E: 'static,
     C: Classify<Resp, E>,
 {
     type Output = Result<Resp, Error<E>>;
@@ -496,10 +435,12 @@ where
             } => {
                 let result = ready!(inner.poll(cx));
                 if let Some(permit) = permit.take() {
-                    if classify.is_failure(&result) {
-                        permit.record_failure();
-                    } else {
-                        permit.record_success();
+                    match &result {
+                        // A bulkhead or a rate limiter inside refused the call: the dependency
+                        // was not called, so the permit is released unrecorded.
+                        Err(e) if super::refusal::is_limit_refusal(e) => drop(permit),
+                        _ if classify.is_failure(&result) => permit.record_failure(),
+                        _ => permit.record_success(),
                     }
                 }
                 Poll::Ready(result.map_err(Error::Inner))
