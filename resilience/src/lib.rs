@@ -101,7 +101,7 @@
 //! | feature | gives |
 //! |---|---|
 //! | `serde` | `Serialize` for [`Metrics`], [`CircuitState`], [`StateChange`] and the health status (the guide's JSON); `Deserialize` for [`config::BreakerOptions`] and [`config::RetryOptions`], from a configuration file |
-//! | `tower` | `resilience::tower`: a `tower` layer guarding any `Service` with a breaker, and a classifier for `http` responses (turns on `http`) |
+//! | `tower` | `resilience::tower`: `tower` layers guarding any `Service` with a breaker, a bulkhead, a rate limiter and retries (with a retry budget), and classifiers for `http` responses (turns on `http`) |
 //! | `http` | `resilience::http`: which HTTP statuses are failures of the dependency, and the wait a `Retry-After` header asks for |
 //! | `metrics` | `resilience::metrics`: every event published through the `metrics` facade, to any exporter (Prometheus, ...) |
 //! | `test-util` | for tests: breakers time everything on tokio's clock, so `tokio::time::pause` drives them (turns on tokio's `test-util`) |
