@@ -146,6 +146,12 @@ fn an_open_breaker_opens_on_every_replica_and_a_replica_started_later_learns_it(
     let mut other = Replica::start(&redis, "elsewhere", &spec);
     assert_eq!(other.ask("wait tier1_mcp open 300"), "timeout closed");
     assert_eq!(other.ask("ok tier1_mcp"), "ok");
+    // An operator's reset on one replica closes it everywhere.
+    assert_eq!(b.ask("reset tier1_mcp"), "ok");
+    for r in [&mut a, &mut c] {
+        r.expect_state("tier1_mcp", "closed", 5_000);
+        assert_eq!(r.ask("ok tier1_mcp"), "ok");
+    }
 }
 
 #[test]

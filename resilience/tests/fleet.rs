@@ -1,0 +1,163 @@
+//! The fleet within one process: its settings and the environment, and a Redis that cannot be
+//! reached. (Replicas sharing breakers through a real Redis are separate processes: see the
+//! workspace's `tests/fleet.rs`.)
+#![cfg(all(feature = "fleet", feature = "metrics"))]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use resilience::fleet::{Fleet, FleetError, Policy};
+use resilience::{CallError, CircuitBreaker, CircuitBreakerManager, CircuitState};
+
+/// The tests of this binary run one at a time: one sets a process variable that the other's
+/// breakers could read meanwhile.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[tokio::test]
+async fn an_unreachable_redis_fails_no_call_and_is_logged_and_counted_once() {
+    let _serial = SERIAL.lock().await;
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder
+        .install()
+        .expect("the only recorder of this binary");
+    let (events, _capture) = support::capture();
+
+    // Nobody listens on this port.
+    let url = format!(
+        "redis://127.0.0.1:{}/",
+        resilience_test_support::free_port()
+    );
+    let manager = Arc::new(CircuitBreakerManager::new());
+    let breaker = manager
+        .register(CircuitBreaker::builder("fleet_unreachable_tier").failure_threshold(2))
+        .unwrap();
+    let fleet = Fleet::builder()
+        .url(&url)
+        .namespace("unreachable")
+        .manager(Arc::clone(&manager))
+        .reconcile_interval(Duration::from_millis(20))
+        .probe_lease(Duration::from_secs(1))
+        .attach()
+        .expect("attaching never waits for Redis");
+
+    // Calls go on, whatever the fleet's task is doing.
+    for _ in 0..100 {
+        let r = breaker.call(|| async { Ok::<_, &str>(()) }).await;
+        assert!(r.is_ok());
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..100 {
+        if fleet.outages() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(fleet.outages(), 1);
+    assert!(!fleet.is_reachable());
+    // The breaker decides alone: it opens on its own failures.
+    for _ in 0..2 {
+        let r = breaker.call(|| async { Err::<(), _>("down") }).await;
+        assert!(matches!(r, Err(CallError::Failed("down"))));
+    }
+    assert_eq!(breaker.state(), CircuitState::Open);
+    // Several reconciliations fail meanwhile; the outage is still one.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(fleet.outages(), 1);
+    let logged = events.named("fleet_unreachable");
+    assert_eq!(logged.len(), 1, "{:?}", events.names());
+    assert_eq!(logged[0].level, tracing::Level::WARN);
+    assert_eq!(logged[0].field("redis"), url);
+    let error = fleet
+        .shared_state("fleet_unreachable_tier")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, FleetError::Unreachable(_)), "{error}");
+
+    let counters: Vec<_> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter_map(|(key, _, _, value)| {
+            let name = key.key().name().to_owned();
+            name.starts_with("resilience_fleet")
+                .then_some((name, value))
+        })
+        .collect();
+    assert!(
+        counters.contains(&(
+            "resilience_fleet_outages_total".to_owned(),
+            DebugValue::Counter(1)
+        )),
+        "{counters:?}"
+    );
+    fleet.detach().await;
+}
+
+#[tokio::test]
+async fn settings_that_cannot_work_are_errors_naming_the_input_and_the_value() {
+    let _serial = SERIAL.lock().await;
+    let manager = Arc::new(CircuitBreakerManager::new());
+    let builder = || Fleet::builder().manager(Arc::clone(&manager));
+    let error = |b: resilience::fleet::FleetBuilder| b.attach().unwrap_err().to_string();
+
+    // SAFETY: the tests of this binary run one at a time (SERIAL), and only this one reads or
+    // writes the process environment.
+    unsafe { std::env::remove_var("RESILIENCE_REDIS_URL") };
+    let missing = error(builder());
+    assert!(missing.contains("RESILIENCE_REDIS_URL"), "{missing}");
+    // SAFETY: as above.
+    unsafe { std::env::set_var("RESILIENCE_REDIS_URL", "http://cache:6379") };
+    let bad_env = error(builder());
+    assert!(
+        bad_env.starts_with(
+            r#"invalid environment variable RESILIENCE_REDIS_URL="http://cache:6379": "#
+        ),
+        "{bad_env}"
+    );
+    // SAFETY: as above.
+    unsafe { std::env::remove_var("RESILIENCE_REDIS_URL") };
+
+    // A password never shows.
+    let bad_url = error(builder().url("redis://app:s3cret@cache:port/"));
+    assert!(
+        bad_url.starts_with("invalid url = redis://app:***@cache:port/"),
+        "{bad_url}"
+    );
+    assert!(!bad_url.contains("s3cret"), "{bad_url}");
+
+    let url = "redis://127.0.0.1:1/";
+    let bad_namespace = error(builder().url(url).namespace("crm{sync}"));
+    assert!(
+        bad_namespace.starts_with("invalid namespace = crm{sync}"),
+        "{bad_namespace}"
+    );
+    let zero = error(builder().url(url).op_timeout(Duration::ZERO));
+    assert!(zero.starts_with("invalid op_timeout = 0ns"), "{zero}");
+    let lease = error(
+        builder()
+            .url(url)
+            .reconcile_interval(Duration::from_secs(5))
+            .probe_lease(Duration::from_secs(5)),
+    );
+    assert!(lease.starts_with("invalid probe_lease = 5s"), "{lease}");
+    let quorum = error(
+        builder()
+            .url(url)
+            .policy(Policy::quorum(0, Duration::from_secs(1))),
+    );
+    assert!(quorum.starts_with("invalid quorum = 0"), "{quorum}");
+}
+
+#[test]
+fn attaching_outside_a_tokio_runtime_is_an_error() {
+    let error = Fleet::builder()
+        .url("redis://127.0.0.1:1/")
+        .manager(Arc::new(CircuitBreakerManager::new()))
+        .attach()
+        .unwrap_err();
+    assert!(matches!(error, FleetError::NoRuntime), "{error}");
+}
