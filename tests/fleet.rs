@@ -86,6 +86,20 @@ impl Replica {
         );
     }
 
+    /// Waits (at most 5 s) until the replica's fleet has reached Redis, or (`false`) has found
+    /// it unreachable.
+    fn expect_reachable(&mut self, reachable: bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.ask("reachable") != reachable.to_string() {
+            assert!(
+                Instant::now() < deadline,
+                "never reachable = {reachable}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -268,7 +282,7 @@ fn with_redis_killed_calls_go_on_locally_the_outage_is_logged_once_and_reconcile
     let spec = breaker("tier1_mcp:2:60000:1:1");
     let mut a = Replica::start(&redis, "outage", &spec);
     let mut b = Replica::start(&redis, "outage", &spec);
-    assert_eq!(a.ask("reachable"), "true");
+    a.expect_reachable(true);
     redis.stop();
     for _ in 0..20 {
         assert_eq!(a.ask("ok tier1_mcp"), "ok", "Redis down never fails a call");
@@ -277,13 +291,13 @@ fn with_redis_killed_calls_go_on_locally_the_outage_is_logged_once_and_reconcile
     assert_eq!(a.ask("fail tier1_mcp"), "failed");
     assert_eq!(a.ask("fail tier1_mcp"), "failed");
     assert_eq!(a.ask("ok tier1_mcp"), "rejected");
+    a.expect_reachable(false);
     std::thread::sleep(Duration::from_millis(500)); // several reconciliations fail meanwhile
-    assert_eq!(a.ask("reachable"), "false");
     assert_eq!(a.ask("outages"), "1");
     // Redis returns, empty: A's open is recorded, and B takes it.
     redis.restart();
     b.expect_state("tier1_mcp", "open", 10_000);
-    assert_eq!(a.ask("reachable"), "true");
+    a.expect_reachable(true);
     let log = a.quit();
     assert_eq!(
         log.matches("fleet_unreachable").count(),

@@ -161,3 +161,73 @@ fn attaching_outside_a_tokio_runtime_is_an_error() {
         .unwrap_err();
     assert!(matches!(error, FleetError::NoRuntime), "{error}");
 }
+
+/// Two replicas in one process (two managers, two fleets): the second holds every probe slot,
+/// so the first may not probe; detached, the first decides its probes alone again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detached_breaker_decides_its_probes_alone_again() {
+    let _serial = SERIAL.lock().await;
+    let redis = resilience_test_support::RedisServer::start();
+    let replica = || {
+        let manager = Arc::new(CircuitBreakerManager::new());
+        let breaker = manager
+            .register(
+                CircuitBreaker::builder("fleet_detach_tier")
+                    .failure_threshold(1)
+                    .recovery_timeout(Duration::from_millis(100))
+                    .half_open_max_calls(2)
+                    .success_threshold(2),
+            )
+            .unwrap();
+        let fleet = Fleet::builder()
+            .url(redis.url())
+            .namespace("detach")
+            .manager(manager)
+            .reconcile_interval(Duration::from_millis(50))
+            .attach()
+            .unwrap();
+        (breaker, fleet)
+    };
+    let (first, first_fleet) = replica();
+    let (second, _second_fleet) = replica();
+    let r = first.call(|| async { Err::<(), _>("down") }).await;
+    assert!(matches!(r, Err(CallError::Failed(_))));
+    eventually("open on the second", || {
+        second.state() == CircuitState::Open
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    // The second replica takes both of the fleet's slots.
+    let mut probes = Vec::new();
+    eventually("two probes on the second", || {
+        if let Ok(permit) = second.try_acquire() {
+            probes.push(permit);
+        }
+        probes.len() == 2
+    })
+    .await;
+    for _ in 0..5 {
+        assert!(first.try_acquire().is_err(), "the fleet's slots are taken");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first_fleet.detach().await;
+    let own: Vec<_> = (0..2)
+        .map(|_| first.try_acquire().expect("its own rule"))
+        .collect();
+    assert!(
+        first.try_acquire().is_err(),
+        "half_open_max_calls still holds"
+    );
+    drop((own, probes));
+}
+
+/// Waits (5 s at most) until `condition` holds.
+async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("not within 5 s: {what}");
+}

@@ -268,9 +268,13 @@ impl Breakers {
     /// A local state change of a breaker of the manager.
     pub(super) async fn on_local(&mut self, redis: &Redis, change: &StateChange) {
         let name = &*change.circuit_breaker;
+        if !self.tracked.contains_key(name) {
+            // Registered since the last reconciliation (or before the first): it takes the
+            // fleet's state first, then its change is reported like any other.
+            self.discover(redis).await;
+        }
         let Some(tracked) = self.tracked.get_mut(name) else {
-            // Registered since the last reconciliation: it learns the fleet's state first.
-            return self.discover(redis).await;
+            return;
         };
         if tracked.echoes.front() == Some(&(change.old_state, change.new_state)) {
             tracked.echoes.pop_front();
