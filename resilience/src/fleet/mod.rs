@@ -394,6 +394,7 @@ fn check_namespace(namespace: &str) -> Result<(), ConfigError> {
 /// A manager attached to Redis: its breakers are the fleet's until this is detached or
 /// dropped. See the [module](self).
 #[derive(Debug)]
+#[must_use = "the breakers are the fleet's only while the `Fleet` is kept: dropping it detaches them"]
 pub struct Fleet {
     redis: Arc<Redis>,
     namespace: String,
@@ -454,6 +455,23 @@ impl Drop for Fleet {
             task.abort();
         }
     }
+}
+
+/// The help texts of the fleet's series, for [`crate::metrics::describe`].
+#[cfg(feature = "metrics")]
+pub(crate) fn describe_metrics() {
+    metrics::describe_counter!(
+        "resilience_fleet_outages_total",
+        "Times Redis became unreachable for the fleet"
+    );
+    metrics::describe_gauge!(
+        "resilience_fleet_reachable",
+        "1 when Redis answered the fleet's last operation, 0 otherwise"
+    );
+    metrics::describe_counter!(
+        "resilience_fleet_bad_values_total",
+        "Malformed values or messages the fleet found in Redis, once per key and value"
+    );
 }
 
 /// What the subscription task hands the fleet's task.
