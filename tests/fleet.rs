@@ -169,6 +169,17 @@ fn an_open_breaker_opens_on_every_replica_and_a_replica_started_later_learns_it(
 }
 
 #[test]
+fn a_breaker_written_in_an_attribute_is_the_fleets_with_no_change_to_its_code() {
+    let redis = RedisServer::start();
+    let mut a = Replica::start(&redis, "attr", &[]);
+    let mut b = Replica::start(&redis, "attr", &[]);
+    assert_eq!(a.ask("attr fail"), "failed");
+    b.expect_state("attr_tier", "open", 5_000);
+    let refused = b.ask("attr ok");
+    assert!(refused.starts_with("rejected "), "{refused}");
+}
+
+#[test]
 fn half_open_probes_are_the_fleets_and_their_outcome_holds_everywhere() {
     let redis = RedisServer::start();
     // One probe at a time for the whole fleet; one success closes.

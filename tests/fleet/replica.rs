@@ -10,7 +10,9 @@
 //! Commands: `ok NAME`, `fail NAME` (a call that succeeds or fails: `ok`, `failed` or
 //! `rejected`), `state NAME`, `wait NAME STATE MS` (`ok` or `timeout <state>`), `acquire NAME`
 //! (a permit held until `release NAME ok|fail`: `admitted` or `rejected`), `shared NAME` (the
-//! fleet's state read from Redis, or the error), `reachable`, `outages`, `reset NAME`, `quit`.
+//! fleet's state read from Redis, or the error), `reachable`, `outages`, `reset NAME`,
+//! `attr ok|fail` (a call of a function under `#[circuit_breaker(name = "attr_tier", ..)]`),
+//! `quit`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -135,6 +137,7 @@ async fn replica() {
                 Ok(shared) => format!("{shared:?}"),
                 Err(e) => format!("error {e}"),
             },
+            ["attr", outcome] => attr(outcome == "ok").await,
             ["reachable"] => fleet.is_reachable().to_string(),
             ["outages"] => fleet.outages().to_string(),
             ["quit"] => break,
@@ -144,6 +147,38 @@ async fn replica() {
     }
     fleet.detach().await;
     println!("bye");
+}
+
+/// An error of the annotated function: the attribute's refusal, or the call's own failure.
+#[derive(Debug)]
+enum AttrError {
+    Down,
+    Resilience(resilience::Error),
+}
+
+impl From<resilience::Error> for AttrError {
+    fn from(e: resilience::Error) -> Self {
+        AttrError::Resilience(e)
+    }
+}
+
+/// Annotated code, unchanged by the fleet: its breaker is in the global registry from the
+/// start, and the fleet shares it like any other.
+#[resilience::circuit_breaker(name = "attr_tier", failure_threshold = 1, recovery_timeout = "60s")]
+async fn attr_call(succeed: bool) -> Result<(), AttrError> {
+    if succeed {
+        Ok(())
+    } else {
+        Err(AttrError::Down)
+    }
+}
+
+async fn attr(succeed: bool) -> String {
+    match attr_call(succeed).await {
+        Ok(()) => "ok".to_owned(),
+        Err(AttrError::Down) => "failed".to_owned(),
+        Err(AttrError::Resilience(e)) => format!("rejected {e}"),
+    }
 }
 
 async fn call(breaker: &CircuitBreaker, succeed: bool) -> String {
