@@ -231,3 +231,50 @@ async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     }
     panic!("not within 5 s: {what}");
 }
+
+/// A Redis that accepts connections and never answers (frozen): every operation gives up at its
+/// timeout, the outage starts, calls go on; thawed, the transition made meanwhile reaches the
+/// fleet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_stops_answering_is_an_outage_once_its_operations_time_out() {
+    let _serial = SERIAL.lock().await;
+    let redis = resilience_test_support::RedisServer::start();
+    let manager = Arc::new(CircuitBreakerManager::new());
+    let breaker = manager
+        .register(
+            CircuitBreaker::builder("fleet_frozen_tier")
+                .failure_threshold(1)
+                .recovery_timeout(Duration::from_secs(60)),
+        )
+        .unwrap();
+    let fleet = Fleet::builder()
+        .url(redis.url())
+        .namespace("frozen")
+        .manager(manager)
+        .reconcile_interval(Duration::from_millis(50))
+        .attach()
+        .unwrap();
+    eventually("reachable", || fleet.is_reachable()).await;
+    redis.pause();
+    // Without a timeout the fleet's task would wait for the frozen server for ever.
+    eventually("the outage", || !fleet.is_reachable()).await;
+    assert_eq!(fleet.outages(), 1);
+    for _ in 0..50 {
+        assert!(breaker.call(|| async { Ok::<_, &str>(()) }).await.is_ok());
+    }
+    let r = breaker.call(|| async { Err::<(), _>("down") }).await;
+    assert!(matches!(r, Err(CallError::Failed(_))));
+    assert_eq!(breaker.state(), CircuitState::Open, "decided alone");
+    redis.resume();
+    eventually("reachable again", || fleet.is_reachable()).await;
+    for _ in 0..500 {
+        if let Ok(shared) = fleet.shared_state("fleet_frozen_tier").await {
+            if matches!(shared.state, resilience::fleet::FleetState::Open { .. }) {
+                assert_eq!(fleet.outages(), 1);
+                return fleet.detach().await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the open made during the outage never reached the fleet");
+}

@@ -76,6 +76,26 @@ impl RedisServer {
         }
     }
 
+    /// Freezes the server (`SIGSTOP`): connections still open, nothing answers, as with a
+    /// server stuck or a network that drops replies. [`resume`](Self::resume) thaws it.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Thaws a [`pause`](Self::pause)d server.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("a running server");
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill {signal} failed");
+    }
+
     /// Starts the server again on the same port, empty.
     ///
     /// # Panics
@@ -160,6 +180,9 @@ impl RedisServer {
 
 impl Drop for RedisServer {
     fn drop(&mut self) {
+        if self.child.is_some() {
+            self.resume(); // a paused server does not die of SIGKILL's wait otherwise
+        }
         self.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
