@@ -33,6 +33,10 @@ impl Replica {
         ));
         let mut child = Command::new(env!("CARGO_BIN_EXE_fleet_replica"))
             .args(["--redis", &redis.url(), "--ns", ns, "--reconcile-ms", "100"])
+            // Not the 20 ms default: a test machine busy with other work would see outages
+            // that are not there. (The timeout itself is tested on a frozen server, in the
+            // runtime crate's tests/fleet.rs.)
+            .args(["--op-timeout-ms", "1000"])
             .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -183,6 +183,7 @@ async fn a_detached_breaker_decides_its_probes_alone_again() {
             .url(redis.url())
             .namespace("detach")
             .manager(manager)
+            .op_timeout(Duration::from_secs(1)) // no outage on a busy test machine
             .reconcile_interval(Duration::from_millis(50))
             .attach()
             .unwrap();
@@ -251,6 +252,7 @@ async fn a_redis_that_stops_answering_is_an_outage_once_its_operations_time_out(
         .url(redis.url())
         .namespace("frozen")
         .manager(manager)
+        .op_timeout(Duration::from_millis(200))
         .reconcile_interval(Duration::from_millis(50))
         .attach()
         .unwrap();

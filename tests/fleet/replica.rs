@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! fleet_replica --redis URL --ns NS [--quorum N --window-ms MS] [--reconcile-ms MS]
-//!               [--lease-ms MS] --breaker NAME:THRESHOLD:RECOVERY_MS:HALF_OPEN:SUCCESSES ...
+//!               [--lease-ms MS] [--op-timeout-ms MS]
+//!               --breaker NAME:THRESHOLD:RECOVERY_MS:HALF_OPEN:SUCCESSES ...
 //! ```
 //!
 //! Commands: `ok NAME`, `fail NAME` (a call that succeeds or fails: `ok`, `failed` or
@@ -50,6 +51,7 @@ async fn replica() {
             "--ns" => builder.namespace(value),
             "--reconcile-ms" => builder.reconcile_interval(ms()),
             "--lease-ms" => builder.probe_lease(ms()),
+            "--op-timeout-ms" => builder.op_timeout(ms()),
             "--quorum" => {
                 quorum = Some(value.parse().expect("replicas"));
                 builder
