@@ -355,3 +355,22 @@ fn a_malformed_value_in_redis_is_named_with_its_key_and_spoils_nothing_else() {
     assert!(log.contains("fleet_bad_value"), "{log}");
     assert!(log.contains(key) && log.contains("garbage"), "{log}");
 }
+
+#[test]
+fn a_lost_subscription_is_made_again_and_is_no_outage() {
+    let redis = RedisServer::start();
+    let spec = breaker("tier1_mcp:1:60000:1:1");
+    let mut a = Replica::start(&redis, "resubscribe", &spec);
+    let mut b = Replica::start(&redis, "resubscribe", &spec);
+    a.expect_reachable(true);
+    b.expect_reachable(true);
+    for _ in 0..3 {
+        let killed = redis.command(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+        assert!(killed.starts_with(':'), "{killed}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(a.ask("fail tier1_mcp"), "failed");
+    b.expect_state("tier1_mcp", "open", 5_000);
+    let log = b.quit();
+    assert_eq!(log.matches("fleet_unreachable").count(), 0, "{log}");
+}

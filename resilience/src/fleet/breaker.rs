@@ -519,7 +519,7 @@ impl Breakers {
     }
 
     /// Redis is unreachable: every breaker decides its probes alone.
-    pub(super) fn go_local(&mut self) {
+    fn go_local(&mut self) {
         if std::mem::replace(&mut self.shared, false) {
             for tracked in self.tracked.values() {
                 tracked.breaker.share_probes(false);

@@ -509,6 +509,7 @@ async fn run(
     let retry = reconcile_interval.min(Duration::from_millis(200));
     let listener = tokio::spawn(listen(Arc::clone(&redis), channel.clone(), tx, retry));
     let mut task = Task { breakers, listener };
+    let mut subscribed = false;
     let mut tick = tokio::time::interval(reconcile_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The first tick is at once: every breaker takes the fleet's state now.
@@ -528,10 +529,24 @@ async fn run(
                     Ok(published) => task.breakers.on_published(&published),
                     Err(error) => task.breakers.bad_message(&error),
                 },
-                Some(Incoming::Subscribed) => task.breakers.reconcile(&redis).await,
+                // Messages may have been missed while unsubscribed: read the state back.
+                Some(Incoming::Subscribed) => {
+                    subscribed = true;
+                    task.breakers.reconcile(&redis).await;
+                }
+                // Reconciliation tells whether Redis itself is gone; a subscription that cannot
+                // be made while commands work (pub/sub forbidden, say) leaves the fleet working
+                // on reconciliation alone, and is not an outage.
                 Some(Incoming::Lost(error)) => {
-                    redis.unreachable(error);
-                    task.breakers.go_local();
+                    if std::mem::replace(&mut subscribed, false) {
+                        tracing::debug!(
+                            target: "resilience",
+                            event = "fleet_subscription_lost",
+                            error = %error,
+                            "the fleet's subscription was lost; subscribing again"
+                        );
+                        task.breakers.reconcile(&redis).await;
+                    }
                 }
                 None => break,
             },
