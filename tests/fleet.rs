@@ -292,6 +292,21 @@ fn a_quorum_opens_the_fleet_only_once_enough_replicas_opened() {
 }
 
 #[test]
+fn a_quorum_counts_only_the_replicas_that_opened_within_its_window() {
+    let redis = RedisServer::start();
+    let mut args = breaker("tier1_mcp:1:60000:1:1").to_vec();
+    args.extend(["--quorum", "2", "--window-ms", "300"]);
+    let mut a = Replica::start(&redis, "window", &args);
+    let mut b = Replica::start(&redis, "window", &args);
+    let mut c = Replica::start(&redis, "window", &args);
+    assert_eq!(a.ask("fail tier1_mcp"), "failed");
+    std::thread::sleep(Duration::from_millis(500)); // A's vote is out of the window
+    assert_eq!(b.ask("fail tier1_mcp"), "failed");
+    assert_eq!(c.ask("wait tier1_mcp open 300"), "timeout closed");
+    assert_eq!(c.ask("ok tier1_mcp"), "ok");
+}
+
+#[test]
 fn with_redis_killed_calls_go_on_locally_the_outage_is_logged_once_and_reconciled() {
     let mut redis = RedisServer::start();
     let spec = breaker("tier1_mcp:2:60000:1:1");
