@@ -127,6 +127,8 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod fallback;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 pub mod health;
 #[cfg(feature = "http")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http")))]

@@ -22,6 +22,9 @@
 //! | `resilience_circuit_window_calls`              | gauge     | `circuit_breaker`               | [`publish`]                          |
 //! | `resilience_circuit_failure_ratio`             | gauge     | `circuit_breaker`               | [`publish`]                          |
 //! | `resilience_circuit_failures`                  | gauge     | `circuit_breaker`               | [`publish`]                          |
+//! | `resilience_fleet_outages_total`               | counter   |                                 | feature `fleet`: Redis became unreachable |
+//! | `resilience_fleet_reachable`                   | gauge     |                                 | feature `fleet`: Redis answered (1) or not (0) |
+//! | `resilience_fleet_bad_values_total`            | counter   |                                 | feature `fleet`: a malformed value or message, once per key and value |
 //!
 //! * `state` is one of `closed`, `open`, `half_open`, `forced_open`, `disabled`: the series of
 //!   the current state is 1, the four others 0 (`resilience_circuit_state{state="open"} == 1`
@@ -256,6 +259,8 @@ pub fn describe() {
         TIER_HEALTHY,
         "1 when the tier passed its last health check, 0 otherwise"
     );
+    #[cfg(feature = "fleet")]
+    crate::fleet::describe_metrics();
 }
 
 // The hooks of `crate::events` and of the permits. Off the success path but for the call timer,

@@ -56,6 +56,10 @@ mod builder;
 mod error;
 mod metrics;
 mod permit;
+#[cfg(feature = "fleet")]
+mod shared;
+#[cfg(feature = "fleet")]
+pub(crate) use shared::SharedState;
 mod state;
 mod window;
 
@@ -120,6 +124,10 @@ pub struct CircuitBreaker {
     config: CircuitBreakerConfig,
     hub: Hub,
     parent_hub: Option<Arc<Hub>>,
+    /// How many half-open probes the fleet lets this replica make (see `shared.rs`); read only
+    /// by half-open admission.
+    #[cfg(feature = "fleet")]
+    probe_grant: AtomicU64,
 }
 
 impl fmt::Debug for CircuitBreaker {
@@ -159,6 +167,8 @@ impl CircuitBreaker {
             config,
             hub: Hub::default(),
             parent_hub,
+            #[cfg(feature = "fleet")]
+            probe_grant: AtomicU64::new(shared::LOCAL),
         }
     }
 
@@ -274,7 +284,7 @@ impl CircuitBreaker {
                 }
                 CircuitState::HalfOpen => {
                     let in_flight = in_flight_of(word);
-                    if in_flight >= u64::from(self.config.half_open_max_calls) {
+                    if in_flight >= self.probe_limit(word) {
                         return Err(self.reject(CircuitState::HalfOpen, Some(0)));
                     }
                     let next = half_open_word(word, in_flight + 1, successes_of(word));
@@ -290,6 +300,13 @@ impl CircuitBreaker {
                 }
             }
         }
+    }
+
+    /// How many probes may be in flight at once in the half-open state stamped in `word`.
+    #[cfg(not(feature = "fleet"))]
+    #[inline]
+    fn probe_limit(&self, _word: u64) -> u64 {
+        u64::from(self.config.half_open_max_calls)
     }
 
     /// Tells the world about a refused call (in `state`, to retry after `retry_after`
@@ -520,7 +537,7 @@ impl CircuitBreaker {
             if word & STAMP_MASK != from & STAMP_MASK {
                 return false;
             }
-            if self.apply_transition(word, to, failures) {
+            if self.apply_transition(word, to, failures, self.config.recovery_timeout) {
                 return true;
             }
             word = self.word.load(Ordering::Acquire);
@@ -535,7 +552,7 @@ impl CircuitBreaker {
             .unwrap_or_else(PoisonError::into_inner);
         loop {
             let word = self.word.load(Ordering::Acquire);
-            if self.apply_transition(word, to, 0) {
+            if self.apply_transition(word, to, 0, self.config.recovery_timeout) {
                 return;
             }
         }
@@ -543,11 +560,18 @@ impl CircuitBreaker {
 
     /// With the transition lock held: CAS `word` to the first word of `to`, and on success apply
     /// the side effects and tell the world.
-    /// `failures` is what opened it, for the event and the metrics of the open state.
-    fn apply_transition(&self, word: u64, to: CircuitState, failures: u32) -> bool {
+    /// `failures` is what opened it, for the event and the metrics of the open state; an open
+    /// state lasts `open_for` (the recovery timeout, or what the fleet has left of it).
+    fn apply_transition(
+        &self,
+        word: u64,
+        to: CircuitState,
+        failures: u32,
+        open_for: Duration,
+    ) -> bool {
         let from = state_of(word);
         if to == CircuitState::Open {
-            let deadline = clock::deadline(self.config.recovery_timeout);
+            let deadline = clock::deadline(open_for);
             self.open_until.store(deadline, Ordering::Release);
         }
         let count = if to == CircuitState::Open {

@@ -1,0 +1,593 @@
+//! Breaker state shared between the replicas of a service, through Redis or Valkey (feature
+//! `fleet`).
+//!
+//! A service that calls a dependency often runs as several replicas. Alone, each replica's
+//! breaker learns by itself: with 8 replicas, a dead tier takes 8 × `failure_threshold` failed
+//! calls before every replica stops calling it, each replica probes the recovering tier on its
+//! own, and a restarted replica forgets that the tier is down. Attach the manager to Redis and
+//! its breakers learn as one:
+//!
+//! - **Open everywhere.** A breaker that opens on one replica opens on all within
+//!   milliseconds ([`Policy::ShareOpen`]), or once `replicas` of them have opened it within a
+//!   window ([`Policy::quorum`]: a fault of one replica's own network stays its own). The open
+//!   deadline is one for the fleet, timed on Redis' clock (`TIME`), never on the replicas'
+//!   wall clocks agreeing; each replica's breaker goes half-open when it ends.
+//! - **Probes for the fleet.** Half-open admits `half_open_max_calls` probes for the whole
+//!   fleet, not per replica: the slots are leases in Redis, so the slots of a replica that dies
+//!   come free when its lease runs out. A failed probe reopens the breaker everywhere; the
+//!   probes that close it close it everywhere.
+//! - **Learned at start.** A replica that starts while a tier is open learns it when it
+//!   attaches; a breaker registered later learns it at the next reconciliation.
+//! - **Every named breaker.** All the breakers of the manager, those written in
+//!   `#[circuit_breaker]` attributes included, with no change to the annotated code.
+//!   Operators' controls stay local: [`force_open`](crate::CircuitBreaker::force_open) and
+//!   [`disable`](crate::CircuitBreaker::disable) are not shared and are never overridden by
+//!   the fleet; [`reset`](crate::CircuitBreaker::reset) closes the breaker everywhere.
+//!
+//! # Never on the hot path, never a new way to fail
+//!
+//! A closed breaker's call and an open breaker's rejection make no round trip: the fleet works
+//! on a task of its own, on transitions. Every Redis operation has a timeout (20 ms by
+//! default). While Redis is unreachable each replica's breaker decides alone, as without a
+//! fleet; the outage is logged once (`fleet_unreachable`, WARN), counted
+//! (`resilience_fleet_outages_total` under the `metrics` feature), and when Redis answers
+//! again (`fleet_reconnected`, INFO) the transitions it missed are recorded and the fleet's
+//! state read back. Transitions are published (pub/sub) and, since pub/sub drops messages
+//! across reconnections, read again every `reconcile_interval`.
+//!
+//! ```no_run
+//! use resilience::fleet::{Fleet, Policy};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), resilience::fleet::FleetError> {
+//! // RESILIENCE_REDIS_URL=redis://redis.internal:6379/ in the environment, or `.url(..)`.
+//! let fleet = Fleet::builder()
+//!     .namespace("crm_sync")
+//!     .policy(Policy::ShareOpen)
+//!     .attach()?; // the global registry, attribute breakers included
+//! // ... serve; every breaker of the registry is now the fleet's.
+//! fleet.detach().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Redis keys
+//!
+//! For a breaker `<name>` in namespace `<ns>`, in one hash slot (`{<ns>:<name>}`) so that
+//! Redis Cluster works: `resilience:{<ns>:<name>}:state` (a hash: `state`, `epoch`, `until`,
+//! `by`), `resilience:{<ns>:<name>}:probes` (probe leases) and
+//! `resilience:{<ns>:<name>}:votes` (quorum votes). Transitions are published on
+//! `resilience:{<ns>}:breakers`. Every update is a Lua script run with `EVALSHA`, never a read
+//! followed by a write from the client. A malformed value is reported with its key and value
+//! (`fleet_bad_value`, WARN, once) and only that breaker decides alone until it is fixed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use crate::error::ConfigError;
+use crate::{ManagerRef, StateChange};
+
+mod breaker;
+mod connection;
+
+pub use breaker::{FleetState, SharedBreaker};
+
+use breaker::{Breakers, Published, Settings};
+use connection::Redis;
+
+/// The environment variable the Redis URL is read from when the builder is given none.
+pub const REDIS_URL_VAR: &str = "RESILIENCE_REDIS_URL";
+
+/// The timeout of every Redis operation unless set ([`FleetBuilder::op_timeout`]).
+pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_millis(20);
+
+/// When a breaker opens for the fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Policy {
+    /// As soon as it opens on one replica (the default).
+    ShareOpen,
+    /// Once `replicas` replicas have opened it within `window`: until then, each replica's
+    /// breaker is open on its own judgement alone, so that a fault on one replica's own
+    /// network does not stop the others.
+    Quorum {
+        /// How many replicas must have opened it.
+        replicas: u32,
+        /// Within how long.
+        window: Duration,
+    },
+}
+
+impl Policy {
+    /// [`Policy::Quorum`]: open for the fleet once `replicas` replicas have opened it within
+    /// `window`.
+    pub fn quorum(replicas: u32, window: Duration) -> Self {
+        Policy::Quorum { replicas, window }
+    }
+}
+
+/// What can go wrong in the fleet.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FleetError {
+    /// A setting or the environment variable cannot work.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Attached outside a tokio runtime.
+    #[error("a fleet runs a task on tokio: attach it from within a tokio runtime")]
+    NoRuntime,
+    /// Redis did not answer (in time).
+    #[error("Redis is unreachable: {0}")]
+    Unreachable(String),
+    /// A value in Redis that is not what the fleet writes there.
+    #[error("malformed value in Redis at {key}, field {field}: {value:?}")]
+    BadValue {
+        /// The key.
+        key: String,
+        /// The field of the hash (`value` for a key that holds a plain string).
+        field: String,
+        /// The value found.
+        value: String,
+    },
+    /// A published message that is not what the fleet publishes.
+    #[error("malformed message on {channel}: {payload:?} ({reason})")]
+    BadMessage {
+        /// The channel.
+        channel: String,
+        /// The message.
+        payload: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Redis answered an error about a key.
+    #[error("Redis answered an error for {key}: {error}")]
+    Redis {
+        /// The key.
+        key: String,
+        /// Redis' error.
+        error: String,
+    },
+}
+
+/// Builds a [`Fleet`]: see the [module](self).
+#[derive(Debug)]
+#[must_use = "call `attach()` to share the breakers"]
+pub struct FleetBuilder {
+    url: Option<String>,
+    namespace: String,
+    op_timeout: Duration,
+    connect_timeout: Duration,
+    reconcile_interval: Duration,
+    probe_lease: Duration,
+    policy: Policy,
+    manager: ManagerRef<'static>,
+}
+
+impl Default for FleetBuilder {
+    fn default() -> Self {
+        Self {
+            url: None,
+            namespace: "default".to_owned(),
+            op_timeout: DEFAULT_OP_TIMEOUT,
+            connect_timeout: Duration::from_millis(500),
+            reconcile_interval: Duration::from_secs(1),
+            probe_lease: Duration::from_secs(10),
+            policy: Policy::ShareOpen,
+            manager: ManagerRef::default(),
+        }
+    }
+}
+
+impl FleetBuilder {
+    /// The Redis (or Valkey) URL, `redis://[user:password@]host:port/[db]`. Without it,
+    /// [`REDIS_URL_VAR`] (`RESILIENCE_REDIS_URL`) is read.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// The namespace: the fleet of replicas that share their breakers (one service). Letters,
+    /// digits, `_`, `-` and `.`; `default` unless set.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// The manager whose breakers are shared: the global [`registry()`](crate::registry())
+    /// unless set.
+    pub fn manager(mut self, manager: impl Into<ManagerRef<'static>>) -> Self {
+        self.manager = manager.into();
+        self
+    }
+
+    /// When a breaker opens for the fleet: [`Policy::ShareOpen`] unless set.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The timeout of every Redis command and script ([`DEFAULT_OP_TIMEOUT`], 20 ms, unless
+    /// set).
+    pub fn op_timeout(mut self, timeout: Duration) -> Self {
+        self.op_timeout = timeout;
+        self
+    }
+
+    /// The timeout of a new connection to Redis (500 ms unless set). Connections are made on
+    /// the fleet's task, never on a call's path.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How often the fleet's state of every breaker is read back, in case a published
+    /// transition was missed, and half-open probe leases renewed (1 s unless set).
+    pub fn reconcile_interval(mut self, interval: Duration) -> Self {
+        self.reconcile_interval = interval;
+        self
+    }
+
+    /// How long a replica's half-open probe slots are its own without being renewed (10 s
+    /// unless set): the slots of a replica that died come free after this. Renewed every
+    /// reconciliation, so it must be longer than [`reconcile_interval`](Self::reconcile_interval).
+    pub fn probe_lease(mut self, lease: Duration) -> Self {
+        self.probe_lease = lease;
+        self
+    }
+
+    /// Checks the settings and starts the fleet's task on the current tokio runtime. Does not
+    /// wait for Redis: a replica starts even while Redis is down, its breakers deciding alone
+    /// until it answers.
+    pub fn attach(self) -> Result<Fleet, FleetError> {
+        let (url, input) = match self.url {
+            Some(url) => (url, Input::Setting),
+            None => match std::env::var(REDIS_URL_VAR) {
+                Ok(url) => (url, Input::Env),
+                Err(std::env::VarError::NotPresent) => {
+                    return Err(invalid(
+                        Input::Setting,
+                        "url",
+                        String::new(),
+                        format!("no Redis URL: call `url(..)` or set {REDIS_URL_VAR}"),
+                    )
+                    .into());
+                }
+                Err(std::env::VarError::NotUnicode(value)) => {
+                    return Err(invalid(
+                        Input::Env,
+                        "url",
+                        value.to_string_lossy().into_owned(),
+                        "not valid UTF-8".to_owned(),
+                    )
+                    .into());
+                }
+            },
+        };
+        let shown = connection::masked(&url);
+        let client = redis::Client::open(url.as_str()).map_err(|e| {
+            invalid(
+                input,
+                "url",
+                shown.clone(),
+                format!("not a Redis URL (redis://host:port/): {e}"),
+            )
+        })?;
+        check_namespace(&self.namespace)?;
+        for (setting, value) in [
+            ("op_timeout", self.op_timeout),
+            ("connect_timeout", self.connect_timeout),
+            ("reconcile_interval", self.reconcile_interval),
+        ] {
+            if value.is_zero() {
+                return Err(config_error(setting, value, "must be longer than zero"));
+            }
+        }
+        if self.probe_lease <= self.reconcile_interval {
+            return Err(config_error(
+                "probe_lease",
+                self.probe_lease,
+                "must be longer than reconcile_interval, which renews it",
+            ));
+        }
+        if let Policy::Quorum { replicas, window } = self.policy {
+            if replicas == 0 {
+                return Err(crate::config::invalid(
+                    "the fleet",
+                    "quorum",
+                    replicas.to_string(),
+                    "must be at least 1".to_owned(),
+                )
+                .into());
+            }
+            if window.is_zero() && replicas > 1 {
+                return Err(config_error(
+                    "quorum window",
+                    window,
+                    "must be longer than zero",
+                ));
+            }
+        }
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
+        let replica = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
+        let redis = Arc::new(Redis::new(
+            client,
+            shown,
+            self.op_timeout,
+            self.connect_timeout,
+        ));
+        let changes = self.manager.subscribe();
+        let breakers = Breakers::new(
+            self.manager,
+            Settings {
+                namespace: self.namespace.clone(),
+                replica: replica.clone(),
+                policy: self.policy,
+                probe_lease: self.probe_lease,
+            },
+        );
+        let (stop, stopped) = oneshot::channel();
+        let task = runtime.spawn(run(
+            Arc::clone(&redis),
+            breakers,
+            changes,
+            self.reconcile_interval,
+            stopped,
+        ));
+        Ok(Fleet {
+            redis,
+            namespace: self.namespace,
+            replica,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Input {
+    Setting,
+    Env,
+}
+
+fn invalid(input: Input, setting: &'static str, value: String, reason: String) -> ConfigError {
+    match input {
+        Input::Setting => crate::config::invalid("the fleet", setting, value, reason),
+        Input::Env => ConfigError::InvalidEnv {
+            variable: REDIS_URL_VAR.to_owned(),
+            value,
+            reason,
+        },
+    }
+}
+
+fn config_error(setting: &'static str, value: Duration, reason: &str) -> FleetError {
+    crate::config::invalid(
+        "the fleet",
+        setting,
+        format!("{value:?}"),
+        reason.to_owned(),
+    )
+    .into()
+}
+
+fn check_namespace(namespace: &str) -> Result<(), ConfigError> {
+    let ok = !namespace.is_empty()
+        && namespace.len() <= 64
+        && namespace
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::config::invalid(
+            "the fleet",
+            "namespace",
+            namespace.to_owned(),
+            "must be 1 to 64 ASCII letters, digits, `_`, `-` or `.`".to_owned(),
+        ))
+    }
+}
+
+/// A manager attached to Redis: its breakers are the fleet's until this is detached or
+/// dropped. See the [module](self).
+#[derive(Debug)]
+#[must_use = "the breakers are the fleet's only while the `Fleet` is kept: dropping it detaches them"]
+pub struct Fleet {
+    redis: Arc<Redis>,
+    namespace: String,
+    replica: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Fleet {
+    /// Starts building a fleet: the global registry, [`REDIS_URL_VAR`], namespace `default`,
+    /// [`Policy::ShareOpen`], 20 ms per operation.
+    pub fn builder() -> FleetBuilder {
+        FleetBuilder::default()
+    }
+
+    /// This replica's name in the fleet (its process id and a random part).
+    pub fn replica(&self) -> &str {
+        &self.replica
+    }
+
+    /// The namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Whether Redis answered the fleet's last operation.
+    pub fn is_reachable(&self) -> bool {
+        self.redis.reachable()
+    }
+
+    /// How many times Redis became unreachable since the fleet was attached.
+    pub fn outages(&self) -> u64 {
+        self.redis.outages()
+    }
+
+    /// The fleet's state of the breaker `name`, read from Redis now (a malformed value is an
+    /// error naming its key and value).
+    pub async fn shared_state(&self, name: &str) -> Result<SharedBreaker, FleetError> {
+        Breakers::read(&self.redis, &self.namespace, name).await
+    }
+
+    /// Stops sharing: the fleet's task ends, and every breaker decides alone again, in the
+    /// state it is in.
+    pub async fn detach(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        // The task's own drop gives the breakers back their local probe rule.
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// The help texts of the fleet's series, for [`crate::metrics::describe`].
+#[cfg(feature = "metrics")]
+pub(crate) fn describe_metrics() {
+    metrics::describe_counter!(
+        "resilience_fleet_outages_total",
+        "Times Redis became unreachable for the fleet"
+    );
+    metrics::describe_gauge!(
+        "resilience_fleet_reachable",
+        "1 when Redis answered the fleet's last operation, 0 otherwise"
+    );
+    metrics::describe_counter!(
+        "resilience_fleet_bad_values_total",
+        "Malformed values or messages the fleet found in Redis, once per key and value"
+    );
+}
+
+/// What the subscription task hands the fleet's task.
+enum Incoming {
+    /// Subscribed (again): messages may have been missed meanwhile.
+    Subscribed,
+    /// A published message.
+    Message(String),
+    /// The subscription's connection is gone.
+    Lost(String),
+}
+
+/// The fleet's task: everything it does, in order, on one task.
+struct Task {
+    breakers: Breakers,
+    listener: JoinHandle<()>,
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.listener.abort();
+        self.breakers.detach();
+    }
+}
+
+async fn run(
+    redis: Arc<Redis>,
+    breakers: Breakers,
+    mut changes: broadcast::Receiver<StateChange>,
+    reconcile_interval: Duration,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let channel = breakers.channel().to_owned();
+    let (tx, mut incoming) = mpsc::channel(1024);
+    let retry = reconcile_interval.min(Duration::from_millis(200));
+    let listener = tokio::spawn(listen(Arc::clone(&redis), channel.clone(), tx, retry));
+    let mut task = Task { breakers, listener };
+    let mut subscribed = false;
+    let mut tick = tokio::time::interval(reconcile_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is at once: every breaker takes the fleet's state now.
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            change = changes.recv() => match change {
+                Ok(change) => task.breakers.on_local(&redis, &change).await,
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    task.breakers.forget_echoes();
+                    task.breakers.reconcile(&redis).await;
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            message = incoming.recv() => match message {
+                Some(Incoming::Message(payload)) => match Published::parse(&channel, &payload) {
+                    Ok(published) => task.breakers.on_published(&published),
+                    Err(error) => task.breakers.bad_message(&error),
+                },
+                // Messages may have been missed while unsubscribed: read the state back.
+                Some(Incoming::Subscribed) => {
+                    subscribed = true;
+                    task.breakers.reconcile(&redis).await;
+                }
+                // Reconciliation tells whether Redis itself is gone; a subscription that cannot
+                // be made while commands work (pub/sub forbidden, say) leaves the fleet working
+                // on reconciliation alone, and is not an outage.
+                Some(Incoming::Lost(error)) => {
+                    if std::mem::replace(&mut subscribed, false) {
+                        tracing::debug!(
+                            target: "resilience",
+                            event = "fleet_subscription_lost",
+                            error = %error,
+                            "the fleet's subscription was lost; subscribing again"
+                        );
+                        task.breakers.reconcile(&redis).await;
+                    }
+                }
+                None => break,
+            },
+            _ = tick.tick() => task.breakers.reconcile(&redis).await,
+        }
+    }
+}
+
+/// Keeps a subscription to the fleet's channel, subscribing again after `retry` whenever it
+/// is lost.
+async fn listen(redis: Arc<Redis>, channel: String, tx: mpsc::Sender<Incoming>, retry: Duration) {
+    use futures_util::StreamExt;
+    loop {
+        let subscribing = async {
+            let mut pubsub = redis.client().get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        let lost = match tokio::time::timeout(redis.connect_timeout(), subscribing).await {
+            Ok(Ok(pubsub)) => {
+                if tx.send(Incoming::Subscribed).await.is_err() {
+                    return;
+                }
+                let mut messages = pubsub.into_on_message();
+                while let Some(message) = messages.next().await {
+                    let payload = String::from_utf8_lossy(message.get_payload_bytes()).into_owned();
+                    if tx.send(Incoming::Message(payload)).await.is_err() {
+                        return;
+                    }
+                }
+                "the subscription's connection closed".to_owned()
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!(
+                "no subscription within the connect timeout ({:?})",
+                redis.connect_timeout()
+            ),
+        };
+        if tx.send(Incoming::Lost(lost)).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(retry).await;
+    }
+}

@@ -1,0 +1,55 @@
+-- Shared by every script (prepended to each). A breaker's keys, one hash slot:
+--   KEYS[1]  its state, a hash: state ("closed", "open", "half_open"), epoch (a count of the
+--            fleet's transitions), until (the open deadline, ms on Redis' clock), by (the
+--            replica that made the last transition)
+--   KEYS[2]  its half-open probe leases, a sorted set: "<replica>#<n>" -> expiry (ms)
+--   KEYS[3]  its quorum votes, a sorted set: replica -> time of its vote (ms)
+-- Each script answers {changed, state, epoch, n}: the state after it ran; n is the open time
+-- left (ms) when open, the probes granted by probe.lua when half-open.
+
+-- Now, in ms on Redis' clock: the one clock of the fleet.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- A malformed field: an error naming the key, the field and the value, "BADVALUE <key>
+-- <field> <length of the value> <value>" (Redis may append where in the script it stopped).
+local function bad(key, field, value)
+  local shown = tostring(value)
+  return error({err = 'BADVALUE ' .. key .. ' ' .. field .. ' ' .. #shown .. ' ' .. shown})
+end
+
+local function whole(key, field, value)
+  local n = tonumber(value)
+  if n == nil or n < 0 or n ~= math.floor(n) then bad(key, field, value) end
+  return n
+end
+
+-- The breaker's fleet state: state, epoch, until. An absent key is a closed breaker.
+local function load_state(key)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind == 'string' then bad(key, 'value', redis.call('GET', key)) end
+  if kind ~= 'hash' and kind ~= 'none' then bad(key, 'type', kind) end
+  local v = redis.call('HMGET', key, 'state', 'epoch', 'until')
+  local state = v[1] or 'closed'
+  if state ~= 'closed' and state ~= 'open' and state ~= 'half_open' then
+    bad(key, 'state', state)
+  end
+  local epoch = v[2] and whole(key, 'epoch', v[2]) or 0
+  local untl = v[3] and whole(key, 'until', v[3]) or 0
+  return state, epoch, untl
+end
+
+-- Records a fleet transition and tells every replica: "<breaker> <epoch> <state> <ms> <by>".
+local function publish(channel, breaker, replica, state, epoch, ms)
+  redis.call('PUBLISH', channel,
+    breaker .. ' ' .. epoch .. ' ' .. state .. ' ' .. ms .. ' ' .. replica)
+end
+
+local function answer(changed, state, epoch, now, untl)
+  if state == 'open' then
+    return {changed, state, epoch, math.max(untl - now, 0)}
+  end
+  return {changed, state, epoch, 0}
+end

@@ -1,0 +1,391 @@
+//! The fleet across processes: replicas are separate OS processes (`fleet_replica`), sharing
+//! breakers through one real `redis-server` started on a free loopback port.
+//!
+//! Every wait is bounded; a replica answers each command within `ANSWER`.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use resilience_test_support::RedisServer;
+
+/// The longest a replica may take to answer a command (a `wait` answers within its own bound).
+const ANSWER: Duration = Duration::from_secs(20);
+
+/// A replica process, killed when dropped.
+struct Replica {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+    log: PathBuf,
+}
+
+impl Replica {
+    fn start(redis: &RedisServer, ns: &str, extra: &[&str]) -> Replica {
+        let log = redis.dir().join(format!(
+            "replica-{ns}-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fleet_replica"))
+            .args(["--redis", &redis.url(), "--ns", ns, "--reconcile-ms", "100"])
+            // Not the 20 ms default: a test machine busy with other work would see outages
+            // that are not there. (The timeout itself is tested on a frozen server, in the
+            // runtime crate's tests/fleet.rs.)
+            .args(["--op-timeout-ms", "1000"])
+            .args(extra)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("a log file"))
+            .spawn()
+            .expect("the replica starts");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut replica = Replica {
+            child,
+            stdin,
+            lines,
+            log,
+        };
+        let ready = replica.read();
+        assert!(ready.starts_with("ready "), "{ready}");
+        replica
+    }
+
+    fn read(&mut self) -> String {
+        self.lines.recv_timeout(ANSWER).unwrap_or_else(|_| {
+            panic!(
+                "the replica did not answer within {ANSWER:?}; its log:\n{}",
+                self.log()
+            )
+        })
+    }
+
+    fn ask(&mut self, command: &str) -> String {
+        writeln!(self.stdin, "{command}").expect("the replica reads");
+        self.read()
+    }
+
+    /// Waits (at most `ms`) for the breaker's state; panics with the replica's log otherwise.
+    fn expect_state(&mut self, breaker: &str, state: &str, ms: u64) {
+        let answer = self.ask(&format!("wait {breaker} {state} {ms}"));
+        assert_eq!(
+            answer,
+            "ok",
+            "{breaker} never {state}; log:\n{}",
+            self.log()
+        );
+    }
+
+    /// Waits (at most 5 s) until the replica's fleet has reached Redis, or (`false`) has found
+    /// it unreachable.
+    fn expect_reachable(&mut self, reachable: bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.ask("reachable") != reachable.to_string() {
+            assert!(
+                Instant::now() < deadline,
+                "never reachable = {reachable}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Ends the replica (detached from the fleet), returning its log.
+    fn quit(mut self) -> String {
+        let _ = writeln!(self.stdin, "quit");
+        let deadline = Instant::now() + ANSWER;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return self.log();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("the replica did not quit; log:\n{}", self.log());
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `NAME:THRESHOLD:RECOVERY_MS:HALF_OPEN:SUCCESSES`
+fn breaker(spec: &str) -> [&str; 2] {
+    ["--breaker", spec]
+}
+
+#[test]
+fn an_open_breaker_opens_on_every_replica_and_a_replica_started_later_learns_it() {
+    let redis = RedisServer::start();
+    let spec = breaker("tier1_mcp:2:60000:1:1");
+    let mut a = Replica::start(&redis, "open", &spec);
+    let mut b = Replica::start(&redis, "open", &spec);
+    assert_eq!(a.ask("fail tier1_mcp"), "failed");
+    assert_eq!(
+        b.ask("state tier1_mcp"),
+        "closed",
+        "one failure is not a trip"
+    );
+    assert_eq!(a.ask("fail tier1_mcp"), "failed");
+    assert_eq!(a.ask("state tier1_mcp"), "open");
+    b.expect_state("tier1_mcp", "open", 5_000);
+    assert_eq!(
+        b.ask("ok tier1_mcp"),
+        "rejected",
+        "B does not call a dead tier"
+    );
+    let shared = b.ask("shared tier1_mcp");
+    assert!(shared.contains("Open"), "{shared}");
+    // Started while the tier is open: learns it when it attaches.
+    let mut c = Replica::start(&redis, "open", &spec);
+    c.expect_state("tier1_mcp", "open", 5_000);
+    assert_eq!(c.ask("ok tier1_mcp"), "rejected");
+    // Another namespace is another fleet.
+    let mut other = Replica::start(&redis, "elsewhere", &spec);
+    assert_eq!(other.ask("wait tier1_mcp open 300"), "timeout closed");
+    assert_eq!(other.ask("ok tier1_mcp"), "ok");
+    // An operator's reset on one replica closes it everywhere.
+    assert_eq!(b.ask("reset tier1_mcp"), "ok");
+    for r in [&mut a, &mut c] {
+        r.expect_state("tier1_mcp", "closed", 5_000);
+        assert_eq!(r.ask("ok tier1_mcp"), "ok");
+    }
+}
+
+#[test]
+fn a_breaker_written_in_an_attribute_is_the_fleets_with_no_change_to_its_code() {
+    let redis = RedisServer::start();
+    let mut a = Replica::start(&redis, "attr", &[]);
+    let mut b = Replica::start(&redis, "attr", &[]);
+    assert_eq!(a.ask("attr fail"), "failed");
+    b.expect_state("attr_tier", "open", 5_000);
+    let refused = b.ask("attr ok");
+    assert!(refused.starts_with("rejected "), "{refused}");
+}
+
+#[test]
+fn half_open_probes_are_the_fleets_and_their_outcome_holds_everywhere() {
+    let redis = RedisServer::start();
+    // One probe at a time for the whole fleet; one success closes.
+    let spec = breaker("tier2_sdk:1:300:1:1");
+    let mut replicas: Vec<Replica> = (0..3)
+        .map(|_| Replica::start(&redis, "probes", &spec))
+        .collect();
+    assert_eq!(replicas[0].ask("fail tier2_sdk"), "failed");
+    for r in &mut replicas {
+        r.expect_state("tier2_sdk", "open", 5_000);
+    }
+    // Past the fleet's deadline every replica asks to probe; one probe in the whole fleet.
+    let holder = admit_one_probe(&mut replicas);
+    for round in 0..5 {
+        for (i, r) in replicas.iter_mut().enumerate() {
+            assert_eq!(
+                r.ask("acquire tier2_sdk"),
+                "rejected",
+                "replica {i}, round {round}: a second probe"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The probe fails: open again everywhere.
+    assert_eq!(replicas[holder].ask("release tier2_sdk fail"), "released");
+    for r in &mut replicas {
+        r.expect_state("tier2_sdk", "open", 5_000);
+    }
+    // Next time the probe succeeds: closed everywhere.
+    let holder = admit_one_probe(&mut replicas);
+    assert_eq!(replicas[holder].ask("release tier2_sdk ok"), "released");
+    for r in &mut replicas {
+        r.expect_state("tier2_sdk", "closed", 5_000);
+        assert_eq!(r.ask("ok tier2_sdk"), "ok");
+    }
+}
+
+/// Asks every replica to probe until one is admitted (within 10 s): its index.
+fn admit_one_probe(replicas: &mut [Replica]) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        for (i, r) in replicas.iter_mut().enumerate() {
+            if r.ask("acquire tier2_sdk") == "admitted" {
+                return i;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!(
+        "no replica was admitted to probe; log:\n{}",
+        replicas[0].log()
+    );
+}
+
+#[test]
+fn a_dead_replicas_probe_slot_comes_free_when_its_lease_ends() {
+    let redis = RedisServer::start();
+    let mut args = breaker("tier3_rest:1:200:1:1").to_vec();
+    args.extend(["--lease-ms", "600"]);
+    let mut replicas: Vec<Replica> = (0..2)
+        .map(|_| Replica::start(&redis, "lease", &args))
+        .collect();
+    assert_eq!(replicas[0].ask("fail tier3_rest"), "failed");
+    replicas[1].expect_state("tier3_rest", "open", 5_000);
+    let holder = {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            assert!(Instant::now() < deadline, "nobody probed");
+            if let Some(i) = (0..2).find(|&i| replicas[i].ask("acquire tier3_rest") == "admitted") {
+                break i;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let mut other = replicas.remove(1 - holder);
+    assert_eq!(other.ask("acquire tier3_rest"), "rejected");
+    drop(replicas); // the holder dies with its slot
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while other.ask("acquire tier3_rest") != "admitted" {
+        assert!(
+            Instant::now() < deadline,
+            "the dead replica's slot never came free"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(other.ask("release tier3_rest ok"), "released");
+    other.expect_state("tier3_rest", "closed", 5_000);
+}
+
+#[test]
+fn a_quorum_opens_the_fleet_only_once_enough_replicas_opened() {
+    let redis = RedisServer::start();
+    let mut args = breaker("tier1_mcp:1:60000:1:1").to_vec();
+    args.extend(["--quorum", "2", "--window-ms", "10000"]);
+    let mut a = Replica::start(&redis, "quorum", &args);
+    let mut b = Replica::start(&redis, "quorum", &args);
+    let mut c = Replica::start(&redis, "quorum", &args);
+    assert_eq!(a.ask("fail tier1_mcp"), "failed");
+    assert_eq!(a.ask("state tier1_mcp"), "open");
+    // One replica's own trouble stays its own.
+    assert_eq!(c.ask("wait tier1_mcp open 300"), "timeout closed");
+    assert_eq!(c.ask("ok tier1_mcp"), "ok");
+    // A second replica agrees: open everywhere.
+    assert_eq!(b.ask("fail tier1_mcp"), "failed");
+    c.expect_state("tier1_mcp", "open", 5_000);
+}
+
+#[test]
+fn a_quorum_counts_only_the_replicas_that_opened_within_its_window() {
+    let redis = RedisServer::start();
+    let mut args = breaker("tier1_mcp:1:60000:1:1").to_vec();
+    args.extend(["--quorum", "2", "--window-ms", "300"]);
+    let mut a = Replica::start(&redis, "window", &args);
+    let mut b = Replica::start(&redis, "window", &args);
+    let mut c = Replica::start(&redis, "window", &args);
+    assert_eq!(a.ask("fail tier1_mcp"), "failed");
+    std::thread::sleep(Duration::from_millis(500)); // A's vote is out of the window
+    assert_eq!(b.ask("fail tier1_mcp"), "failed");
+    assert_eq!(c.ask("wait tier1_mcp open 300"), "timeout closed");
+    assert_eq!(c.ask("ok tier1_mcp"), "ok");
+}
+
+#[test]
+fn with_redis_killed_calls_go_on_locally_the_outage_is_logged_once_and_reconciled() {
+    let mut redis = RedisServer::start();
+    let spec = breaker("tier1_mcp:2:60000:1:1");
+    let mut a = Replica::start(&redis, "outage", &spec);
+    let mut b = Replica::start(&redis, "outage", &spec);
+    a.expect_reachable(true);
+    redis.stop();
+    for _ in 0..20 {
+        assert_eq!(a.ask("ok tier1_mcp"), "ok", "Redis down never fails a call");
+    }
+    // The local breaker still works alone.
+    assert_eq!(a.ask("fail tier1_mcp"), "failed");
+    assert_eq!(a.ask("fail tier1_mcp"), "failed");
+    assert_eq!(a.ask("ok tier1_mcp"), "rejected");
+    a.expect_reachable(false);
+    std::thread::sleep(Duration::from_millis(500)); // several reconciliations fail meanwhile
+    assert_eq!(a.ask("outages"), "1");
+    // Redis returns, empty: A's open is recorded, and B takes it.
+    redis.restart();
+    b.expect_state("tier1_mcp", "open", 10_000);
+    a.expect_reachable(true);
+    let log = a.quit();
+    assert_eq!(
+        log.matches("fleet_unreachable").count(),
+        1,
+        "the outage is logged once:\n{log}"
+    );
+    assert_eq!(log.matches("fleet_reconnected").count(), 1, "{log}");
+}
+
+#[test]
+fn a_malformed_value_in_redis_is_named_with_its_key_and_spoils_nothing_else() {
+    let redis = RedisServer::start();
+    let key = "resilience:{bad:tier1_mcp}:state";
+    assert_eq!(redis.command(&["SET", key, "garbage"]), "+OK");
+    let mut args = breaker("tier1_mcp:1:60000:1:1").to_vec();
+    args.extend(breaker("tier2_sdk:1:60000:1:1"));
+    let mut a = Replica::start(&redis, "bad", &args);
+    let mut b = Replica::start(&redis, "bad", &args);
+    let shared = a.ask("shared tier1_mcp");
+    assert_eq!(
+        shared,
+        format!("error malformed value in Redis at {key}, field value: \"garbage\"")
+    );
+    // The other breaker is shared as ever.
+    assert_eq!(a.ask("fail tier2_sdk"), "failed");
+    b.expect_state("tier2_sdk", "open", 5_000);
+    // The malformed one decides alone: calls pass, and it opens locally.
+    assert_eq!(a.ask("ok tier1_mcp"), "ok");
+    assert_eq!(a.ask("fail tier1_mcp"), "failed");
+    assert_eq!(a.ask("ok tier1_mcp"), "rejected");
+    // A field of the right key with a wrong value is named too.
+    let hashed = "resilience:{bad:tier2_sdk}:state";
+    assert_eq!(redis.command(&["HSET", hashed, "until", "soon"]), ":0");
+    let shared = a.ask("shared tier2_sdk");
+    assert_eq!(
+        shared,
+        format!("error malformed value in Redis at {hashed}, field until: \"soon\"")
+    );
+    let log = a.quit();
+    assert!(log.contains("fleet_bad_value"), "{log}");
+    assert!(log.contains(key) && log.contains("garbage"), "{log}");
+}
+
+#[test]
+fn a_lost_subscription_is_made_again_and_is_no_outage() {
+    let redis = RedisServer::start();
+    let spec = breaker("tier1_mcp:1:60000:1:1");
+    let mut a = Replica::start(&redis, "resubscribe", &spec);
+    let mut b = Replica::start(&redis, "resubscribe", &spec);
+    a.expect_reachable(true);
+    b.expect_reachable(true);
+    for _ in 0..3 {
+        let killed = redis.command(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+        assert!(killed.starts_with(':'), "{killed}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert_eq!(a.ask("fail tier1_mcp"), "failed");
+    b.expect_state("tier1_mcp", "open", 5_000);
+    let log = b.quit();
+    assert_eq!(log.matches("fleet_unreachable").count(), 0, "{log}");
+}
