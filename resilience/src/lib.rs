@@ -104,6 +104,7 @@
 //! | `tower` | `resilience::tower`: `tower` layers guarding any `Service` with a breaker, a bulkhead, a rate limiter and retries (with a retry budget), and classifiers for `http` responses (turns on `http`) |
 //! | `http` | `resilience::http`: which HTTP statuses are failures of the dependency, and the wait a `Retry-After` header asks for |
 //! | `metrics` | `resilience::metrics`: every event published through the `metrics` facade, to any exporter (Prometheus, ...) |
+//! | `fleet` | `resilience::fleet`: the breakers of a manager shared by the replicas of a service through Redis (or Valkey): opened everywhere, probed once for the fleet |
 //! | `test-util` | for tests: breakers time everything on tokio's clock, so `tokio::time::pause` drives them (turns on tokio's `test-util`) |
 //!
 //! ```toml
@@ -128,6 +129,7 @@ pub mod error;
 pub mod events;
 pub mod fallback;
 #[cfg(feature = "fleet")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fleet")))]
 pub mod fleet;
 pub mod health;
 #[cfg(feature = "http")]
