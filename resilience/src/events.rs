@@ -438,3 +438,32 @@ pub(crate) fn rate_limited(name: &str, retry_after: Option<std::time::Duration>)
         "call refused by rate limiter"
     );
 }
+
+/// A bulkhead or rate limiter registered again under its name with other settings: the first
+/// is kept. `kind` is the field that names it, `bulkhead` or `rate_limiter`.
+#[cold]
+pub(crate) fn limit_config_conflict(
+    kind: &'static str,
+    name: &str,
+    kept: &dyn fmt::Debug,
+    ignored: &dyn fmt::Debug,
+) {
+    match kind {
+        "bulkhead" => tracing::warn!(
+            target: "resilience",
+            event = "config_conflict",
+            bulkhead = name,
+            kept = ?kept,
+            ignored = ?ignored,
+            "bulkhead registered again with a different configuration; keeping the first"
+        ),
+        _ => tracing::warn!(
+            target: "resilience",
+            event = "config_conflict",
+            rate_limiter = name,
+            kept = ?kept,
+            ignored = ?ignored,
+            "rate limiter registered again with a different configuration; keeping the first"
+        ),
+    }
+}

@@ -1,6 +1,7 @@
-//! Named circuit breakers: [`CircuitBreakerManager`], and the process-wide one, [`registry()`].
+//! Named circuit breakers, bulkheads and rate limiters: [`CircuitBreakerManager`], and the
+//! process-wide one, [`registry()`].
 //!
-//! Every function that names the same breaker shares it. The guide's advice holds: one breaker
+//! Every function that names the same breaker (or bulkhead, or rate limiter) shares it. The guide's advice holds: one breaker
 //! per service or tier (`tier1_mcp`, `tier2_sdk`, `tier3_rest`), not one for everything.
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,7 +14,11 @@ use crate::error::ConfigError;
 use crate::events::{self, Hub, StateChange};
 use crate::name::Name;
 
-/// A set of named circuit breakers.
+mod limits;
+
+/// A set of named circuit breakers, and of named bulkheads and rate limiters (see
+/// [`register_bulkhead`](Self::register_bulkhead) and
+/// [`register_rate_limiter`](Self::register_rate_limiter)).
 ///
 /// ```
 /// use resilience::{CircuitBreaker, CircuitBreakerManager, CircuitState};
@@ -34,6 +39,7 @@ use crate::name::Name;
 pub struct CircuitBreakerManager {
     breakers: RwLock<HashMap<Name, Arc<CircuitBreaker>>>,
     hub: Arc<Hub>,
+    limits: limits::Limits,
 }
 
 impl CircuitBreakerManager {
