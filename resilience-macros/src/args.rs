@@ -25,6 +25,12 @@ const DEFAULT_SUCCESS_THRESHOLD: u32 = 2;
 const DEFAULT_WINDOW_SIZE: u32 = 100;
 const DEFAULT_BASE_DELAY: Duration = Duration::from_secs(1);
 const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(60);
+// The limits' bounds (`resilience::limit` and `resilience::config`).
+const MAX_CONCURRENT: u64 = 1_000_000;
+const MAX_RATE: u64 = 1_000_000_000_000;
+const MAX_BURST: u64 = 1_000_000_000;
+/// The longest a full bucket of a rate limiter may take to refill, in nanoseconds: 100 years.
+const MAX_TOLERANCE: u128 = 100 * 365 * 24 * 3600 * 1_000_000_000;
 
 /// Which attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,16 +38,29 @@ pub enum Kind {
     CircuitBreaker,
     Retry,
     Fallback,
+    Timeout,
+    Bulkhead,
+    RateLimit,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::CircuitBreaker, Kind::Retry, Kind::Fallback];
+    pub const ALL: [Kind; 6] = [
+        Kind::CircuitBreaker,
+        Kind::Retry,
+        Kind::Fallback,
+        Kind::Timeout,
+        Kind::Bulkhead,
+        Kind::RateLimit,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::CircuitBreaker => "circuit_breaker",
             Kind::Retry => "retry",
             Kind::Fallback => "fallback",
+            Kind::Timeout => "timeout",
+            Kind::Bulkhead => "bulkhead",
+            Kind::RateLimit => "rate_limit",
         }
     }
 
@@ -66,8 +85,11 @@ impl Kind {
                 "jitter",
                 "budget",
                 "retry_if",
+                "retry_after",
             ],
-            Kind::Fallback => &[],
+            Kind::Fallback | Kind::Timeout => &[],
+            Kind::Bulkhead => &["name", "max_concurrent", "max_wait"],
+            Kind::RateLimit => &["name", "rate", "per", "burst", "cost", "max_wait"],
         }
     }
 }
@@ -110,6 +132,30 @@ pub struct RetryArgs {
     pub jitter: Option<Spanned<bool>>,
     pub budget: Option<Spanned<Duration>>,
     pub retry_if: Option<Path>,
+    pub retry_after: Option<Path>,
+}
+
+/// The time limit of `#[timeout(...)]`.
+pub struct TimeoutArgs {
+    pub after: Spanned<Duration>,
+}
+
+/// The settings of `#[bulkhead(...)]`.
+#[derive(Default)]
+pub struct BulkheadArgs {
+    pub name: Option<BreakerName>,
+    pub max_concurrent: Option<Spanned<u32>>,
+    pub max_wait: Option<Spanned<Duration>>,
+}
+
+/// The settings of `#[rate_limit(...)]`; `rate` and `per` are required.
+pub struct RateLimitArgs {
+    pub name: Option<BreakerName>,
+    pub rate: Spanned<u64>,
+    pub per: Spanned<Duration>,
+    pub burst: Option<Spanned<u32>>,
+    pub cost: Option<Spanned<u32>>,
+    pub max_wait: Option<Spanned<Duration>>,
 }
 
 /// The tiers of `#[fallback(...)]`, in order.
@@ -172,7 +218,7 @@ pub fn breaker(tokens: TokenStream, errors: &mut Errors) -> syn::Result<BreakerA
         };
         let key_name = key.to_string();
         match key_name.as_str() {
-            "name" => match name(&value) {
+            "name" => match name(&value, Noun::Breaker) {
                 Ok(name) => args.name = Some(name),
                 Err(e) => errors.push(e),
             },
@@ -287,6 +333,7 @@ pub fn retry(tokens: TokenStream, errors: &mut Errors) -> syn::Result<RetryArgs>
             "jitter" => set(&mut args.jitter, boolean(&key, &value), errors),
             "budget" => set(&mut args.budget, duration(&key, &value, false), errors),
             "retry_if" => set_path(&mut args.retry_if, &key, &value, errors),
+            "retry_after" => set_path(&mut args.retry_after, &key, &value, errors),
             _ => unreachable!("`known` lets only the attribute's keys through"),
         }
     }
@@ -318,6 +365,189 @@ pub fn retry(tokens: TokenStream, errors: &mut Errors) -> syn::Result<RetryArgs>
         (None, _) => {}
     }
     Ok(args)
+}
+
+/// Parses and checks `#[timeout(...)]`'s time limit, written alone: `#[timeout("5s")]`.
+/// `at` is the attribute.
+pub fn timeout(
+    tokens: TokenStream,
+    at: Span,
+    errors: &mut Errors,
+) -> syn::Result<Option<TimeoutArgs>> {
+    let items = Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens)?;
+    let mut items = items.into_iter();
+    let Some(first) = items.next() else {
+        errors.at(
+            at,
+            "#[timeout] needs the time limit of each attempt, like `#[timeout(\"5s\")]`",
+        );
+        return Ok(None);
+    };
+    if let Some(extra) = items.next() {
+        errors.push(syn::Error::new_spanned(
+            extra,
+            "#[timeout] takes one time limit, like `#[timeout(\"5s\")]`",
+        ));
+        return Ok(None);
+    }
+    if let Expr::Assign(assign) = &first {
+        let key = match &*assign.left {
+            Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+            _ => None,
+        };
+        errors.push(syn::Error::new_spanned(
+            &assign.left,
+            unknown_key(Kind::Timeout, key.as_deref().unwrap_or("..")),
+        ));
+        return Ok(None);
+    }
+    let key = Ident::new("timeout", Span::call_site());
+    match duration(&key, &first, false) {
+        Ok(after) => Ok(Some(TimeoutArgs { after })),
+        Err(e) => {
+            errors.push(e);
+            Ok(None)
+        }
+    }
+}
+
+/// Parses and checks `#[bulkhead(...)]`'s arguments.
+pub fn bulkhead(tokens: TokenStream, errors: &mut Errors) -> syn::Result<BulkheadArgs> {
+    let mut args = BulkheadArgs::default();
+    let mut seen = Vec::new();
+    for KeyValue { key, value } in key_values(tokens)? {
+        let Some(value) = known(Kind::Bulkhead, &key, value, &mut seen, errors) else {
+            continue;
+        };
+        match key.to_string().as_str() {
+            "name" => match name(&value, Noun::Bulkhead) {
+                Ok(name) => args.name = Some(name),
+                Err(e) => errors.push(e),
+            },
+            "max_concurrent" => set(
+                &mut args.max_concurrent,
+                count(&key, &value, MAX_CONCURRENT),
+                errors,
+            ),
+            "max_wait" => set(&mut args.max_wait, duration(&key, &value, true), errors),
+            _ => unreachable!("`known` lets only the attribute's keys through"),
+        }
+    }
+    Ok(args)
+}
+
+/// Parses and checks `#[rate_limit(...)]`'s arguments; `None` when `rate` or `per` is missing
+/// (reported at the attribute, `at`) or wrong.
+pub fn rate_limit(
+    tokens: TokenStream,
+    at: Span,
+    errors: &mut Errors,
+) -> syn::Result<Option<RateLimitArgs>> {
+    let mut name_arg = None;
+    let (mut rate, mut per, mut burst, mut cost, mut max_wait) = (None, None, None, None, None);
+    let mut seen = Vec::new();
+    // A key that is not known may be the missing one misspelt: then it alone is reported.
+    let mut unknown = false;
+    for KeyValue { key, value } in key_values(tokens)? {
+        let Some(value) = known(Kind::RateLimit, &key, value, &mut seen, errors) else {
+            unknown |= !Kind::RateLimit.keys().contains(&key.to_string().as_str());
+            continue;
+        };
+        match key.to_string().as_str() {
+            "name" => match name(&value, Noun::RateLimiter) {
+                Ok(name) => name_arg = Some(name),
+                Err(e) => errors.push(e),
+            },
+            "rate" => set(&mut rate, whole(&key, &value, MAX_RATE), errors),
+            "per" => set(&mut per, duration(&key, &value, false), errors),
+            "burst" => set(&mut burst, count(&key, &value, MAX_BURST), errors),
+            "cost" => set(&mut cost, count(&key, &value, MAX_BURST), errors),
+            "max_wait" => set(&mut max_wait, duration(&key, &value, true), errors),
+            _ => unreachable!("`known` lets only the attribute's keys through"),
+        }
+    }
+    let missing: Vec<&str> = ["rate", "per"]
+        .into_iter()
+        .filter(|key| !seen.iter().any(|s| s == key))
+        .collect();
+    if !missing.is_empty() && !unknown {
+        errors.at(
+            at,
+            format!(
+                "#[rate_limit] needs {}: how many calls (or credits) per period, like \
+                 `#[rate_limit(rate = 100, per = \"1s\")]`",
+                missing
+                    .iter()
+                    .map(|k| format!("`{k} = ...`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+        );
+    }
+    let (Some(rate), Some(per)) = (rate, per) else {
+        return Ok(None);
+    };
+    // Rules across settings, as the runtime's builder has them; each error at a written value.
+    let per_nanos = per.value.as_nanos();
+    if u128::from(rate.value) > per_nanos {
+        errors.at(
+            rate.span,
+            format!(
+                "`rate` ({}) must be at most one per nanosecond of `per` ({})",
+                rate.value,
+                written_duration(per.value)
+            ),
+        );
+        return Ok(None);
+    }
+    let interval = per_nanos.div_ceil(u128::from(rate.value));
+    let (burst_value, whence) = match &burst {
+        Some(b) => (u64::from(b.value), ""),
+        None => (rate.value.min(MAX_BURST), ", the default: the rate"),
+    };
+    if let Some(b) = &burst {
+        if interval * u128::from(b.value) > MAX_TOLERANCE {
+            errors.at(
+                b.span,
+                format!(
+                    "`burst` ({}) would take more than 100 years to refill at {} per {}",
+                    b.value,
+                    rate.value,
+                    written_duration(per.value)
+                ),
+            );
+        }
+    }
+    if let Some(c) = &cost {
+        if u64::from(c.value) > burst_value {
+            errors.at(
+                c.span,
+                format!(
+                    "`cost` ({}) must not exceed the burst ({burst_value}{whence}), or the call \
+                     could never pass",
+                    c.value
+                ),
+            );
+        }
+    }
+    Ok(Some(RateLimitArgs {
+        name: name_arg,
+        rate,
+        per,
+        burst,
+        cost,
+        max_wait,
+    }))
+}
+
+/// A duration as one writes it: whole days as days (`365days`, not humantime's months).
+fn written_duration(d: Duration) -> String {
+    const DAY: u64 = 24 * 3600;
+    if d.subsec_nanos() == 0 && d.as_secs() >= DAY && d.as_secs() % DAY == 0 {
+        format!("{}days", d.as_secs() / DAY)
+    } else {
+        humantime::format_duration(d).to_string()
+    }
 }
 
 /// Parses and checks `#[fallback(...)]`'s tiers. `own` is the guarded function's name, `at`
@@ -431,6 +661,11 @@ fn unknown_key(kind: Kind, key: &str) -> String {
     if kind == Kind::Fallback {
         return format!("#[fallback] takes a list of tiers, not `{key} = ...`");
     }
+    if kind == Kind::Timeout {
+        return format!(
+            "#[timeout] takes the time limit alone, like `#[timeout(\"5s\")]`, not `{key} = ...`"
+        );
+    }
     if let Some(other) = Kind::ALL
         .into_iter()
         .find(|k| *k != kind && k.keys().contains(&key))
@@ -441,7 +676,7 @@ fn unknown_key(kind: Kind, key: &str) -> String {
         );
     }
     // Names people reach for, from the guide's variables and other libraries.
-    const RENAMED: [(&str, &str); 8] = [
+    const RENAMED: [(&str, &str); 16] = [
         ("half_open_calls", "half_open_max_calls"),
         ("timeout", "recovery_timeout"),
         ("threshold", "failure_threshold"),
@@ -450,6 +685,14 @@ fn unknown_key(kind: Kind, key: &str) -> String {
         ("delay", "base_delay"),
         ("backoff", "exponential_base"),
         ("multiplier", "exponential_base"),
+        ("concurrency", "max_concurrent"),
+        ("max_in_flight", "max_concurrent"),
+        ("limit", "max_concurrent"),
+        ("period", "per"),
+        ("interval", "per"),
+        ("capacity", "burst"),
+        ("weight", "cost"),
+        ("timeout", "max_wait"),
     ];
     let suggestion = RENAMED
         .iter()
@@ -499,6 +742,11 @@ fn set<T>(slot: &mut Option<Spanned<T>>, parsed: syn::Result<Spanned<T>>, errors
 fn set_path(slot: &mut Option<Path>, key: &Ident, value: &Expr, errors: &mut Errors) {
     match value {
         Expr::Path(p) if p.qself.is_none() => *slot = Some(p.path.clone()),
+        other if key == "retry_after" => errors.push(syn::Error::new_spanned(
+            other,
+            "`retry_after` takes the path of a function `fn(&E) -> Option<Duration>`, like \
+             `retry_after = server_hint`",
+        )),
         other => errors.push(syn::Error::new_spanned(
             other,
             format!(
@@ -530,6 +778,16 @@ fn number(value: &Expr) -> Number<'_> {
 }
 
 fn count(key: &Ident, value: &Expr, max: u64) -> syn::Result<Spanned<u32>> {
+    debug_assert!(max <= u64::from(u32::MAX));
+    let n = whole(key, value, max)?;
+    Ok(Spanned {
+        value: n.value as u32,
+        span: n.span,
+    })
+}
+
+/// A whole number from 1 to `max`.
+fn whole(key: &Ident, value: &Expr, max: u64) -> syn::Result<Spanned<u64>> {
     let span = value.span();
     let err = |message: String| syn::Error::new_spanned(value, format!("`{key}` {message}"));
     match number(value) {
@@ -544,10 +802,7 @@ fn count(key: &Ident, value: &Expr, max: u64) -> syn::Result<Spanned<u32>> {
             } else if n > max {
                 Err(err(format!("is too large; at most {max}")))
             } else {
-                Ok(Spanned {
-                    value: n as u32,
-                    span,
-                })
+                Ok(Spanned { value: n, span })
             }
         }
         _ => Err(err(format!("expects a whole number, like `{key} = 5`"))),
@@ -678,7 +933,34 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     })
 }
 
-fn name(value: &Expr) -> syn::Result<BreakerName> {
+/// What a `name` names: its noun and the prefix of its environment variables.
+#[derive(Clone, Copy)]
+enum Noun {
+    Breaker,
+    Bulkhead,
+    RateLimiter,
+}
+
+impl Noun {
+    fn text(self) -> &'static str {
+        match self {
+            Noun::Breaker => "breaker",
+            Noun::Bulkhead => "bulkhead",
+            Noun::RateLimiter => "rate limiter",
+        }
+    }
+
+    fn variables(self) -> &'static str {
+        match self {
+            Noun::Breaker => "CIRCUIT_BREAKER_<NAME>_<KEY>",
+            Noun::Bulkhead => "BULKHEAD_<NAME>_<KEY>",
+            Noun::RateLimiter => "RATE_LIMIT_<NAME>_<KEY>",
+        }
+    }
+}
+
+fn name(value: &Expr, noun: Noun) -> syn::Result<BreakerName> {
+    let (what, variables) = (noun.text(), noun.variables());
     let span = value.span();
     let s = match value {
         Expr::Lit(ExprLit {
@@ -689,9 +971,11 @@ fn name(value: &Expr) -> syn::Result<BreakerName> {
             if p.path.segments.first().is_some_and(|s| s.ident == "Self") {
                 return Err(syn::Error::new_spanned(
                     value,
-                    "`name` takes a constant outside the impl block, like `name = TIER1` or \
-                     `name = crate::names::TIER1`: the breaker is declared in a `static`, which \
-                     cannot refer to `Self`",
+                    format!(
+                        "`name` takes a constant outside the impl block, like `name = TIER1` or \
+                         `name = crate::names::TIER1`: the {what} is declared in a `static`, \
+                         which cannot refer to `Self`"
+                    ),
                 ));
             }
             return Ok(BreakerName::Const(p.path.clone()));
@@ -699,8 +983,10 @@ fn name(value: &Expr) -> syn::Result<BreakerName> {
         _ => {
             return Err(syn::Error::new_spanned(
                 value,
-                "`name` expects the breaker's name as a string, like `name = \"tier1_mcp\"`, \
-                 or a `&str` constant, like `name = TIER1`",
+                format!(
+                    "`name` expects the {what}'s name as a string, like `name = \"tier1_mcp\"`, \
+                     or a `&str` constant, like `name = TIER1`"
+                ),
             ));
         }
     };
@@ -728,8 +1014,8 @@ fn name(value: &Expr) -> syn::Result<BreakerName> {
         Some(p) => Err(syn::Error::new(
             span,
             format!(
-                "invalid breaker name {name:?}: it {p}, so that its environment variables \
-                 CIRCUIT_BREAKER_<NAME>_<KEY> exist"
+                "invalid {what} name {name:?}: it {p}, so that its environment variables \
+                 {variables} exist"
             ),
         )),
         None => Ok(BreakerName::Literal(Spanned { value: name, span })),

@@ -45,3 +45,21 @@ pub fn fallback(args: TokenStream, item: TokenStream) -> TokenStream {
 pub fn __pipeline(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::pipeline(args.into(), item.into()).into()
 }
+
+/// Limits each attempt of an `async fn` to a time. See `resilience::timeout`.
+#[proc_macro_attribute]
+pub fn timeout(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Kind::Timeout, args.into(), item.into()).into()
+}
+
+/// Runs an `async fn` in a slot of a named bulkhead. See `resilience::bulkhead`.
+#[proc_macro_attribute]
+pub fn bulkhead(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Kind::Bulkhead, args.into(), item.into()).into()
+}
+
+/// Runs an `async fn` within a named rate limit. See `resilience::rate_limit`.
+#[proc_macro_attribute]
+pub fn rate_limit(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::attribute(Kind::RateLimit, args.into(), item.into()).into()
+}

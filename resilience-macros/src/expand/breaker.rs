@@ -20,25 +20,13 @@ pub(super) fn breaker_site(
     rp: &TokenStream,
 ) -> TokenStream {
     let site = Ident::new("__SITE", Span::mixed_site());
-    // The site records where it is written (`#[track_caller]`): at the attribute, or at the
-    // constant that names it.
-    let new = match &b.name {
-        Some(BreakerName::Literal(name)) => {
-            let name = &name.value;
-            quote!(#rp::BreakerSite::named(#name))
-        }
-        // A constant: its type and its value (a const evaluation) are checked where it is
-        // written, so the whole call carries its span.
-        Some(BreakerName::Const(path)) => {
-            respan(quote!(#rp::BreakerSite::named(#path)), path.span())
-        }
-        // The default: the module path and the function's name, `billing::zoho::get_account`.
-        // The const evaluation that checks the module path is reported at the attribute.
-        None => {
-            let suffix = format!("::{}", function.unraw());
-            quote!(#rp::BreakerSite::unnamed(::core::concat!(::core::module_path!(), #suffix)))
-        }
-    };
+    let new = site_constructor(
+        rp,
+        "BreakerSite",
+        b.name.as_ref(),
+        function,
+        TokenStream::new(),
+    );
     let mut calls = Vec::new();
     let mut count = |method: &str, v: &Option<Spanned<u32>>| {
         if let Some(v) = v {
@@ -67,18 +55,52 @@ pub(super) fn breaker_site(
     }
 }
 
-/// A breaker without a `name` is named after its module and function: a function whose name
-/// cannot be part of a breaker name (not ASCII) needs a name. The module path is checked where
+/// `<rp>::<Site>::named(name, args..)`, or `unnamed(default, args..)` where the default is the
+/// module path and the function's name. The site records where it is written
+/// (`#[track_caller]`): at the attribute, or at the constant that names it.
+pub(super) fn site_constructor(
+    rp: &TokenStream,
+    site: &str,
+    name: Option<&BreakerName>,
+    function: &Ident,
+    args: TokenStream,
+) -> TokenStream {
+    let site = Ident::new(site, Span::call_site());
+    match name {
+        Some(BreakerName::Literal(name)) => {
+            let name = &name.value;
+            quote!(#rp::#site::named(#name #args))
+        }
+        // A constant: its type and its value (a const evaluation) are checked where it is
+        // written, so the whole call carries its span.
+        Some(BreakerName::Const(path)) => {
+            respan(quote!(#rp::#site::named(#path #args)), path.span())
+        }
+        // The default: the module path and the function's name, `billing::zoho::get_account`.
+        // The const evaluation that checks the module path is reported at the attribute.
+        None => {
+            let suffix = format!("::{}", function.unraw());
+            quote!(#rp::#site::unnamed(::core::concat!(::core::module_path!(), #suffix) #args))
+        }
+    }
+}
+
+/// A breaker (bulkhead, rate limiter) without a `name` is named after its module and function: a
+/// function whose name cannot be part of such a name (not ASCII) needs a name. The module path is checked where
 /// it is known, in the const evaluation of the site.
-pub(super) fn default_name_check(function: &Ident, errors: &mut Errors) {
+pub(super) fn default_name_check(
+    function: &Ident,
+    (what, variables): (&str, &str),
+    errors: &mut Errors,
+) {
     let name = function.unraw().to_string();
     if !name.is_ascii() {
         errors.at(
             function.span(),
             format!(
-                "`{name}` cannot be part of a breaker name, which may contain only ASCII letters, \
-                 digits and `_` so that its environment variables CIRCUIT_BREAKER_<NAME>_<KEY> \
-                 exist; name the breaker with `name = \"...\"`"
+                "`{name}` cannot be part of a {what} name, which may contain only ASCII letters, \
+                 digits and `_` so that its environment variables {variables} \
+                 exist; name the {what} with `name = \"...\"`"
             ),
         );
     }

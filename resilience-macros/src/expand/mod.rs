@@ -23,6 +23,7 @@ mod async_trait;
 mod body;
 mod breaker;
 mod fallback;
+mod limits;
 mod pipeline;
 mod retry;
 #[cfg(test)]
@@ -30,7 +31,8 @@ mod tests;
 
 use async_trait::async_trait_body;
 use breaker::default_name_check;
-use pipeline::expand;
+use limits::Limits;
+use pipeline::{Layers, expand};
 
 /// The attribute of ours that runs last and writes the pipeline: `__pipeline`, re-exported by
 /// the runtime in `__private`.
@@ -222,28 +224,51 @@ fn build(
     let Some(&(first, ..)) = present.first() else {
         return Ok(quote!(#item));
     };
-    let mut breaker = None;
-    let mut retry = None;
-    let mut fallback = None;
+    let mut layers = Layers {
+        breaker: None,
+        retry: None,
+        fallback: None,
+        limits: Limits::default(),
+    };
+    // The first named layer without a name, for the one message about a default name.
+    let mut unnamed = None;
     for (kind, at, tokens) in present {
         match kind {
             Kind::CircuitBreaker => {
                 let b = args::breaker(tokens, &mut errors)?;
                 if b.name.is_none() {
-                    default_name_check(&item.sig.ident, &mut errors);
+                    unnamed.get_or_insert(("breaker", "CIRCUIT_BREAKER_<NAME>_<KEY>"));
                 }
-                breaker = Some(b);
+                layers.breaker = Some(b);
             }
-            Kind::Retry => retry = Some(args::retry(tokens, &mut errors)?),
+            Kind::Retry => layers.retry = Some(args::retry(tokens, &mut errors)?),
             Kind::Fallback => {
-                fallback = Some(args::fallback(tokens, &item.sig.ident, at, &mut errors)?)
+                layers.fallback = Some(args::fallback(tokens, &item.sig.ident, at, &mut errors)?)
+            }
+            Kind::Timeout => layers.limits.timeout = args::timeout(tokens, at, &mut errors)?,
+            Kind::Bulkhead => {
+                let b = args::bulkhead(tokens, &mut errors)?;
+                if b.name.is_none() {
+                    unnamed.get_or_insert(("bulkhead", "BULKHEAD_<NAME>_<KEY>"));
+                }
+                layers.limits.bulkhead = Some(b);
+            }
+            Kind::RateLimit => {
+                let r = args::rate_limit(tokens, at, &mut errors)?;
+                if r.as_ref().is_some_and(|r| r.name.is_none()) {
+                    unnamed.get_or_insert(("rate limiter", "RATE_LIMIT_<NAME>_<KEY>"));
+                }
+                layers.limits.rate_limit = r;
             }
         }
     }
+    if let Some(noun) = unnamed {
+        default_name_check(&item.sig.ident, noun, &mut errors);
+    }
     let present = item::Present {
         first,
-        retry: retry.is_some(),
-        fallback: fallback.is_some(),
+        retry: layers.retry.is_some(),
+        fallback: layers.fallback.is_some(),
     };
     // A method of an `#[async_trait]` impl has been rewritten to a `fn` returning the boxed
     // future of an `async move` block: the pipeline guards that block.
@@ -259,9 +284,7 @@ fn build(
         krate,
         item,
         &function,
-        breaker.as_ref(),
-        retry.as_ref(),
-        fallback.as_ref(),
+        &layers,
         async_trait.as_ref().map(|inner| &inner.boxed),
     ))
 }

@@ -1,4 +1,6 @@
-//! The whole pipeline, `fallback(retry(circuit_breaker(body)))`, each layer around the next.
+//! The whole pipeline,
+//! `fallback(retry(circuit_breaker(rate_limit(bulkhead(timeout(body))))))`, each layer around
+//! the next.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -8,19 +10,35 @@ use syn::{Ident, ItemFn, Path};
 use super::body::{clones, may_exit_early, signature, underscore_allow};
 use super::breaker::breaker_site;
 use super::fallback::tier_call;
+use super::limits::{self, Limits};
 use super::retry::retry_builder;
 use crate::args::{self, BreakerArgs, FallbackArgs, RetryArgs};
 use crate::item::Function;
+
+/// The layers written on the function.
+pub(super) struct Layers {
+    pub breaker: Option<BreakerArgs>,
+    pub retry: Option<RetryArgs>,
+    pub fallback: Option<FallbackArgs>,
+    pub limits: Limits,
+}
 
 pub(super) fn expand(
     krate: &TokenStream,
     item: &ItemFn,
     function: &Function,
-    breaker: Option<&BreakerArgs>,
-    retry: Option<&RetryArgs>,
-    fallback: Option<&FallbackArgs>,
+    layers: &Layers,
     boxed: Option<&TokenStream>,
 ) -> TokenStream {
+    let (breaker, retry, fallback) = (
+        layers.breaker.as_ref(),
+        layers.retry.as_ref(),
+        layers.fallback.as_ref(),
+    );
+    let limits = &layers.limits;
+    // Whether an attempt's error is a `Failure<E>` (it may be a rejection or a limit's), or
+    // the body's own `E`.
+    let guarded = breaker.is_some() || limits.any();
     let ItemFn {
         attrs, vis, block, ..
     } = item;
@@ -76,8 +94,8 @@ pub(super) fn expand(
         |result: TokenStream| quote_spanned!(ret.span()=> #rp::from_result::<#ret, _, _>(#result));
 
     // Type rules, each checked once, at the return type (the error type where it is written).
-    let mut checks = vec![quote_spanned!(ret.span()=> #rp::assert_result::<#ret>();)];
-    if breaker.is_some() || fallback.is_some() {
+    let mut checks = Vec::new();
+    if guarded || fallback.is_some() {
         checks.push(quote_spanned!(err_span=> let #convert = #rp::convert::<#err_ty>();));
     }
     if retry.is_some() {
@@ -125,34 +143,53 @@ pub(super) fn expand(
     };
     let predicate = |path: &Path| quote_spanned!(path.span()=> <_ as #rp::Predicate<#err_ty>>::test(&#path, #e));
 
-    // circuit_breaker(body): a `Result<T, CallError<E>>` with a breaker, `Result<T, E>` without.
+    // rate_limit(bulkhead(timeout(body))): a `Result<T, Failure<E>>` with a limit.
     let mut setup = TokenStream::new();
+    let limited = if limits.any() {
+        setup.extend(limits::sites(limits, &item.sig.ident, &rp));
+        Some(limits::layers(limits, run_body.clone(), &rp))
+    } else {
+        None
+    };
+
+    // circuit_breaker(..): a `Result<T, Failure<E>>` with a breaker or a limit, `Result<T, E>`
+    // without.
     let attempt_expr = match breaker {
         Some(b) => {
             setup.extend(breaker_site(b, &item.sig.ident, &breaker_handle, &rp));
             let is_failure = b.failure_if.as_ref().map_or(quote!(true), predicate);
+            // The body's error is recorded as `failure_if` says; a limit's timeout as a
+            // failure; a limit's refusal not at all (the permit is released unrecorded).
+            let (attempt, record, failed) = match &limited {
+                Some(limited) => (limited, quote!(#rp::record_attempt), quote!()),
+                None => (
+                    &run_body,
+                    quote!(#rp::record),
+                    quote!(.map_err(#rp::Failure::Failed)),
+                ),
+            };
             quote! {
                 match #breaker_handle.try_acquire() {
                     ::core::result::Result::Ok(#permit) => {
                         #clones
-                        let #result = #run_body;
-                        #permit.record_with(&#result, |#e| #is_failure);
-                        if #result.is_err() {
-                            #rp::note_failed();
-                        }
-                        #result.map_err(#rp::CallError::Failed)
+                        let #result = #attempt;
+                        #record(#permit, &#result, |#e| #is_failure);
+                        #result #failed
                     }
                     ::core::result::Result::Err(#open) => {
                         #rp::note_rejected(#fn_name, &#open);
-                        ::core::result::Result::Err(#rp::CallError::Rejected(#open))
+                        ::core::result::Result::Err(#rp::Failure::Rejected(#open))
                     }
                 }
             }
         }
-        None => quote! {{
-            #clones
-            #run_body
-        }},
+        None => {
+            let attempt = limited.as_ref().unwrap_or(&run_body);
+            quote! {{
+                #clones
+                #attempt
+            }}
+        }
     };
 
     // retry(...): the same type, after the retries.
@@ -160,14 +197,23 @@ pub(super) fn expand(
         Some(r) => {
             let builder = retry_builder(krate, r, &fn_name);
             let retry_if = r.retry_if.as_ref().map_or(quote!(true), predicate);
-            let (shown, judge) = match (breaker, fallback) {
-                // With tiers to fall back to, an open breaker sends the call on at once.
-                (Some(_), Some(_)) => (
+            // The verdict on the body's error: `retry_if`'s `bool`, or with `retry_after`, the
+            // hint's wait when `retry_if` holds.
+            let judge_error = match &r.retry_after {
+                Some(path) => {
+                    let hint = quote_spanned!(path.span()=> <_ as #rp::RetryAfterHint<#err_ty>>::hint(&#path, #e));
+                    quote!(#rp::hinted(#retry_if, #hint))
+                }
+                None => retry_if,
+            };
+            let (shown, judge) = match (guarded, fallback) {
+                // With tiers to fall back to, a refusal sends the call on at once.
+                (true, Some(_)) => (
                     quote!(#show.call(#error)),
                     quote!(#rp::verdict_call_or_fall_back),
                 ),
-                (Some(_), None) => (quote!(#show.call(#error)), quote!(#rp::verdict_call)),
-                (None, _) => (quote!(#show.plain(#error)), quote!(#rp::verdict)),
+                (true, None) => (quote!(#show.call(#error)), quote!(#rp::verdict_call)),
+                (false, _) => (quote!(#show.plain(#error)), quote!(#rp::verdict)),
             };
             quote! {{
                 let mut #run = {
@@ -180,7 +226,7 @@ pub(super) fn expand(
                         ::core::result::Result::Ok(#value) => break ::core::result::Result::Ok(#value),
                         ::core::result::Result::Err(#error) => {
                             let #error = #shown;
-                            let #verdict = #judge(&#error, |#e| #retry_if);
+                            let #verdict = #judge(&#error, |#e| #judge_error);
                             match #run.after_failure(#error, #verdict) {
                                 ::core::result::Result::Ok(#wait) => #rp::sleep(#wait).await,
                                 ::core::result::Result::Err(#gave_up) => {
@@ -207,7 +253,7 @@ pub(super) fn expand(
             };
             // Tiers are named by their functions, the guarded one first.
             let primary_tier = &fn_name;
-            let record_primary = if breaker.is_some() {
+            let record_primary = if guarded {
                 quote!(#failures.primary(#primary_tier, #error);)
             } else {
                 quote!(#failures.failed(#primary_tier, #error);)
@@ -252,7 +298,7 @@ pub(super) fn expand(
                 }
             }
         }
-        None if breaker.is_some() => {
+        None if guarded => {
             quote!((#primary_expr).map_err(|#e| #convert.call_error(#e)))
         }
         None => primary_expr,

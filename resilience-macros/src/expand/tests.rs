@@ -35,13 +35,25 @@ fn a_body_runs_in_place_only_when_it_cannot_leave_early() {
     }
 }
 
-/// The expansion of a method with all three attributes, pretty-printed, is checked in at
-/// `tests/expand/get_account.expanded.rs` for review. `UPDATE_EXPANSION=1 cargo test -p
-/// resilience-macros` rewrites it after a deliberate change.
+/// The expansion of a method with the breaker, retry and fallback attributes, pretty-printed, is
+/// checked in at `tests/expand/get_account.expanded.rs` for review. `UPDATE_EXPANSION=1 cargo
+/// test -p resilience-macros` rewrites it after a deliberate change.
 #[test]
 fn expansion_of_all_three_attributes_matches_the_snapshot() {
+    check_snapshot("get_account");
+}
+
+/// The same with all six attributes, the limits included: `tests/expand/all_six.expanded.rs`.
+#[test]
+fn expansion_of_all_six_attributes_matches_the_snapshot() {
+    check_snapshot("all_six");
+}
+
+/// Expands the impl block of `tests/expand/<name>.rs` and compares it with
+/// `tests/expand/<name>.expanded.rs`.
+fn check_snapshot(name: &str) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/expand");
-    let input = std::fs::read_to_string(format!("{dir}/get_account.rs")).unwrap();
+    let input = std::fs::read_to_string(format!("{dir}/{name}.rs")).unwrap();
     let mut block: syn::ItemImpl = syn::parse_str(&input).unwrap();
     let syn::ImplItem::Fn(method) = &mut block.items[0] else {
         panic!("the input is an impl block with one method");
@@ -78,7 +90,7 @@ fn expansion_of_all_three_attributes_matches_the_snapshot() {
         items: vec![syn::Item::Impl(block)],
     };
     let pretty = prettyplease::unparse(&file);
-    let path = format!("{dir}/get_account.expanded.rs");
+    let path = format!("{dir}/{name}.expanded.rs");
     if std::env::var_os("UPDATE_EXPANSION").is_some() {
         std::fs::write(&path, &pretty).unwrap();
     }

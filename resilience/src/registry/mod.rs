@@ -175,7 +175,8 @@ static REGISTRY: LazyLock<CircuitBreakerManager> = LazyLock::new(|| {
 /// The process-wide registry, built on first use.
 ///
 /// Every breaker written in a `#[circuit_breaker]` attribute anywhere in the program is in it
-/// from the start, with the attribute's settings, before its function is first called: the
+/// from the start (and every bulkhead and rate limiter written in a `#[bulkhead]` or
+/// `#[rate_limit]` attribute), with the attribute's settings, before its function is first called: the
 /// health monitor and an operator see it, and a breaker looked up by its name
 /// ([`get_or_register`](CircuitBreakerManager::get_or_register), `CircuitBreakerLayer::named`)
 /// gets the attribute's settings, whatever runs first. [`init()`](crate::init()) reports two
