@@ -1,9 +1,11 @@
-//! The `#[circuit_breaker]`, `#[retry]` and `#[fallback]` attributes of the
+//! The `#[circuit_breaker]`, `#[retry]`, `#[fallback]`, `#[timeout]`, `#[bulkhead]` and
+//! `#[rate_limit]` attributes of the
 //! [`resilience`](https://docs.rs/resilience) crate. Use them through `resilience`, which
 //! re-exports them and whose documentation describes them.
 //!
 //! Whatever the order they are written in, and however they are imported or renamed, the
-//! attributes of one function make one pipeline, `fallback(retry(circuit_breaker(body)))`: each
+//! attributes of one function make one pipeline,
+//! `fallback(retry(circuit_breaker(rate_limit(bulkhead(timeout(body))))))`: each
 //! leaves its arguments on one finishing attribute, `__pipeline`, that the first of them
 //! appends after all the others, and that emits the whole pipeline. Every configuration that cannot work is a compile
 //! error spanned on the offending token; the function is then emitted unchanged beside the

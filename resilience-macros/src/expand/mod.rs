@@ -1,5 +1,6 @@
-//! Code generation: one pipeline, `fallback(retry(circuit_breaker(body)))`, whatever the
-//! order the attributes were written in.
+//! Code generation: one pipeline,
+//! `fallback(retry(circuit_breaker(rate_limit(bulkhead(timeout(body))))))`, whatever the order
+//! the attributes were written in.
 //!
 //! The body stays in the function, in an `async` block of its own (so `return` and `?` keep
 //! their meaning) that is awaited in place on each run, or in a labeled block when it has
@@ -10,7 +11,9 @@
 //!
 //! Every attribute of ours leaves a `kind(arguments)` entry on the finisher, so that a new
 //! attribute is a new [`Kind`], its entry point calling [`attribute`], and its layer in
-//! [`build`] and [`expand`], at its place in the fixed order.
+//! [`build`] and [`expand`], at its place in the fixed order: `pipeline` composes the layers,
+//! each written in a file of its own (`breaker`, `retry`, `fallback`, `limits`), around the
+//! body (`body`).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
