@@ -18,6 +18,7 @@ pub use tokio::time::sleep;
 
 pub use resilience_macros::__pipeline;
 
+pub use crate::breaker::CallError;
 use crate::breaker::{Admission, CircuitBreaker};
 use crate::error::{
     AllTiersFailedError, BoxError, CircuitBreakerOpenError, Error, TierFailure, TierOutcome,
@@ -146,8 +147,8 @@ pub fn convert<E: FromResilienceError>() -> Convert<E> {
 impl<E> Convert<E> {
     /// The function's error for an attempt that went through a breaker or a limit.
     #[inline]
-    pub fn call_error(&self, error: Failure<E>) -> E {
-        match error {
+    pub fn call_error(&self, error: impl Into<Failure<E>>) -> E {
+        match error.into() {
             Failure::Failed(e) => e,
             Failure::Rejected(open) => (self.0)(Error::CircuitOpen(open)),
             Failure::Limited(limited) => (self.0)(limited),
@@ -155,7 +156,8 @@ impl<E> Convert<E> {
     }
 }
 
-/// How an attempt through a breaker or a limit failed.
+/// How an attempt through a breaker or a limit failed. (An attempt through a breaker alone
+/// fails with a [`CallError`], smaller, which the failure path turns into this.)
 pub enum Failure<E> {
     /// The body ran and returned this error.
     Failed(E),
@@ -165,6 +167,16 @@ pub enum Failure<E> {
     /// dropped), [`Error::BulkheadFull`] or [`Error::RateLimited`] (refused; the body did not
     /// run).
     Limited(Error),
+}
+
+impl<E> From<CallError<E>> for Failure<E> {
+    #[inline]
+    fn from(error: CallError<E>) -> Self {
+        match error {
+            CallError::Failed(e) => Failure::Failed(e),
+            CallError::Rejected(open) => Failure::Rejected(open),
+        }
+    }
 }
 
 impl<E: fmt::Display> fmt::Display for Failure<E> {
@@ -286,8 +298,8 @@ impl<E> Show<E> {
 
     /// `error`, displayable.
     #[inline]
-    pub fn call(&self, error: Failure<E>) -> Shown<Failure<E>> {
-        Shown(error, self.call)
+    pub fn call(&self, error: impl Into<Failure<E>>) -> Shown<Failure<E>> {
+        Shown(error.into(), self.call)
     }
 }
 
@@ -588,8 +600,8 @@ impl<E> Failures<E> {
 
     /// The guarded function's own run failed through its breaker or a limit (a breaker's
     /// rejection counts as a skip).
-    pub fn primary(&mut self, tier: &str, error: Failure<E>) {
-        match error {
+    pub fn primary(&mut self, tier: &str, error: impl Into<Failure<E>>) {
+        match error.into() {
             Failure::Rejected(open) => self.push(tier, TierOutcome::Skipped(open)),
             Failure::Failed(e) => self.failed(tier, e),
             Failure::Limited(limited) => self.push(tier, TierOutcome::Failed(Box::new(limited))),

@@ -160,12 +160,18 @@ pub(super) fn expand(
             let is_failure = b.failure_if.as_ref().map_or(quote!(true), predicate);
             // The body's error is recorded as `failure_if` says; a limit's timeout as a
             // failure; a limit's refusal not at all (the permit is released unrecorded).
+            // Through a breaker alone, the attempt fails with the smaller `CallError<E>`, so
+            // that the call path moves no more than it needs.
+            let rejected = match &limited {
+                Some(_) => quote!(#rp::Failure::Rejected),
+                None => quote!(#rp::CallError::Rejected),
+            };
             let (attempt, record, failed) = match &limited {
                 Some(limited) => (limited, quote!(#rp::record_attempt), quote!()),
                 None => (
                     &run_body,
                     quote!(#rp::record),
-                    quote!(.map_err(#rp::Failure::Failed)),
+                    quote!(.map_err(#rp::CallError::Failed)),
                 ),
             };
             quote! {
@@ -178,7 +184,7 @@ pub(super) fn expand(
                     }
                     ::core::result::Result::Err(#open) => {
                         #rp::note_rejected(#fn_name, &#open);
-                        ::core::result::Result::Err(#rp::Failure::Rejected(#open))
+                        ::core::result::Result::Err(#rejected(#open))
                     }
                 }
             }

@@ -43,12 +43,12 @@ impl ZohoClient {
                             #[allow(unreachable_code)] __resilience_ret
                         });
                         ::resilience::__private::record(__permit, &__result, |__e| true);
-                        __result.map_err(::resilience::__private::Failure::Failed)
+                        __result.map_err(::resilience::__private::CallError::Failed)
                     }
                     ::core::result::Result::Err(__open) => {
                         ::resilience::__private::note_rejected("get_account", &__open);
                         ::core::result::Result::Err(
-                            ::resilience::__private::Failure::Rejected(__open),
+                            ::resilience::__private::CallError::Rejected(__open),
                         )
                     }
                 };
