@@ -192,13 +192,41 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
 /// The body's future, given `after` to run: its output, or [`Error::Timeout`] once the time
 /// is up (the future is then dropped where it stands).
 #[inline]
-pub async fn time_limited<T, E>(
+pub fn time_limited<T, E, F: Future<Output = Result<T, E>>>(
     after: Duration,
-    body: impl Future<Output = Result<T, E>>,
-) -> Result<T, Failure<E>> {
-    match tokio::time::timeout(after, body).await {
-        Ok(result) => result.map_err(Failure::Failed),
-        Err(_) => Err(timed_out(after)),
+    body: F,
+) -> TimeLimited<F> {
+    TimeLimited {
+        inner: tokio::time::timeout(after, body),
+        after,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`time_limited`].
+    pub struct TimeLimited<F> {
+        #[pin]
+        inner: tokio::time::Timeout<F>,
+        after: Duration,
+    }
+}
+
+impl<T, E, F: Future<Output = Result<T, E>>> Future for TimeLimited<F> {
+    type Output = Result<T, Failure<E>>;
+
+    #[inline]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        match this.inner.poll(cx) {
+            std::task::Poll::Ready(Ok(result)) => {
+                std::task::Poll::Ready(result.map_err(Failure::Failed))
+            }
+            std::task::Poll::Ready(Err(_)) => std::task::Poll::Ready(Err(timed_out(*this.after))),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
     }
 }
 
