@@ -347,16 +347,8 @@ fn register_limiter(
 }
 
 #[cold]
-fn config_error(kind: &str, name: &Name, place: &Place, error: &ConfigError) {
-    tracing::error!(
-        target: "resilience",
-        event = "attribute_config_error",
-        kind,
-        limit = name.as_str(),
-        place = %place.place(),
-        error = %error,
-        "invalid limit configuration; the limit is not registered"
-    );
+fn config_error(kind: &'static str, name: &Name, place: &Place, error: &ConfigError) {
+    crate::events::limit_attribute_config_error(kind, name.as_str(), &place.place(), error);
 }
 
 /// A limit site, as the linker gathers them.
