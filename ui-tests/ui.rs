@@ -1,6 +1,6 @@
 //! Misuse that must not compile, each case named for the misuse, with the compiler's message
 //! checked in beside it (`.stderr`): one folder per attribute (`circuit_breaker/`, `retry/`,
-//! `fallback/`), then the function's shape (`shape/`), the type rules (`types/`), attributes
+//! `fallback/`, `timeout/`, `bulkhead/`, `rate_limit/`), then the function's shape (`shape/`), the type rules (`types/`), attributes
 //! used together (`combined/`), the body's own control flow (`control_flow/`) and the lints the
 //! function keeps (`lints/`). `pass/` holds every supported shape, compiled and run.
 //!
@@ -25,6 +25,9 @@ fn ui() {
             "circuit_breaker",
             "retry",
             "fallback",
+            "timeout",
+            "bulkhead",
+            "rate_limit",
             "shape",
             "types",
             "combined",

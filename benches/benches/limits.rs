@@ -2,6 +2,9 @@
 //! bulkhead against tokio's `Semaphore` and tower's `ConcurrencyLimit`, the timeout against
 //! `tokio::time::timeout`. Every benchmark id is `<shape>/<library>`; `BENCHMARKS.md` has the
 //! table.
+//!
+//! Each limit's attribute (`resilience_attribute`) runs beside the runtime call it stands for
+//! (`resilience_run`: the same future, awaited in place), which it should cost at most 1.1x.
 
 use std::convert::Infallible;
 use std::future::ready;
@@ -13,6 +16,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use governor::{Quota, RateLimiter as Governor};
 use resilience::limit::{Bulkhead, RateLimiter, Timeout};
+use resilience::{Error, bulkhead, rate_limit, timeout};
 use resilience_benches::block_on;
 use tower::{Service, ServiceExt};
 
@@ -31,12 +35,38 @@ fn governor() -> governor::DefaultDirectRateLimiter {
     Governor::direct(Quota::per_second(NonZeroU32::new(RATE).expect("non-zero")))
 }
 
-/// One admitted check.
+#[rate_limit(
+    name = "bench_rate_attribute",
+    rate = 1_000_000_000,
+    per = "1s",
+    burst = 1_000_000_000
+)]
+async fn rate_limited(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[bulkhead(name = "bench_bulkhead_attribute", max_concurrent = 15)]
+async fn in_a_slot(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+#[timeout("5s")]
+async fn timed(x: u64) -> Result<u64, Error> {
+    Ok(x)
+}
+
+/// One admitted check; and one admitted call, by the attribute and by the runtime's `run`.
 fn rate_limit(c: &mut Criterion) {
     let mut group = c.benchmark_group("rate_limit");
     let ours = limiter();
     group.bench_function("resilience", |b| {
         b.iter(|| black_box(ours.try_acquire().is_ok()))
+    });
+    group.bench_function("resilience_run", |b| {
+        b.iter(|| black_box(block_on(ours.run(ready(black_box(7u64)))).expect("admitted")))
+    });
+    group.bench_function("resilience_attribute", |b| {
+        b.iter(|| black_box(block_on(rate_limited(black_box(7))).expect("admitted")))
     });
     let theirs = governor();
     group.bench_function("governor", |b| b.iter(|| black_box(theirs.check().is_ok())));
@@ -90,7 +120,8 @@ fn rate_limit_contended(c: &mut Criterion) {
     group.finish();
 }
 
-/// A slot taken and freed, nobody waiting.
+/// A slot taken and freed, nobody waiting; and a call in a slot, by the attribute and by the
+/// runtime's `run`.
 fn bulkhead(c: &mut Criterion) {
     let mut group = c.benchmark_group("bulkhead");
     let ours = Bulkhead::builder("bench_bulkhead")
@@ -99,6 +130,12 @@ fn bulkhead(c: &mut Criterion) {
         .expect("valid");
     group.bench_function("resilience", |b| {
         b.iter(|| drop(black_box(ours.try_acquire().expect("a free slot"))))
+    });
+    group.bench_function("resilience_run", |b| {
+        b.iter(|| black_box(block_on(ours.run(ready(black_box(7u64)))).expect("a free slot")))
+    });
+    group.bench_function("resilience_attribute", |b| {
+        b.iter(|| black_box(block_on(in_a_slot(black_box(7))).expect("a free slot")))
     });
     let semaphore = tokio::sync::Semaphore::new(15);
     group.bench_function("tokio_semaphore", |b| {
@@ -119,7 +156,8 @@ fn bulkhead(c: &mut Criterion) {
     group.finish();
 }
 
-/// A future that is ready at once, under a time limit.
+/// A future that is ready at once, under a time limit, by the runtime (`resilience`) and by the
+/// attribute.
 fn timeout(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -130,6 +168,9 @@ fn timeout(c: &mut Criterion) {
     let ours = Timeout::new(Duration::from_secs(5)).expect("valid");
     group.bench_function("resilience", |b| {
         b.iter(|| black_box(block_on(ours.run(ready(black_box(7u64)))).expect("in time")))
+    });
+    group.bench_function("resilience_attribute", |b| {
+        b.iter(|| black_box(block_on(timed(black_box(7))).expect("in time")))
     });
     group.bench_function("tokio", |b| {
         b.iter(|| {

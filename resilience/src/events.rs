@@ -17,9 +17,9 @@
 //! | `circuit_disabled`  | WARN  | `circuit_breaker`, `old_state`                                         | the protection is off until re-enabled |
 //! | `call_failed`       | DEBUG | `circuit_breaker`, `failure_count`, `threshold`                        | one per failed call; the caller gets the error, `circuit_opened` sums them up |
 //! | `call_rejected`     | DEBUG | `circuit_breaker`, `state`                                             | one per refused call while open, announced by `circuit_opened` |
-//! | `config_conflict`   | WARN  | `circuit_breaker`, `kept`, `ignored`                                   | a setting written in code is not applied: fix the code |
+//! | `config_conflict`   | WARN  | `circuit_breaker` (or `bulkhead`, `rate_limiter`), `kept`, `ignored`   | a setting written in code is not applied: fix the code |
 //! | `config_error`      | ERROR | `context`, `variable`, `value`, `error`                                | a configured value was thrown away: fix the environment |
-//! | `attribute_config_error` | ERROR | `circuit_breaker`, `place` (`file:line`), `error`               | the settings written in a `#[circuit_breaker]` attribute were thrown away, its breaker runs on the defaults: fix the attribute |
+//! | `attribute_config_error` | ERROR | `circuit_breaker` (or `bulkhead`, `rate_limiter`), `place` (`file:line`), `error` | the settings written in a `#[circuit_breaker]` attribute were thrown away, its breaker runs on the defaults (a limit's: it runs outside the registry): fix the attribute |
 //! | `retry_attempt`     | INFO  | `operation`, `attempt`, `max_attempts`, `delay` (s), `error`           | the call goes on; it explains a slow call, no action needed |
 //! | `retry_exhausted`   | WARN  | `operation`, `attempts`, `error`                                       | the error goes back to the caller, which may still be served by a fallback tier: an error only if nothing serves (`all_tiers_failed`), which the caller knows, not the retry |
 //! | `tier_failed`       | INFO  | `operation`, `tier`, `error`                                           | the next tier is tried; `all_tiers_failed` reports when none is left |
@@ -440,4 +440,62 @@ pub(crate) fn rate_limited(name: &str, retry_after: Option<std::time::Duration>)
         retry_after_ms = retry_after.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         "call refused by rate limiter"
     );
+}
+
+/// A bulkhead or rate limiter registered again under its name with other settings: the first
+/// is kept. `kind` is the field that names it, `bulkhead` or `rate_limiter`.
+#[cold]
+pub(crate) fn limit_config_conflict(
+    kind: &'static str,
+    name: &str,
+    kept: &dyn fmt::Debug,
+    ignored: &dyn fmt::Debug,
+) {
+    match kind {
+        "bulkhead" => tracing::warn!(
+            target: "resilience",
+            event = "config_conflict",
+            bulkhead = name,
+            kept = ?kept,
+            ignored = ?ignored,
+            "bulkhead registered again with a different configuration; keeping the first"
+        ),
+        _ => tracing::warn!(
+            target: "resilience",
+            event = "config_conflict",
+            rate_limiter = name,
+            kept = ?kept,
+            ignored = ?ignored,
+            "rate limiter registered again with a different configuration; keeping the first"
+        ),
+    }
+}
+
+/// The settings of a `#[bulkhead]` or `#[rate_limit]` attribute could not be registered. `kind`
+/// is the field that names it, `bulkhead` or `rate_limiter`.
+#[cold]
+pub(crate) fn limit_attribute_config_error(
+    kind: &'static str,
+    name: &str,
+    place: &str,
+    error: &dyn fmt::Display,
+) {
+    match kind {
+        "bulkhead" => tracing::error!(
+            target: "resilience",
+            event = "attribute_config_error",
+            bulkhead = name,
+            place,
+            error = %error,
+            "invalid bulkhead configuration; the bulkhead runs outside the registry"
+        ),
+        _ => tracing::error!(
+            target: "resilience",
+            event = "attribute_config_error",
+            rate_limiter = name,
+            place,
+            error = %error,
+            "invalid rate limiter configuration; the limiter runs outside the registry"
+        ),
+    }
 }

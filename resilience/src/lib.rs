@@ -248,6 +248,7 @@ pub use resilience_macros::circuit_breaker;
 /// | `jitter` | multiply each wait by a random factor in [0.5, 1.5) | `true` |
 /// | `budget` | give up once the next wait would end later than this after the first call | none |
 /// | `retry_if` | a path to `fn(&E) -> bool`: which errors are retried | every `Err` |
+/// | `retry_after` | a path to `fn(&E) -> Option<Duration>`: a wait the error asks for (HTTP `Retry-After`), waited like an open circuit's | none |
 pub use resilience_macros::retry;
 
 /// Falls back to other functions, in order, when an `async fn` fails.
@@ -324,6 +325,107 @@ pub use resilience_macros::retry;
 /// ```
 pub use resilience_macros::fallback;
 
+/// Limits each attempt of an `async fn` returning `Result<T, E>` to a time: past it, the
+/// attempt's future is dropped where it stands and the function returns
+/// `E::from(resilience::Error::Timeout(..))`.
+///
+/// ```
+/// use resilience::{Error, timeout};
+///
+/// #[timeout("5s")]
+/// async fn get_account(id: u32) -> Result<u32, Error> {
+///     Ok(id)
+/// }
+/// # fn main() {}
+/// ```
+///
+/// The time limit is written alone: `"5s"`, `"500ms"`, `"2m"`, or seconds (`5`, `0.5`);
+/// zero, or more than 365 days, is a compile error. It holds for each attempt (inside
+/// [`macro@retry`], inside the slot of a [`macro@bulkhead`]), and under a
+/// [`macro@circuit_breaker`] a timeout counts as a failure of the dependency.
+///
+/// The six attributes compose in one order, whatever the order they are written in:
+/// `fallback(retry(circuit_breaker(rate_limit(bulkhead(timeout(body))))))`. An open circuit
+/// refuses before a token or a slot is spent; a refusal by the rate limiter or the bulkhead
+/// is not a failure of the dependency (the breaker records nothing), and [`macro@retry`]
+/// waits a rate limiter's `retry_after` when it fits within `max_delay`, as for an open
+/// circuit (a full bulkhead: the backoff delay); with [`macro@fallback`], a refusal sends the
+/// call to the next tier at once.
+pub use resilience_macros::timeout;
+
+/// Runs an `async fn` returning `Result<T, E>` in a slot of a named
+/// [`Bulkhead`](limit::Bulkhead): at most `max_concurrent` calls at once, the others waiting
+/// their turn up to `max_wait`, or refused with `E::from(resilience::Error::BulkheadFull(..))`.
+///
+/// ```
+/// use resilience::{Error, bulkhead};
+///
+/// struct Zoho;
+///
+/// impl Zoho {
+///     // Zoho's Professional edition: 15 concurrent calls per organisation, shared by every
+///     // method that names the bulkhead.
+///     #[bulkhead(name = "zoho_org", max_concurrent = 15, max_wait = "2s")]
+///     async fn get_account(&self, id: u32) -> Result<u32, Error> {
+///         Ok(id)
+///     }
+///
+///     #[bulkhead(name = "zoho_org", max_concurrent = 15, max_wait = "2s")]
+///     async fn get_invoice(&self, id: u32) -> Result<u32, Error> {
+///         Ok(id)
+///     }
+/// }
+/// # fn main() {}
+/// ```
+///
+/// The slot is held while the body runs and freed when it ends, fails or is dropped. Names
+/// follow [`macro@circuit_breaker`]'s rules: every function naming the same bulkhead shares
+/// it, it is in [`registry()`] from the start of the program
+/// ([`bulkhead_metrics`](CircuitBreakerManager::bulkhead_metrics)), `BULKHEAD_<NAME>_MAX_CONCURRENT`
+/// and `BULKHEAD_<NAME>_MAX_WAIT` beat the values written here, and without `name` it is named
+/// after the module path and the function. See [`macro@timeout`] for the order of the layers.
+///
+/// | key | value | default |
+/// |---|---|---|
+/// | `name` | `"zoho_org"`, or a `&str` constant | the module path and the function's name |
+/// | `max_concurrent` | calls at once, 1 to [`limit::MAX_CONCURRENT`] | 10 |
+/// | `max_wait` | how long a call waits for a slot: `"2s"`, `"500ms"` or seconds | 0: refused at once |
+pub use resilience_macros::bulkhead;
+
+/// Runs an `async fn` returning `Result<T, E>` within a named
+/// [`RateLimiter`](limit::RateLimiter): at most `rate` tokens per `per`, each call taking
+/// `cost`, waiting for them up to `max_wait`, or refused with
+/// `E::from(resilience::Error::RateLimited(..))`, whose `retry_after` says when they will be
+/// there.
+///
+/// ```
+/// use resilience::{Error, rate_limit};
+///
+/// // Zoho's API credits: 100 000 a day, at most 500 at once; a search costs 5.
+/// #[rate_limit(name = "zoho_credits", rate = 100_000, per = "24h", burst = 500, cost = 5)]
+/// async fn search(query: &str) -> Result<usize, Error> {
+///     Ok(query.len())
+/// }
+/// # fn main() {}
+/// ```
+///
+/// Names follow [`macro@circuit_breaker`]'s rules: every function naming the same limiter
+/// shares it (each with its own `cost`), it is in [`registry()`] from the start of the program
+/// ([`rate_limiter_metrics`](CircuitBreakerManager::rate_limiter_metrics)),
+/// `RATE_LIMIT_<NAME>_RATE`, `_PER`, `_BURST` and `_MAX_WAIT` beat the values written here,
+/// and without `name` it is named after the module path and the function. A call dropped
+/// while it waits gives its tokens back. See [`macro@timeout`] for the order of the layers.
+///
+/// | key | value | default |
+/// |---|---|---|
+/// | `rate` | tokens per period, 1 to [`config::MAX_RATE`] | required |
+/// | `per` | the period: `"1s"`, `"24h"` or seconds | required |
+/// | `name` | `"zoho_credits"`, or a `&str` constant | the module path and the function's name |
+/// | `burst` | the most tokens taken at once, 1 to [`limit::MAX_BURST`] | `rate` |
+/// | `cost` | tokens a call takes, at most the burst | 1 |
+/// | `max_wait` | how long a call waits for its tokens | 0: refused at once |
+pub use resilience_macros::rate_limit;
+
 pub use breaker::{
     Admission, CallError, CircuitBreaker, CircuitBreakerBuilder, CircuitBreakerConfig,
     CircuitState, Metrics, OwnedPermit, Permit,
@@ -343,7 +445,7 @@ pub use retry::{RetryError, RetryPolicy, RetryPolicyBuilder, RetryRun, Verdict};
 /// Validates the environment now, for a service that wants to fail fast at start-up: every
 /// global variable and every per-breaker `CIRCUIT_BREAKER_<NAME>_<KEY>` variable present, and
 /// the rules between two settings that they set, with the values each attribute writes (see
-/// [`config::init`]); then the breakers written in `#[circuit_breaker]` attributes: two
+/// [`config::init`]); then the breakers, bulkheads and rate limiters written in attributes: two
 /// attributes that give one name different settings, or a function without a name whose
 /// default name is taken (by another function of its module, or written as a `name`), are an
 /// error naming both places.

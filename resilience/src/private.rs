@@ -1,4 +1,5 @@
-//! Support for the code that `#[circuit_breaker]`, `#[retry]` and `#[fallback]` generate.
+//! Support for the code that the attributes (`#[circuit_breaker]`, `#[retry]`, `#[fallback]`,
+//! `#[timeout]`, `#[bulkhead]`, `#[rate_limit]`) generate.
 //!
 //! Not a public API: it may change in any release. Generated code names these items as
 //! `::resilience::__private::…`.
@@ -8,28 +9,39 @@
 //! return type, an argument's type, a predicate's path, a tier's name.
 
 use std::fmt;
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
+use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 pub use tokio::time::sleep;
 
 pub use resilience_macros::__pipeline;
 
 pub use crate::breaker::CallError;
+use crate::breaker::{Admission, CircuitBreaker};
 use crate::error::{
     AllTiersFailedError, BoxError, CircuitBreakerOpenError, Error, TierFailure, TierOutcome,
 };
 use crate::events;
+use crate::limit::TimeoutError;
 use crate::retry::{RetryPolicy, RetryPolicyBuilder, Verdict};
-pub use crate::sites::{BreakerSite, SiteRef};
+pub use crate::sites::{BreakerSite, BulkheadSite, LimitSiteRef, RateLimiterSite, SiteRef};
 pub use inventory;
 
-/// `submit!(SITE)`: adds the `static` breaker site `SITE` to the list the linker gathers.
+/// `submit!(SITE)`: adds the `static` breaker site `SITE` to the list the linker gathers;
+/// `submit!(bulkhead SITE)` and `submit!(rate_limit SITE)` add a limit's site.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __resilience_submit_site {
     ($site:ident) => {
         $crate::__private::inventory::submit!($crate::__private::SiteRef(&$site));
+    };
+    (bulkhead $site:ident) => {
+        $crate::__private::inventory::submit!($crate::__private::LimitSiteRef::Bulkhead(&$site));
+    };
+    (rate_limit $site:ident) => {
+        $crate::__private::inventory::submit!($crate::__private::LimitSiteRef::RateLimiter(&$site));
     };
 }
 
@@ -64,7 +76,7 @@ impl RetryCell {
 
 /// The return type of a guarded function.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` is not a `Result`: a function under #[circuit_breaker], #[retry] or #[fallback] must return `Result<T, E>`",
+    message = "`{Self}` is not a `Result`: a function under #[circuit_breaker], #[retry], #[fallback], #[timeout], #[bulkhead] or #[rate_limit] must return `Result<T, E>`",
     label = "not a `Result<T, E>`"
 )]
 pub trait ResultReturn {
@@ -108,10 +120,6 @@ pub fn from_result<R: ResultReturn<Ok = T, Err = E>, T, E>(result: Result<T, E>)
     R::from_result(result)
 }
 
-/// Checks at the return type that it is a `Result`.
-#[inline]
-pub fn assert_result<R: ResultReturn>() {}
-
 // Each type rule on the error type is checked once, where a witness is made, at the user's
 // return type. The witness carries the conversions as function pointers, so that the code
 // using them has no bound of its own and a broken rule is reported once, not at every use.
@@ -119,7 +127,7 @@ pub fn assert_result<R: ResultReturn>() {}
 /// An error type that can carry the runtime's errors.
 #[diagnostic::on_unimplemented(
     message = "the error type `{Self}` does not implement `From<resilience::Error>`",
-    label = "a breaker's rejection, or all tiers failing, is returned as this error type",
+    label = "a breaker's rejection, a limit's refusal or timeout, or all tiers failing, is returned as this error type",
     note = "add `impl From<resilience::Error> for {Self}`, e.g. with a variant `Resilience(#[from] resilience::Error)`"
 )]
 pub trait FromResilienceError: From<Error> {}
@@ -137,14 +145,150 @@ pub fn convert<E: FromResilienceError>() -> Convert<E> {
 }
 
 impl<E> Convert<E> {
-    /// The function's error for an attempt that went through a breaker.
+    /// The function's error for an attempt that went through a breaker or a limit.
     #[inline]
-    pub fn call_error(&self, error: CallError<E>) -> E {
-        match error {
-            CallError::Rejected(open) => (self.0)(Error::CircuitOpen(open)),
-            CallError::Failed(e) => e,
+    pub fn call_error(&self, error: impl Into<Failure<E>>) -> E {
+        match error.into() {
+            Failure::Failed(e) => e,
+            Failure::Rejected(open) => (self.0)(Error::CircuitOpen(open)),
+            Failure::Limited(limited) => (self.0)(limited),
         }
     }
+}
+
+/// How an attempt through a breaker or a limit failed. (An attempt through a breaker alone
+/// fails with a [`CallError`], smaller, which the failure path turns into this.)
+pub enum Failure<E> {
+    /// The body ran and returned this error.
+    Failed(E),
+    /// The breaker refused; the body did not run.
+    Rejected(CircuitBreakerOpenError),
+    /// A limit stopped the attempt: [`Error::Timeout`] (the body ran out of time and was
+    /// dropped), [`Error::BulkheadFull`] or [`Error::RateLimited`] (refused; the body did not
+    /// run).
+    Limited(Error),
+}
+
+impl<E> From<CallError<E>> for Failure<E> {
+    #[inline]
+    fn from(error: CallError<E>) -> Self {
+        match error {
+            CallError::Failed(e) => Failure::Failed(e),
+            CallError::Rejected(open) => Failure::Rejected(open),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Failure<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Failed(e) => e.fmt(f),
+            Failure::Rejected(open) => open.fmt(f),
+            Failure::Limited(limited) => limited.fmt(f),
+        }
+    }
+}
+
+/// The body's future, given `after` to run: its output, or [`Error::Timeout`] once the time
+/// is up (the future is then dropped where it stands).
+#[inline]
+pub fn time_limited<T, E, F: Future<Output = Result<T, E>>>(
+    after: Duration,
+    body: F,
+) -> TimeLimited<F> {
+    TimeLimited {
+        inner: tokio::time::timeout(after, body),
+        after,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`time_limited`].
+    pub struct TimeLimited<F> {
+        #[pin]
+        inner: tokio::time::Timeout<F>,
+        after: Duration,
+    }
+}
+
+impl<T, E, F: Future<Output = Result<T, E>>> Future for TimeLimited<F> {
+    type Output = Result<T, Failure<E>>;
+
+    #[inline]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        match this.inner.poll(cx) {
+            std::task::Poll::Ready(Ok(result)) => {
+                std::task::Poll::Ready(result.map_err(Failure::Failed))
+            }
+            std::task::Poll::Ready(Err(_)) => std::task::Poll::Ready(Err(timed_out(*this.after))),
+            std::task::Poll::Pending => std::task::Poll::Pending,
+        }
+    }
+}
+
+#[cold]
+fn timed_out<E>(after: Duration) -> Failure<E> {
+    Failure::Limited(Error::Timeout(TimeoutError { after }))
+}
+
+/// A bulkhead's refusal, as an attempt's failure.
+#[cold]
+pub fn bulkhead_full<E>(full: crate::limit::BulkheadFullError) -> Failure<E> {
+    Failure::Limited(Error::BulkheadFull(full))
+}
+
+/// A rate limiter's refusal, as an attempt's failure.
+#[cold]
+pub fn rate_limited<E>(limited: crate::limit::RateLimitedError) -> Failure<E> {
+    Failure::Limited(Error::RateLimited(limited))
+}
+
+/// Gives the breaker the body's outcome (`Ok`, a success; `Err`, a failure when `is_failure`
+/// says so), noting a failure for an enclosing fallback chain.
+#[inline]
+pub fn record<B: Deref<Target = CircuitBreaker>, T, E>(
+    permit: Admission<B>,
+    result: &Result<T, E>,
+    is_failure: impl FnOnce(&E) -> bool,
+) {
+    permit.record_with(result, is_failure);
+    if result.is_err() {
+        note_failed();
+    }
+}
+
+/// Gives the breaker an attempt's outcome: a success; the body's error, a failure when
+/// `is_failure` says so; a timeout, a failure of the dependency; a refusal by a limit, nothing,
+/// since the dependency was not called: the permit is released unrecorded. A failure is noted
+/// for an enclosing fallback chain.
+#[inline]
+pub fn record_attempt<B: Deref<Target = CircuitBreaker>, T, E>(
+    permit: Admission<B>,
+    result: &Result<T, Failure<E>>,
+    is_failure: impl FnOnce(&E) -> bool,
+) {
+    match result {
+        Ok(_) => permit.record_success(),
+        Err(Failure::Failed(e)) if is_failure(e) => permit.record_failure(),
+        Err(Failure::Failed(_)) => permit.record_success(),
+        Err(Failure::Limited(Error::Timeout(_))) => permit.record_failure(),
+        Err(_) => release(permit),
+    }
+    if result.is_err() {
+        note_failed();
+    }
+}
+
+/// Releases a breaker's permit without recording an outcome: the call was refused by a limit
+/// before reaching the dependency, which says nothing of its health. A half-open slot is freed
+/// (what dropping an unrecorded permit does).
+#[inline]
+pub fn release<B: Deref<Target = CircuitBreaker>>(permit: Admission<B>) {
+    drop(permit);
 }
 
 /// An error type that retries can log.
@@ -161,7 +305,7 @@ impl<E: fmt::Display> LoggableError for E {}
 /// Proof that `E: Display`, with the formatting of `E` and of `CallError<E>`.
 pub struct Show<E> {
     plain: fn(&E, &mut fmt::Formatter<'_>) -> fmt::Result,
-    call: fn(&CallError<E>, &mut fmt::Formatter<'_>) -> fmt::Result,
+    call: fn(&Failure<E>, &mut fmt::Formatter<'_>) -> fmt::Result,
 }
 
 /// The witness of `E: Display`.
@@ -169,7 +313,7 @@ pub struct Show<E> {
 pub fn show<E: LoggableError>() -> Show<E> {
     Show {
         plain: <E as fmt::Display>::fmt,
-        call: <CallError<E> as fmt::Display>::fmt,
+        call: <Failure<E> as fmt::Display>::fmt,
     }
 }
 
@@ -182,8 +326,8 @@ impl<E> Show<E> {
 
     /// `error`, displayable.
     #[inline]
-    pub fn call(&self, error: CallError<E>) -> Shown<CallError<E>> {
-        Shown(error, self.call)
+    pub fn call(&self, error: impl Into<Failure<E>>) -> Shown<Failure<E>> {
+        Shown(error.into(), self.call)
     }
 }
 
@@ -204,40 +348,94 @@ impl<T> fmt::Display for Shown<T> {
     }
 }
 
-/// The retry verdict for an attempt that went through a breaker.
-#[inline]
-pub fn verdict_call<E>(error: &Shown<CallError<E>>, retry_if: impl FnOnce(&E) -> bool) -> Verdict {
-    match &error.0 {
-        CallError::Rejected(open) => Verdict::for_rejection(open),
-        CallError::Failed(e) => verdict_of(e, retry_if),
+/// The verdict on the body's error: `retry_if`'s answer, or with `retry_after = path`,
+/// [`hinted`]'s.
+pub trait Judged {
+    /// As a verdict.
+    fn verdict(self) -> Verdict;
+}
+
+impl Judged for bool {
+    #[inline]
+    fn verdict(self) -> Verdict {
+        if self { Verdict::Retry } else { Verdict::Stop }
     }
 }
 
-/// The retry verdict for an attempt that went through a breaker, when fallback tiers follow: a
-/// rejection ends the retries at once, so that the next tier serves instead of the call
-/// waiting for this tier's breaker.
+impl Judged for Verdict {
+    #[inline]
+    fn verdict(self) -> Verdict {
+        self
+    }
+}
+
+/// The verdict on the body's error with a hint: stop when `retry_if` says so, else wait the
+/// hint's time when it gives one (at least the backoff delay, and only when it fits, as for an
+/// open circuit), else the backoff delay.
 #[inline]
-pub fn verdict_call_or_fall_back<E>(
-    error: &Shown<CallError<E>>,
-    retry_if: impl FnOnce(&E) -> bool,
+pub fn hinted(retry: bool, hint: Option<Duration>) -> Verdict {
+    match (retry, hint) {
+        (false, _) => Verdict::Stop,
+        (true, Some(wait)) => Verdict::RetryAfter(wait),
+        (true, None) => Verdict::Retry,
+    }
+}
+
+/// The retry verdict for an attempt that went through a breaker or a limit: an open circuit's
+/// or a rate limiter's refusal is retried after its `retry_after` (stopped without one), a
+/// bulkhead's refusal and a timeout after the backoff delay, the body's error as `judge` says.
+#[inline]
+pub fn verdict_call<E, V: Judged>(
+    error: &Shown<Failure<E>>,
+    judge: impl FnOnce(&E) -> V,
 ) -> Verdict {
     match &error.0 {
-        CallError::Rejected(_) => Verdict::Stop,
-        CallError::Failed(e) => verdict_of(e, retry_if),
+        Failure::Failed(e) => judge(e).verdict(),
+        Failure::Rejected(open) => Verdict::for_rejection(open),
+        Failure::Limited(Error::RateLimited(limited)) => match limited.retry_after() {
+            Some(wait) => Verdict::RetryAfter(wait),
+            None => Verdict::Stop,
+        },
+        Failure::Limited(_) => Verdict::Retry,
+    }
+}
+
+/// The retry verdict for an attempt that went through a breaker or a limit, when fallback
+/// tiers follow: a refusal (an open circuit, a full bulkhead, a spent rate limit) ends the
+/// retries at once, so that the next tier serves instead of the call waiting for this one.
+#[inline]
+pub fn verdict_call_or_fall_back<E, V: Judged>(
+    error: &Shown<Failure<E>>,
+    judge: impl FnOnce(&E) -> V,
+) -> Verdict {
+    match &error.0 {
+        Failure::Failed(e) => judge(e).verdict(),
+        Failure::Limited(Error::Timeout(_)) => Verdict::Retry,
+        Failure::Rejected(_) | Failure::Limited(_) => Verdict::Stop,
     }
 }
 
 /// The retry verdict for a plain attempt.
 #[inline]
-pub fn verdict<E>(error: &Shown<E>, retry_if: impl FnOnce(&E) -> bool) -> Verdict {
-    verdict_of(&error.0, retry_if)
+pub fn verdict<E, V: Judged>(error: &Shown<E>, judge: impl FnOnce(&E) -> V) -> Verdict {
+    judge(&error.0).verdict()
 }
 
-fn verdict_of<E>(error: &E, retry_if: impl FnOnce(&E) -> bool) -> Verdict {
-    if retry_if(error) {
-        Verdict::Retry
-    } else {
-        Verdict::Stop
+/// A hint over the function's error type: `retry_after = path`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a retry-after hint over the function's error type `{E}`",
+    label = "expected a function `fn(&{E}) -> Option<Duration>`"
+)]
+pub trait RetryAfterHint<E> {
+    /// How long to wait before retrying after `error`, if the error says.
+    fn hint(&self, error: &E) -> Option<Duration>;
+}
+
+#[diagnostic::do_not_recommend]
+impl<E, F: Fn(&E) -> Option<Duration>> RetryAfterHint<E> for F {
+    #[inline]
+    fn hint(&self, error: &E) -> Option<Duration> {
+        self(error)
     }
 }
 
@@ -428,11 +626,13 @@ impl<E> Failures<E> {
         }
     }
 
-    /// The guarded function's own run failed through its breaker (a rejection counts as a skip).
-    pub fn primary(&mut self, tier: &str, error: CallError<E>) {
-        match error {
-            CallError::Rejected(open) => self.push(tier, TierOutcome::Skipped(open)),
-            CallError::Failed(e) => self.failed(tier, e),
+    /// The guarded function's own run failed through its breaker or a limit (a breaker's
+    /// rejection counts as a skip).
+    pub fn primary(&mut self, tier: &str, error: impl Into<Failure<E>>) {
+        match error.into() {
+            Failure::Rejected(open) => self.push(tier, TierOutcome::Skipped(open)),
+            Failure::Failed(e) => self.failed(tier, e),
+            Failure::Limited(limited) => self.push(tier, TierOutcome::Failed(Box::new(limited))),
         }
     }
 

@@ -352,4 +352,42 @@ fn the_limit_and_retry_layers_allocate_nothing_per_call() {
     }
     let policy = RetryPolicy::builder().ignore_env().build().unwrap();
     assert_eq!(count(RetryLayer::new(policy).layer(Echo)), 0, "retry");
+
+// The attributes of the limits, under a breaker and retries
+// ---------------------------------------------------------------------------------------------
+
+#[resilience::retry(max_attempts = 2, base_delay = "1s")]
+#[resilience::circuit_breaker(name = "alloc_attribute")]
+#[resilience::rate_limit(name = "alloc_attribute", rate = 1, per = "1h")]
+#[resilience::bulkhead(name = "alloc_attribute", max_concurrent = 1)]
+#[resilience::timeout("5s")]
+async fn limited(x: u32) -> Result<u32, resilience::Error> {
+    Ok(x)
+}
+
+#[resilience::bulkhead(name = "alloc_attribute_alone", max_concurrent = 1)]
+#[resilience::timeout("5s")]
+async fn slotted(x: u32) -> Result<u32, resilience::Error> {
+    Ok(x)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_attribute_call_under_the_limits_allocates_nothing_admitted_or_refused() {
+    // Warm up: the registry and the sites, tracing callsites, the timer wheel.
+    assert_eq!(slotted(1).await.unwrap(), 1);
+    assert_eq!(
+        allocations(|| assert_eq!(run(slotted(2)).unwrap(), 2)),
+        0,
+        "admitted"
+    );
+    assert_eq!(limited(1).await.unwrap(), 1);
+    // Refused by the rate limiter (its one token an hour is spent): two attempts, no wait
+    // (the hour is past max_delay), the refusal returned.
+    let refused = allocations(|| {
+        assert!(matches!(
+            run(limited(2)),
+            Err(resilience::Error::RateLimited(_))
+        ))
+    });
+    assert_eq!(refused, 0, "refused");
 }

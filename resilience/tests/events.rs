@@ -161,6 +161,59 @@ fn registering_a_name_twice_with_another_config_keeps_the_first_and_warns() {
     );
 }
 
+/// Bulkheads and rate limiters follow the breakers' rule: the first registration of a name
+/// wins, and one with other settings is named in a `config_conflict` warning.
+#[test]
+fn registering_a_limit_twice_with_other_settings_keeps_the_first_and_warns() {
+    use resilience::limit::{Bulkhead, RateLimiter};
+    let (events, _guard) = support::capture();
+    let manager = CircuitBreakerManager::new();
+    let org = |n| Bulkhead::builder("zoho_org").max_concurrent(n).ignore_env();
+    let first = manager.register_bulkhead(org(15)).unwrap();
+    assert!(Arc::ptr_eq(
+        &first,
+        &manager.register_bulkhead(org(15)).unwrap()
+    ));
+    assert!(events.named("config_conflict").is_empty(), "same settings");
+    let other = manager.register_bulkhead(org(20)).unwrap();
+    assert!(Arc::ptr_eq(&first, &other), "the first registration wins");
+    assert_eq!(other.config().max_concurrent, 15);
+
+    let day = Duration::from_secs(86_400);
+    let credits = |burst| {
+        RateLimiter::builder("zoho_credits", 100_000, day)
+            .burst(burst)
+            .ignore_env()
+    };
+    let limiter = manager.register_rate_limiter(credits(500)).unwrap();
+    let again = manager.register_rate_limiter(credits(50)).unwrap();
+    assert!(Arc::ptr_eq(&limiter, &again));
+    assert_eq!(again.config().burst, 500);
+    assert!(
+        manager
+            .register_bulkhead(Bulkhead::builder("zoho-org"))
+            .is_err()
+    );
+
+    let warnings = events.named("config_conflict");
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert_eq!(warnings[0].level, tracing::Level::WARN);
+    assert_eq!(warnings[0].field("bulkhead"), "zoho_org");
+    assert!(warnings[0].field("kept").contains("max_concurrent: 15"));
+    assert!(warnings[0].field("ignored").contains("max_concurrent: 20"));
+    assert_eq!(warnings[1].field("rate_limiter"), "zoho_credits");
+    assert!(warnings[1].field("kept").contains("burst: 500"));
+    assert!(warnings[1].field("ignored").contains("burst: 50"));
+    assert_eq!(
+        manager.bulkhead_metrics().keys().collect::<Vec<_>>(),
+        ["zoho_org"]
+    );
+    assert_eq!(
+        manager.rate_limiter_metrics()["zoho_credits"].tokens_left,
+        500
+    );
+}
+
 /// A site whose written settings fail at run time (not writable in an attribute, where it is a
 /// compile error; built by hand): its breaker is registered on the defaults, and the event says
 /// so with its documented fields.

@@ -1,7 +1,6 @@
 impl ZohoClient {
     /// Reads an account, from the MCP server while it answers.
     async fn get_account(&self, id: String) -> Result<Account, ZohoError> {
-        ::resilience::__private::assert_result::<Result<Account, ZohoError>>();
         let __convert = ::resilience::__private::convert::<ZohoError>();
         let __show = ::resilience::__private::show::<ZohoError>();
         let __keep = ::resilience::__private::keep::<ZohoError>();
@@ -43,10 +42,7 @@ impl ZohoClient {
                             };
                             #[allow(unreachable_code)] __resilience_ret
                         });
-                        __permit.record_with(&__result, |__e| true);
-                        if __result.is_err() {
-                            ::resilience::__private::note_failed();
-                        }
+                        ::resilience::__private::record(__permit, &__result, |__e| true);
                         __result.map_err(::resilience::__private::CallError::Failed)
                     }
                     ::core::result::Result::Err(__open) => {

@@ -31,6 +31,10 @@ use crate::error::ConfigError;
 use crate::name::Name;
 use crate::registry::CircuitBreakerManager;
 
+mod limits;
+
+pub use limits::{BulkheadSite, LimitSiteRef, RateLimiterSite};
+
 /// The settings written in an attribute; `None` where not written.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct Written {
@@ -324,18 +328,26 @@ fn collected() -> Vec<&'static BreakerSite> {
 /// first of `<name>::2`, `<name>::3`, ... that none took. A function without a name thus never
 /// shares a breaker.
 fn names(sites: &[&'static BreakerSite]) -> Vec<Name> {
+    let given: Vec<(bool, Name)> = sites
+        .iter()
+        .map(|site| (site.written_name, site.given_name()))
+        .collect();
+    names_of(&given)
+}
+
+/// [`names`] of sites given as (whether the name is written, the name given).
+fn names_of(sites: &[(bool, Name)]) -> Vec<Name> {
     let mut taken: HashSet<Name> = sites
         .iter()
-        .filter(|site| site.written_name)
-        .map(|site| site.given_name())
+        .filter(|(written, _)| *written)
+        .map(|(_, name)| name.clone())
         .collect();
     let mut next: HashMap<Name, u32> = HashMap::new();
     sites
         .iter()
-        .map(|site| {
-            let name = site.given_name();
-            if site.written_name {
-                return name;
+        .map(|(written, name)| {
+            if *written {
+                return name.clone();
             }
             let n = next.entry(name.clone()).or_insert(1);
             loop {
@@ -375,6 +387,7 @@ fn written_pairs_of(sites: &[&'static BreakerSite]) -> Vec<(Name, WrittenValues)
 /// Registers every collected site in `manager` (the global registry, as it is built).
 pub(crate) fn register_all(manager: &CircuitBreakerManager) {
     register_sites(manager, &collected());
+    limits::register_all(manager);
 }
 
 fn register_sites(manager: &CircuitBreakerManager, sites: &[&'static BreakerSite]) {
@@ -422,7 +435,8 @@ fn register(
 /// one name different settings, a function without a name whose default name another attribute
 /// writes, or two functions of one module with one default name.
 pub(crate) fn check() -> Result<(), ConfigError> {
-    check_sites(&collected())
+    check_sites(&collected())?;
+    limits::check()
 }
 
 fn check_sites(sites: &[&'static BreakerSite]) -> Result<(), ConfigError> {
@@ -637,7 +651,7 @@ mod tests {
         let places = format!("{} and {}", place(a), place(b));
         assert!(error.contains(&places), "{error}");
         assert!(
-            place(a).starts_with("resilience/src/sites.rs:"),
+            place(a).starts_with("resilience/src/sites/mod.rs:"),
             "{}",
             place(a)
         );

@@ -1,6 +1,7 @@
-//! Named circuit breakers: [`CircuitBreakerManager`], and the process-wide one, [`registry()`].
+//! Named circuit breakers, bulkheads and rate limiters: [`CircuitBreakerManager`], and the
+//! process-wide one, [`registry()`].
 //!
-//! Every function that names the same breaker shares it. The guide's advice holds: one breaker
+//! Every function that names the same breaker (or bulkhead, or rate limiter) shares it. The guide's advice holds: one breaker
 //! per service or tier (`tier1_mcp`, `tier2_sdk`, `tier3_rest`), not one for everything.
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,7 +14,11 @@ use crate::error::ConfigError;
 use crate::events::{self, Hub, StateChange};
 use crate::name::Name;
 
-/// A set of named circuit breakers.
+mod limits;
+
+/// A set of named circuit breakers, and of named bulkheads and rate limiters (see
+/// [`register_bulkhead`](Self::register_bulkhead) and
+/// [`register_rate_limiter`](Self::register_rate_limiter)).
 ///
 /// ```
 /// use resilience::{CircuitBreaker, CircuitBreakerManager, CircuitState};
@@ -34,6 +39,7 @@ use crate::name::Name;
 pub struct CircuitBreakerManager {
     breakers: RwLock<HashMap<Name, Arc<CircuitBreaker>>>,
     hub: Arc<Hub>,
+    limits: limits::Limits,
 }
 
 impl CircuitBreakerManager {
@@ -169,7 +175,8 @@ static REGISTRY: LazyLock<CircuitBreakerManager> = LazyLock::new(|| {
 /// The process-wide registry, built on first use.
 ///
 /// Every breaker written in a `#[circuit_breaker]` attribute anywhere in the program is in it
-/// from the start, with the attribute's settings, before its function is first called: the
+/// from the start (and every bulkhead and rate limiter written in a `#[bulkhead]` or
+/// `#[rate_limit]` attribute), with the attribute's settings, before its function is first called: the
 /// health monitor and an operator see it, and a breaker looked up by its name
 /// ([`get_or_register`](CircuitBreakerManager::get_or_register), `CircuitBreakerLayer::named`)
 /// gets the attribute's settings, whatever runs first. [`init()`](crate::init()) reports two

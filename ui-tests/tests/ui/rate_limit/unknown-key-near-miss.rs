@@ -1,0 +1,9 @@
+// A misspelt key gets a suggestion.
+use resilience::rate_limit;
+
+#[rate_limit(name = "zoho_credits", rate = 100, per = "1s", brust = 10)]
+async fn get_account(id: u32) -> Result<u32, resilience::Error> {
+    Ok(id)
+}
+
+fn main() {}

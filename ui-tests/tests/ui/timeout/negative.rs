@@ -1,0 +1,9 @@
+// A negative time limit.
+use resilience::timeout;
+
+#[timeout(-5)]
+async fn get_account(id: u32) -> Result<u32, resilience::Error> {
+    Ok(id)
+}
+
+fn main() {}
