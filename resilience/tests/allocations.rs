@@ -352,7 +352,9 @@ fn the_limit_and_retry_layers_allocate_nothing_per_call() {
     }
     let policy = RetryPolicy::builder().ignore_env().build().unwrap();
     assert_eq!(count(RetryLayer::new(policy).layer(Echo)), 0, "retry");
+}
 
+// ---------------------------------------------------------------------------------------------
 // The attributes of the limits, under a breaker and retries
 // ---------------------------------------------------------------------------------------------
 
