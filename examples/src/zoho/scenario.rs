@@ -32,7 +32,9 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::TryRecvError;
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::burst::{self, BurstReport};
 use super::client::{Attempt, ZohoClient, traced};
+use super::org::OrgLimits;
 use super::server::{FakeServer, FaultMode, ServerConfig};
 use super::{Account, TierId};
 
@@ -81,6 +83,9 @@ pub struct ScenarioConfig {
     /// The longest the last phase runs past its `requests_per_phase`. Default 10 s.
     #[serde(serialize_with = "secs")]
     pub settle_timeout: Duration,
+    /// Requests started together after the four phases, against the organisation's limits
+    /// (see [`burst`](super::burst)); 0 for none. Default 200.
+    pub burst: usize,
 }
 
 impl Default for ScenarioConfig {
@@ -95,6 +100,7 @@ impl Default for ScenarioConfig {
             health_interval: Duration::from_secs(1),
             settle_requests: 3,
             settle_timeout: Duration::from_secs(10),
+            burst: 200,
         }
     }
 }
@@ -368,6 +374,8 @@ pub struct Report {
     pub servers: BTreeMap<String, ServerTally>,
     /// The last health status (the guide's `get_health_status()`).
     pub health: HealthStatus,
+    /// What the burst after the four phases came to; `None` when there was none.
+    pub burst: Option<BurstReport>,
     /// Every request, in order.
     #[serde(skip)]
     pub log: Vec<RequestRecord>,
@@ -412,6 +420,14 @@ impl Report {
         for phase in &self.phases {
             if phase.requests.answered() != phase.requests.issued {
                 return fail(format!("phase {} lost requests", phase.number));
+            }
+        }
+        if let Some(burst) = &self.burst {
+            if burst.answered() != burst.issued {
+                return fail(format!(
+                    "burst: {} served + {} shed + {} failed != {} issued",
+                    burst.served, burst.shed, burst.failed, burst.issued
+                ));
             }
         }
         for record in &self.log {
@@ -636,6 +652,7 @@ impl Live {
 pub struct Scenario {
     config: ScenarioConfig,
     client: Arc<ZohoClient>,
+    org: Arc<OrgLimits>,
     shared: Arc<Shared>,
 }
 
@@ -652,6 +669,7 @@ impl Scenario {
     /// Starts the three fake tiers (healthy), builds the client and the health monitor, and
     /// subscribes to the breakers' state changes. Nothing is requested yet.
     pub async fn start(config: ScenarioConfig) -> Result<Scenario, ScenarioError> {
+        let org = Arc::new(OrgLimits::demo());
         let mut servers = Vec::with_capacity(3);
         for tier in TierId::ALL {
             let server = FakeServer::start(ServerConfig {
@@ -660,7 +678,8 @@ impl Scenario {
                 // One generator per tier, each seeded from the scenario's seed.
                 seed: config.seed.wrapping_add(u64::from(tier.number())),
                 slow_delay: config.slow_delay,
-                org: None,
+                org: Some(Arc::clone(&org)),
+                ..ServerConfig::new(tier)
             })
             .await
             .map_err(|source| ScenarioError::Server { tier, source })?;
@@ -704,6 +723,7 @@ impl Scenario {
         Ok(Scenario {
             config,
             client,
+            org,
             shared,
         })
     }
@@ -720,6 +740,11 @@ impl Scenario {
         &self.client
     }
 
+    /// The organisation's limits, as the three fake servers enforce them.
+    pub fn org(&self) -> &OrgLimits {
+        &self.org
+    }
+
     /// The fake server of `tier`.
     pub fn server(&self, tier: TierId) -> &FakeServer {
         &self.shared.servers[tier.index()]
@@ -731,12 +756,18 @@ impl Scenario {
     /// [`ScenarioError::Accounting`] if a request was lost.
     pub async fn run(self) -> Result<Report, ScenarioError> {
         let outcome = self.play().await;
+        let burst = match outcome {
+            Ok(()) if self.config.burst > 0 => self.burst().await.map(Some),
+            Ok(()) => Ok(None),
+            Err(e) => Err(e),
+        };
         self.shared.monitor.stop().await;
         for server in &self.shared.servers {
             server.shutdown().await;
         }
-        outcome?;
-        let report = self.report();
+        let burst = burst?;
+        let mut report = self.report();
+        report.burst = burst;
         report.check_accounting()?;
         Ok(report)
     }
@@ -750,15 +781,7 @@ impl Scenario {
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut seq = 0;
         for (index, phase) in self.shared.plan.iter().enumerate() {
-            for (server, mode) in self.shared.servers.iter().zip(phase.modes) {
-                server
-                    .set_mode(mode)
-                    .await
-                    .map_err(|source| ScenarioError::Server {
-                        tier: server.tier(),
-                        source,
-                    })?;
-            }
+            self.set_modes(phase.modes).await?;
             {
                 let mut progress = self.shared.progress();
                 progress.phase = index + 1;
@@ -788,6 +811,25 @@ impl Scenario {
         let mut progress = self.shared.progress();
         progress.drain_changes();
         progress.finished = true;
+        Ok(())
+    }
+
+    /// Every tier busy, then the burst.
+    async fn burst(&self) -> Result<BurstReport, ScenarioError> {
+        self.set_modes([burst::MODE; 3]).await?;
+        Ok(burst::run(&self.client, &self.org, self.config.burst).await)
+    }
+
+    async fn set_modes(&self, modes: [FaultMode; 3]) -> Result<(), ScenarioError> {
+        for (server, mode) in self.shared.servers.iter().zip(modes) {
+            server
+                .set_mode(mode)
+                .await
+                .map_err(|source| ScenarioError::Server {
+                    tier: server.tier(),
+                    source,
+                })?;
+        }
         Ok(())
     }
 
@@ -903,6 +945,7 @@ impl Scenario {
             metrics,
             servers,
             health: self.shared.monitor.status(),
+            burst: None,
             log,
         }
     }
@@ -925,6 +968,6 @@ fn modes_by_tier<S: Serializer>(modes: &[FaultMode; 3], s: S) -> Result<S::Ok, S
     )
 }
 
-fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn secs<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(d.as_secs_f64())
 }
