@@ -52,7 +52,7 @@ pub struct BurstReport {
     /// Calls the client's rate limiter refused.
     pub rate_limiter_refused: u64,
     /// How long the burst took, from the first request to the last answer.
-    #[serde(serialize_with = "super::scenario::secs")]
+    #[serde(serialize_with = "super::report::secs")]
     pub duration: Duration,
 }
 
