@@ -9,7 +9,10 @@
 //!    apart from a half-open probe every 2 s;
 //! 3. tier 1 refuses connections and tier 2 is too slow: tier 2's breaker opens, tier 3 (REST)
 //!    serves;
-//! 4. tiers 1 and 2 recover: half-open probes close their breakers, tier 1 serves again.
+//! 4. tiers 1 and 2 recover: half-open probes close their breakers, tier 1 serves again;
+//!
+//! then a burst of 200 requests at once: the client's bulkhead and rate limiter, set to the
+//! Zoho organisation's limits, queue and shed them so that Zoho never answers 429.
 //!
 //! ```text
 //! cargo run -p resilience-examples --example zoho_demo
@@ -70,6 +73,13 @@ struct Cli {
           value_parser = clap::value_parser!(u64).range(1..=60_000))]
     interval_ms: u64,
 
+    /// Requests started together after the four phases, against the Zoho organisation's limits
+    /// (15 calls at once, 400 credits per 10 s): the client's bulkhead queues them and its rate
+    /// limiter sheds what the credits cannot pay for, so Zoho never answers 429. 0 for none.
+    #[arg(long, value_name = "N", default_value_t = 200,
+          value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    burst: u32,
+
     /// Fraction of account requests that a healthy tier still fails with HTTP 503, from 0.0 to
     /// 1.0: transient errors that the retries absorb.
     #[arg(long, value_name = "F", default_value_t = 0.05, value_parser = fraction)]
@@ -123,6 +133,7 @@ async fn main() -> ExitCode {
         interval: Duration::from_millis(cli.interval_ms),
         fault_rate: cli.fault_rate,
         seed: cli.seed,
+        burst: cli.burst as usize,
         ..ScenarioConfig::default()
     };
     let scenario = match Scenario::start(config).await {

@@ -150,6 +150,27 @@ async fn the_four_phases_fail_over_and_recover() {
         server1.while_closed + server1.while_open + server1.while_half_open
     );
 
+    // The burst: the client's bulkhead queued what the org's concurrency could not take yet,
+    // its rate limiter shed what the credits could not pay for, and Zoho never answered 429.
+    let burst = report.burst.expect("a burst by default");
+    assert_eq!(burst.issued, 200);
+    assert_eq!(burst.too_many_requests, 0, "{burst:?}");
+    assert!(burst.peak_in_flight <= 15, "{burst:?}");
+    assert_eq!(burst.failed, 0, "every tier answered: {burst:?}");
+    assert!(
+        burst.served >= 100,
+        "the credits' burst was served: {burst:?}"
+    );
+    assert!(
+        burst.shed > 0,
+        "past the credits, the client shed: {burst:?}"
+    );
+    assert!(
+        burst.peak_queued > 0,
+        "past the concurrency, calls queued: {burst:?}"
+    );
+    assert_eq!(burst.served + burst.shed, 200, "{burst:?}");
+
     // The JSON report has the guide's metrics structure.
     let json = serde_json::to_value(&report).unwrap();
     let metrics = &json["metrics"]["tier1_mcp"];

@@ -17,12 +17,23 @@
 //! tiers to fall back to, a rejection ends the retries at once and tier 2 is asked. The waits
 //! have no jitter, to keep runs reproducible. Per-breaker environment variables (`CIRCUIT_BREAKER_TIER1_MCP_RECOVERY_TIMEOUT`,
 //! ...) override these values.
+//!
+//! Every HTTP call of the three methods also goes through the organisation's limits, which
+//! Zoho enforces across all tiers (see [`org`](super::org)): the bulkhead `zoho_org` lets
+//! [`org::MAX_CONCURRENT`](super::org::MAX_CONCURRENT) calls run at once and queues the rest
+//! for up to 2 s; the rate limiter `zoho_credits` spends one credit per call, 250 per 10 s with
+//! bursts of 100. Together they keep the client inside the org's
+//! [`org::CREDITS`](super::org::CREDITS) credits per rolling
+//! [`org::WINDOW`](super::org::WINDOW), even counting a call's 2 s in the queue: at most
+//! 100 + 250 x 12/10 = 400 credits reach Zoho in any 10 s. A call refused by either is refused
+//! by the client before Zoho ever answers 429, and is not a failure of the tier: it does not
+//! count against the tier's breaker.
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::time::Duration;
 
-use resilience::{circuit_breaker, fallback, retry};
+use resilience::{bulkhead, circuit_breaker, fallback, rate_limit, retry};
 use tokio::time::Instant;
 
 use super::{Account, TierId};
@@ -81,8 +92,35 @@ impl ZohoError {
             ZohoError::Resilience(resilience::Error::AllTiersFailed(_)) => {
                 "all tiers failed".to_owned()
             }
+            ZohoError::Resilience(resilience::Error::RateLimited(_)) => "rate limited".to_owned(),
+            ZohoError::Resilience(resilience::Error::BulkheadFull(_)) => "bulkhead full".to_owned(),
             ZohoError::Resilience(_) => "resilience error".to_owned(),
         }
+    }
+
+    /// Whether the client's own limits refused the call (the rate limiter `zoho_credits` or
+    /// the bulkhead `zoho_org`): nothing was sent.
+    pub fn is_refused_by_limits(&self) -> bool {
+        matches!(
+            self,
+            ZohoError::Resilience(
+                resilience::Error::RateLimited(_) | resilience::Error::BulkheadFull(_)
+            )
+        )
+    }
+
+    /// Whether every tier was refused by the client's own limits (see
+    /// [`is_refused_by_limits`](Self::is_refused_by_limits)): the request was shed.
+    pub fn is_shed(&self) -> bool {
+        let ZohoError::Resilience(resilience::Error::AllTiersFailed(all)) = self else {
+            return false;
+        };
+        all.attempted_tiers.iter().all(|t| match &t.outcome {
+            resilience::TierOutcome::Failed(e) => e
+                .downcast_ref::<ZohoError>()
+                .is_some_and(ZohoError::is_refused_by_limits),
+            resilience::TierOutcome::Skipped(_) => false,
+        })
     }
 
     /// Whether every tier failed (the fallback chain's own error).
@@ -195,6 +233,8 @@ impl ZohoClient {
         half_open_max_calls = 3,
         success_threshold = 2
     )]
+    #[rate_limit(name = "zoho_credits", rate = 250, per = "10s", burst = 100)]
+    #[bulkhead(name = "zoho_org", max_concurrent = 15, max_wait = "2s")]
     pub async fn get_account(&self, id: &str) -> Result<Account, ZohoError> {
         self.fetch(TierId::Mcp, id).await
     }
@@ -213,6 +253,8 @@ impl ZohoClient {
         half_open_max_calls = 3,
         success_threshold = 2
     )]
+    #[rate_limit(name = "zoho_credits", rate = 250, per = "10s", burst = 100)]
+    #[bulkhead(name = "zoho_org", max_concurrent = 15, max_wait = "2s")]
     pub async fn get_account_sdk(&self, id: &str) -> Result<Account, ZohoError> {
         self.fetch(TierId::Sdk, id).await
     }
@@ -231,6 +273,8 @@ impl ZohoClient {
         half_open_max_calls = 3,
         success_threshold = 2
     )]
+    #[rate_limit(name = "zoho_credits", rate = 250, per = "10s", burst = 100)]
+    #[bulkhead(name = "zoho_org", max_concurrent = 15, max_wait = "2s")]
     pub async fn get_account_rest(&self, id: &str) -> Result<Account, ZohoError> {
         self.fetch(TierId::Rest, id).await
     }

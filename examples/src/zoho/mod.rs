@@ -7,6 +7,9 @@
 //!   breaker, tier 1 retried and falling back to tiers 2 and 3.
 //! * [`scenario`]: [`Scenario`], four scripted phases (all healthy, tier 1 down, tier 2 slow,
 //!   recovery) with a health monitor, ending in a [`Report`].
+//! * [`report`]: what a scenario records, and the [`Report`] that checks no request was lost.
+//! * [`burst`]: many requests at once after the phases: the client's bulkhead and rate
+//!   limiter keep it inside the organisation's limits ([`org`]), so Zoho never answers 429.
 //! * [`view`]: the live terminal view, the plain log and the summary, as text.
 //!
 //! The three tiers, in the order they are tried:
@@ -21,8 +24,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub mod burst;
 pub mod client;
 pub mod org;
+pub mod report;
 pub mod scenario;
 pub mod server;
 pub mod view;

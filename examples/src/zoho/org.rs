@@ -8,6 +8,16 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+/// The demo organisation's concurrency: Zoho's Professional edition allows 15 calls at once.
+pub const MAX_CONCURRENT: u32 = 15;
+
+/// The demo organisation's API credits per [`WINDOW`]. (Zoho counts per rolling 24 hours; the
+/// demo's window is seconds long so that a burst reaches it.)
+pub const CREDITS: u64 = 400;
+
+/// The rolling window of the demo organisation's [`CREDITS`].
+pub const WINDOW: Duration = Duration::from_secs(10);
+
 /// An organisation's limits, and what the tiers saw of them.
 ///
 /// ```
@@ -55,6 +65,11 @@ impl OrgLimits {
             spent: Mutex::new(VecDeque::new()),
             refused: AtomicU64::new(0),
         }
+    }
+
+    /// The demo organisation: [`MAX_CONCURRENT`] calls at once, [`CREDITS`] per [`WINDOW`].
+    pub fn demo() -> Self {
+        Self::new(MAX_CONCURRENT, CREDITS, WINDOW)
     }
 
     /// The concurrency limit.

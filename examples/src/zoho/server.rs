@@ -16,6 +16,7 @@
 //! | `Failing` | HTTP 503 Service Unavailable |
 //! | `Slow` | answers only after [`ServerConfig::slow_delay`], or when the mode changes |
 //! | `Refusing` | the listening socket is closed: connections are refused |
+//! | `Busy` | answers after [`ServerConfig::busy_delay`] (100 ms by default), in time for the client |
 //!
 //! Leaving `Refusing` binds the same port again (Tokio's `TcpListener::bind` sets
 //! `SO_REUSEADDR` on Unix, so the old socket's connections in `TIME_WAIT` do not block it).
@@ -61,6 +62,9 @@ pub enum FaultMode {
     Slow,
     /// Nothing listens: connections are refused.
     Refusing,
+    /// Answers every request, each after [`ServerConfig::busy_delay`]: a tier under load, in
+    /// time for the client.
+    Busy,
 }
 
 impl FaultMode {
@@ -71,6 +75,7 @@ impl FaultMode {
             FaultMode::Failing => "failing",
             FaultMode::Slow => "slow",
             FaultMode::Refusing => "refusing",
+            FaultMode::Busy => "busy",
         }
     }
 
@@ -81,6 +86,7 @@ impl FaultMode {
             FaultMode::Failing => "HTTP 503",
             FaultMode::Slow => "answers too late",
             FaultMode::Refusing => "connection refused",
+            FaultMode::Busy => "answers, a little late",
         }
     }
 }
@@ -105,6 +111,8 @@ pub struct ServerConfig {
     /// How late a `Slow` tier answers (unless its mode changes first). Longer than the client's
     /// timeout.
     pub slow_delay: Duration,
+    /// How long a `Busy` tier takes over each answer. Shorter than the client's timeout.
+    pub busy_delay: Duration,
     /// The organisation's limits, shared with the other tiers: past them, account requests
     /// are answered 429 `TOO_MANY_REQUESTS`. `None`: no limits.
     pub org: Option<Arc<OrgLimits>>,
@@ -118,6 +126,7 @@ impl ServerConfig {
             fault_rate: 0.0,
             seed: 0,
             slow_delay: Duration::from_secs(5),
+            busy_delay: Duration::from_millis(100),
             org: None,
         }
     }
@@ -161,6 +170,7 @@ struct Shared {
     fault_rate: f64,
     rng: Mutex<StdRng>,
     slow_delay: Duration,
+    busy_delay: Duration,
     arrivals: Mutex<Vec<SystemTime>>,
     injected_faults: AtomicU64,
     org: Option<Arc<OrgLimits>>,
@@ -194,6 +204,7 @@ impl FakeServer {
             fault_rate: config.fault_rate.clamp(0.0, 1.0),
             rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
             slow_delay: config.slow_delay,
+            busy_delay: config.busy_delay,
             arrivals: Mutex::new(Vec::new()),
             injected_faults: AtomicU64::new(0),
             org: config.org,
@@ -411,6 +422,10 @@ async fn account(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> R
         }
         // A connection accepted just before the listener closed.
         FaultMode::Refusing => unavailable(&shared, "shutting down"),
+        FaultMode::Busy => {
+            tokio::time::sleep(shared.busy_delay).await;
+            Json(Account::fake(&id, shared.tier)).into_response()
+        }
     }
 }
 
@@ -436,5 +451,9 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
             ok(&shared)
         }
         FaultMode::Refusing => unavailable(&shared, "shutting down"),
+        FaultMode::Busy => {
+            tokio::time::sleep(shared.busy_delay).await;
+            ok(&shared)
+        }
     }
 }

@@ -9,6 +9,8 @@ use std::time::Duration;
 use resilience::{CircuitState, Metrics, TierHealth};
 
 use super::TierId;
+use super::burst::BurstReport;
+use super::org;
 use super::scenario::{Outcome, Report, RequestRecord, Snapshot, TierView, TimedChange};
 use super::server::FaultMode;
 
@@ -69,7 +71,7 @@ impl Style {
     fn mode(self, mode: FaultMode, width: usize) -> String {
         let paint = match mode {
             FaultMode::Healthy => Paint::Green,
-            FaultMode::Slow => Paint::Yellow,
+            FaultMode::Slow | FaultMode::Busy => Paint::Yellow,
             FaultMode::Failing | FaultMode::Refusing => Paint::Red,
         };
         self.paint(&format!("{:<width$}", mode.as_str()), paint)
@@ -577,6 +579,11 @@ pub fn summary(report: &Report, style: Style) -> Vec<String> {
     }
     lines.push(String::new());
 
+    if let Some(burst) = &report.burst {
+        lines.extend(burst_lines(burst, style));
+        lines.push(String::new());
+    }
+
     lines.push(style.paint(
         "Breaker state changes (time since start, breaker, old -> new)",
         Paint::Bold,
@@ -621,6 +628,43 @@ pub fn summary(report: &Report, style: Style) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// The burst's part of the summary: queued, shed, served, and Zoho's 429s (none).
+fn burst_lines(burst: &BurstReport, style: Style) -> Vec<String> {
+    let ok = burst.too_many_requests == 0 && burst.answered() == burst.issued;
+    vec![
+        style.paint(
+            &format!(
+                "Burst: {} requests at once in {:.1} s against the org's limits ({} calls at once, {} credits per {} s)",
+                burst.issued,
+                burst.duration.as_secs_f64(),
+                org::MAX_CONCURRENT,
+                org::CREDITS,
+                org::WINDOW.as_secs()
+            ),
+            Paint::Bold,
+        ),
+        format!(
+            "  {} served, {} shed by the client's own limits, {} failed; up to {} queued in the bulkhead at once",
+            burst.served, burst.shed, burst.failed, burst.peak_queued
+        ),
+        format!(
+            "  refusals: {} by the rate limiter, {} by the bulkhead; Zoho's peak concurrency {}",
+            burst.rate_limiter_refused, burst.bulkhead_refused, burst.peak_in_flight
+        ),
+        format!(
+            "  {}",
+            style.paint(
+                &format!(
+                    "{} Zoho answered 429 TOO_MANY_REQUESTS {} times",
+                    if ok { "✓" } else { "✗" },
+                    burst.too_many_requests
+                ),
+                if ok { Paint::Green } else { Paint::Red }
+            )
+        ),
+    ]
 }
 
 fn metrics_text(m: &Metrics, style: Style) -> String {
