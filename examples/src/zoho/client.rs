@@ -115,10 +115,20 @@ impl ZohoError {
         let ZohoError::Resilience(resilience::Error::AllTiersFailed(all)) = self else {
             return false;
         };
+        // The first tier's refusal is kept as the library's error, the fallback tiers' as
+        // theirs (each tier method converts it).
+        let refused = |e: &resilience::Error| {
+            matches!(
+                e,
+                resilience::Error::RateLimited(_) | resilience::Error::BulkheadFull(_)
+            )
+        };
         all.attempted_tiers.iter().all(|t| match &t.outcome {
-            resilience::TierOutcome::Failed(e) => e
-                .downcast_ref::<ZohoError>()
-                .is_some_and(ZohoError::is_refused_by_limits),
+            resilience::TierOutcome::Failed(e) => {
+                e.downcast_ref::<ZohoError>()
+                    .is_some_and(ZohoError::is_refused_by_limits)
+                    || e.downcast_ref::<resilience::Error>().is_some_and(refused)
+            }
             resilience::TierOutcome::Skipped(_) => false,
         })
     }
