@@ -87,7 +87,7 @@ pub struct ScenarioConfig {
     #[serde(serialize_with = "secs")]
     pub settle_timeout: Duration,
     /// Requests started together after the four phases, against the organisation's limits
-    /// (see [`burst`](super::burst)); 0 for none. Default 200.
+    /// (see [`burst`]); 0 for none. Default 200.
     pub burst: usize,
 }
 
