@@ -82,26 +82,36 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
-/// The limits' shapes: (group, peer, the ratio of ours over the peer the target asks for).
-const LIMITS: [(&str, &str, f64); 5] = [
-    ("rate_limit", "governor", 0.8),
-    ("rate_limit_contended", "governor", 0.5),
-    ("bulkhead", "tokio_semaphore", 0.5),
-    ("bulkhead", "tower_concurrency_limit", 0.5),
-    ("timeout", "tokio", 1.1),
+/// The limits' rows: (group, our id, the id compared with, the ratio the target asks for). The
+/// attributes are compared with the runtime call they stand for; the tower layers with tower's.
+const LIMITS: [(&str, &str, &str, Option<f64>); 13] = [
+    ("rate_limit", "resilience", "governor", Some(0.8)),
+    ("rate_limit_contended", "resilience", "governor", Some(0.5)),
+    ("bulkhead", "resilience", "tokio_semaphore", Some(0.5)),
+    ("bulkhead", "resilience", "tower_concurrency_limit", Some(0.5)),
+    ("timeout", "resilience", "tokio", Some(1.1)),
+    ("rate_limit", "resilience_attribute", "resilience_run", Some(1.1)),
+    ("bulkhead", "resilience_attribute", "resilience_run", Some(1.1)),
+    ("timeout", "resilience_attribute", "resilience", Some(1.1)),
+    ("tower_bulkhead", "resilience", "tower_concurrency_limit", None),
+    ("tower_rate_limit", "resilience", "tower_rate_limit", None),
+    ("tower_retry", "resilience", "tower_retry", None),
+    ("tower_retry", "resilience_tps_budget", "tower_retry_tps_budget", None),
+    ("rate_limit", "resilience_run", "governor", None),
 ];
 
 fn limits_table(root: &Path) {
-    println!("\n| shape | resilience | peer | peer's median | ours / peer | target |");
-    println!("|---|--:|---|--:|--:|--:|");
-    for (group, peer, target) in LIMITS {
-        let ours = median(root, group, "resilience");
+    println!("\n| shape | ours | ours' median | compared with | its median | ratio | target |");
+    println!("|---|---|--:|---|--:|--:|--:|");
+    for (group, ours_id, peer, target) in LIMITS {
+        let ours = median(root, group, ours_id);
         let theirs = median(root, group, peer);
         if ours.is_none() && theirs.is_none() {
             continue;
         }
+        let target = target.map_or(String::new(), |t| format!("{t:.1}x"));
         println!(
-            "| {group} | {} | {peer} | {} | {} | {target:.1}x |",
+            "| {group} | {ours_id} | {} | {peer} | {} | {} | {target} |",
             cell(ours),
             cell(theirs),
             ratio(ours, theirs),
