@@ -459,3 +459,49 @@ async fn rate_limit_a_cost_model_weighs_each_request() {
         Some(Duration::from_millis(100))
     );
 }
+
+/// Holds the attribute's one slot of `tower_shared_org` until `release` fires.
+#[resilience::bulkhead(name = "tower_shared_org", max_concurrent = 1)]
+async fn hold_the_org_slot(
+    release: tokio::sync::oneshot::Receiver<()>,
+) -> Result<(), resilience::Error> {
+    let _ = release.await;
+    Ok(())
+}
+
+#[resilience::rate_limit(name = "tower_shared_credits", rate = 1, per = "1h")]
+async fn spend_the_credit() -> Result<(), resilience::Error> {
+    Ok(())
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_named_layer_shares_the_limits_an_attribute_wrote() {
+    let mut layered = ServiceBuilder::new()
+        .layer(BulkheadLayer::named("tower_shared_org").unwrap())
+        .service(service_fn(|n: u32| async move { Ok::<_, BoxError>(n) }));
+    assert_eq!(
+        resilience::registry()
+            .bulkhead("tower_shared_org")
+            .unwrap()
+            .config()
+            .max_concurrent,
+        1,
+        "the attribute's settings"
+    );
+    let (release, held) = tokio::sync::oneshot::channel();
+    let holder = tokio::spawn(hold_the_org_slot(held));
+    tokio::task::yield_now().await;
+    let refused = layered.ready().await.unwrap().call(1).await.unwrap_err();
+    assert!(refused.is::<BulkheadFullError>(), "{refused}");
+    release.send(()).unwrap();
+    holder.await.unwrap().unwrap();
+    assert_eq!(layered.ready().await.unwrap().call(2).await.unwrap(), 2);
+
+    let mut metered = RateLimitLayer::named("tower_shared_credits")
+        .expect("the attribute's limiter is registered")
+        .layer(service_fn(|n: u32| async move { Ok::<_, BoxError>(n) }));
+    spend_the_credit().await.unwrap();
+    let refused = metered.ready().await.unwrap().call(3).await.unwrap_err();
+    assert!(refused.is::<RateLimitedError>(), "{refused}");
+    assert!(RateLimitLayer::named("tower_no_such_limiter").is_none());
+}

@@ -8,7 +8,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::LimitedFuture;
-use crate::error::BoxError;
+use crate::error::{BoxError, ConfigError};
 use crate::limit::{Acquire, Bulkhead, OwnedBulkheadPermit};
 
 /// A [`Layer`] wrapping services in a [`BulkheadService`]: every service it makes, and every
@@ -44,6 +44,32 @@ impl BulkheadLayer {
     /// A layer limiting services with `bulkhead`.
     pub fn new(bulkhead: Arc<Bulkhead>) -> Self {
         Self { bulkhead }
+    }
+
+    /// A layer limiting services with the bulkhead registered in the global
+    /// [`registry()`](crate::registry) under `name` (by a `#[bulkhead]` attribute, or
+    /// [`register_bulkhead`](crate::CircuitBreakerManager::register_bulkhead)), or a new one
+    /// with the defaults and the environment's settings, registered now: the way a service
+    /// shares one bulkhead with annotated functions.
+    ///
+    /// ```
+    /// use resilience::tower::BulkheadLayer;
+    ///
+    /// let layer = BulkheadLayer::named("docs_layer_org")?;
+    /// assert!(std::sync::Arc::ptr_eq(
+    ///     layer.bulkhead(),
+    ///     &resilience::registry().bulkhead("docs_layer_org").unwrap(),
+    /// ));
+    /// # Ok::<(), resilience::ConfigError>(())
+    /// ```
+    pub fn named(name: &str) -> Result<Self, ConfigError> {
+        let registry = crate::registry();
+        match registry.bulkhead(name) {
+            Some(bulkhead) => Ok(Self::new(bulkhead)),
+            None => registry
+                .register_bulkhead(Bulkhead::builder(name.to_owned()))
+                .map(Self::new),
+        }
     }
 
     /// The bulkhead limiting the services.

@@ -83,6 +83,28 @@ impl RateLimitLayer {
             cost: UnitCost,
         }
     }
+
+    /// A layer limiting services with the rate limiter registered in the global
+    /// [`registry()`](crate::registry) under `name` (by a `#[rate_limit]` attribute, or
+    /// [`register_rate_limiter`](crate::CircuitBreakerManager::register_rate_limiter)), one
+    /// token a request: the way a service shares one budget with annotated functions. `None`
+    /// when no limiter has that name (a rate has no default to make one with).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience::limit::RateLimiter;
+    /// use resilience::tower::RateLimitLayer;
+    ///
+    /// let credits = RateLimiter::builder("docs_layer_credits", 100, Duration::from_secs(60));
+    /// let registered = resilience::registry().register_rate_limiter(credits)?;
+    /// let layer = RateLimitLayer::named("docs_layer_credits").expect("registered above");
+    /// assert!(std::sync::Arc::ptr_eq(layer.limiter(), &registered));
+    /// assert!(RateLimitLayer::named("docs_layer_nothing").is_none());
+    /// # Ok::<(), resilience::ConfigError>(())
+    /// ```
+    pub fn named(name: &str) -> Option<Self> {
+        crate::registry().rate_limiter(name).map(Self::new)
+    }
 }
 
 impl<C> RateLimitLayer<C> {
