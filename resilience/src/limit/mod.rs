@@ -8,7 +8,8 @@
 //!
 //! Each is lock-free and allocation-free on the call path, and frees what a call holds when the
 //! call is dropped: a cancelled, panicking or aborted call never leaks a slot, and a call
-//! cancelled while it waits for tokens gives them back.
+//! cancelled while it waits for tokens gives them back (unless a later call reserved tokens behind
+//! it: they then stay spent, so that the rate is never exceeded).
 
 mod bulkhead;
 mod rate_limiter;

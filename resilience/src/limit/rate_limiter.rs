@@ -12,7 +12,8 @@
 //! that much later: `retry_after` is exactly the wait after which it would be.
 //!
 //! A call that may wait (`max_wait`) and whose wait fits reserves its tokens at once, moving
-//! the TAT, and sleeps until they are due; dropped while it sleeps, it gives them back.
+//! the TAT, and sleeps until they are due; dropped while it sleeps, it gives them back if no
+//! later reservation follows them (otherwise they stay spent).
 
 use std::fmt;
 use std::future::Future;
@@ -475,7 +476,9 @@ impl RateLimiter {
     /// Takes `cost` tokens, waiting up to `max_wait` for them.
     ///
     /// The tokens are reserved at once, so callers are served in the order they asked;
-    /// dropping the returned future while it waits gives them back.
+    /// dropping the returned future while it waits gives them back, unless a later call has
+    /// reserved tokens behind them (they then stay spent: giving them back under the later
+    /// reservation would let two calls through where the rate allows one).
     pub fn acquire_n(&self, cost: u32) -> AcquireTokens<&RateLimiter> {
         AcquireTokens::new(self, cost)
     }
@@ -542,17 +545,23 @@ impl RateLimiter {
         }
     }
 
-    /// Gives back the tokens a waiting call reserved, unless they are due already (time has
-    /// then paid for them, and giving them back would make up tokens).
+    /// Gives back the tokens a waiting call reserved, if they are not due yet (time has then
+    /// paid for them, and giving them back would make up tokens) and no later reservation
+    /// follows them: the TAT is still where this reservation left it (`due + tolerance`).
+    /// Behind a later reservation the tokens stay spent: moving the TAT back under it would
+    /// hand the later call's instant to the next caller too, two calls where the rate allows
+    /// one.
     fn give_back(&self, cost: u32, due: u64) {
         if clock::now() >= due {
             return;
         }
-        // Until a reservation is due, the TAT is past its due time plus the tolerance, so past
-        // now: nothing moved it back to now since the reservation added its tokens, and it
-        // holds them.
-        self.tat
-            .fetch_sub(u64::from(cost) * self.interval, Ordering::Relaxed);
+        let left_at = due + self.tolerance;
+        let _ = self.tat.compare_exchange(
+            left_at,
+            left_at - u64::from(cost) * self.interval,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
     }
 
     #[cold]
