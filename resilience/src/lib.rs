@@ -413,8 +413,10 @@ pub use resilience_macros::bulkhead;
 /// shares it (each with its own `cost`), it is in [`registry()`] from the start of the program
 /// ([`rate_limiter_metrics`](CircuitBreakerManager::rate_limiter_metrics)),
 /// `RATE_LIMIT_<NAME>_RATE`, `_PER`, `_BURST` and `_MAX_WAIT` beat the values written here,
-/// and without `name` it is named after the module path and the function. A call dropped
-/// while it waits gives its tokens back. See [`macro@timeout`] for the order of the layers.
+/// and without `name` it is named after the module path and the function. A call that never
+/// starts (dropped while it waits for its tokens, or, under `#[bulkhead]`, refused a slot or
+/// dropped while it waits for one) gives its tokens back, unless a later call has reserved
+/// tokens behind them: they then stay spent, so that the rate is never exceeded. See [`macro@timeout`] for the order of the layers.
 ///
 /// | key | value | default |
 /// |---|---|---|

@@ -99,9 +99,16 @@ pub(super) fn layers(limits: &Limits, run_body: TokenStream, rp: &TokenStream) -
             local("__limited"),
             local("__full"),
         );
+        // Under a rate limit, the call starts once it has its slot: its tokens are spent then,
+        // and go back if the slot is refused or the call is dropped while it waits for one.
+        let spend = limits.rate_limit.as_ref().map(|_| {
+            let tokens = local("__tokens");
+            quote!(#tokens.spend();)
+        });
         attempt = quote! {
             match #handle.acquire().await {
                 #ok(#slot) => {
+                    #spend
                     let #result = #attempt;
                     ::core::mem::drop(#slot);
                     #result
@@ -110,14 +117,25 @@ pub(super) fn layers(limits: &Limits, run_body: TokenStream, rp: &TokenStream) -
             }
         };
     }
-    // rate_limit(..): the tokens are taken before the slot, waiting up to `max_wait`.
+    // rate_limit(..): the tokens are taken before the slot, waiting up to `max_wait`; under a
+    // bulkhead, as a guard that the slot's arm spends.
     if let Some(r) = &limits.rate_limit {
         let (handle, refused) = (local("__limiter"), local("__refused"));
         let cost = r.cost.as_ref().map_or(1, |c| c.value);
-        attempt = quote! {
-            match #handle.acquire_n(#cost).await {
-                #ok(()) => #attempt,
-                #err(#refused) => #err(#rp::rate_limited(#refused)),
+        attempt = if limits.bulkhead.is_some() {
+            let tokens = local("__tokens");
+            quote! {
+                match #handle.take_n(#cost).await {
+                    #ok(#tokens) => #attempt,
+                    #err(#refused) => #err(#rp::rate_limited(#refused)),
+                }
+            }
+        } else {
+            quote! {
+                match #handle.acquire_n(#cost).await {
+                    #ok(()) => #attempt,
+                    #err(#refused) => #err(#rp::rate_limited(#refused)),
+                }
             }
         };
     }

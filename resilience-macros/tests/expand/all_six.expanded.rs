@@ -47,10 +47,11 @@ impl ZohoClient {
                 let __attempt = match __breaker.try_acquire() {
                     ::core::result::Result::Ok(__permit) => {
                         let id = ::resilience::__private::clone_arg(&id);
-                        let __result = match __limiter.acquire_n(1u32).await {
-                            ::core::result::Result::Ok(()) => {
+                        let __result = match __limiter.take_n(1u32).await {
+                            ::core::result::Result::Ok(__tokens) => {
                                 match __bulkhead.acquire().await {
                                     ::core::result::Result::Ok(__slot) => {
+                                        __tokens.spend();
                                         let __limited = ::resilience::__private::time_limited(
                                                 ::core::time::Duration::new(5u64, 0u32),
                                                 async {

@@ -21,6 +21,6 @@ pub use bulkhead::{
 };
 pub use rate_limiter::{
     AcquireTokens, MAX_BURST, RateLimitedError, RateLimiter, RateLimiterBuilder, RateLimiterConfig,
-    RateLimiterMetrics,
+    RateLimiterMetrics, Tokens,
 };
 pub use timeout::{Limited, Timeout, TimeoutError};

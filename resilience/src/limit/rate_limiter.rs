@@ -501,7 +501,10 @@ impl RateLimiter {
     #[inline]
     fn reserve(&self, cost: u32, max_wait: u64) -> Result<Reserved, RateLimitedError> {
         if cost == 0 {
-            return Ok(Reserved { wait: 0, due: 0 });
+            return Ok(Reserved {
+                wait: 0,
+                left_at: NOTHING_TAKEN,
+            });
         }
         if cost > self.config.burst {
             return Err(self.refuse(None));
@@ -537,7 +540,7 @@ impl RateLimiter {
                 Ok(_) => {
                     return Ok(Reserved {
                         wait,
-                        due: now + wait,
+                        left_at: next,
                     });
                 }
                 Err(current) => tat = current,
@@ -545,23 +548,50 @@ impl RateLimiter {
         }
     }
 
-    /// Gives back the tokens a waiting call reserved, if they are not due yet (time has then
-    /// paid for them, and giving them back would make up tokens) and no later reservation
-    /// follows them: the TAT is still where this reservation left it (`due + tolerance`).
-    /// Behind a later reservation the tokens stay spent: moving the TAT back under it would
-    /// hand the later call's instant to the next caller too, two calls where the rate allows
-    /// one.
-    fn give_back(&self, cost: u32, due: u64) {
-        if clock::now() >= due {
+    /// Gives back `cost` tokens whose reservation left the TAT at `left_at`, if no later
+    /// reservation follows them (the TAT is still there): an exact undo. Behind a later
+    /// reservation they stay spent: moving the TAT back under it would hand the later call's
+    /// instant to the next caller too, two calls where the rate allows one.
+    fn give_back(&self, cost: u32, left_at: u64) {
+        if left_at == NOTHING_TAKEN {
             return;
         }
-        let left_at = due + self.tolerance;
         let _ = self.tat.compare_exchange(
             left_at,
             left_at - u64::from(cost) * self.interval,
             Ordering::Relaxed,
             Ordering::Relaxed,
         );
+    }
+
+    /// Takes `cost` tokens like [`acquire_n`](RateLimiter::acquire_n), for a call that may
+    /// still not start (a bulkhead may refuse it, its caller may drop it): the tokens come as
+    /// a guard that gives them back when dropped, unless a later call has reserved tokens
+    /// behind them, and keeps them once [`Tokens::spend`] says the call started.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use resilience::limit::RateLimiter;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let credits = RateLimiter::builder("docs_take", 2, Duration::from_secs(3600)).build()?;
+    /// let tokens = credits.take_n(1).await?;
+    /// drop(tokens); // the call never started: the credit is back
+    /// assert_eq!(credits.metrics().tokens_left, 2);
+    /// credits.take_n(1).await?.spend(); // this one did
+    /// assert_eq!(credits.metrics().tokens_left, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn take_n(&self, cost: u32) -> Result<Tokens<'_>, RateLimitedError> {
+        let mut acquire = std::pin::pin!(self.acquire_n(cost));
+        acquire.as_mut().await?;
+        Ok(Tokens {
+            limiter: self,
+            cost,
+            left_at: acquire.left_at.unwrap_or(NOTHING_TAKEN),
+        })
     }
 
     #[cold]
@@ -576,11 +606,43 @@ impl RateLimiter {
     }
 }
 
-/// Tokens reserved: how long until they are due, and when (on the crate's clock).
+/// Tokens reserved: how long until they are due, and the TAT the reservation left (what
+/// [`RateLimiter::give_back`] checks).
 #[derive(Debug, Clone, Copy)]
 struct Reserved {
     wait: u64,
-    due: u64,
+    left_at: u64,
+}
+
+/// A `left_at` that takes nothing back: a cost of zero reserved nothing.
+const NOTHING_TAKEN: u64 = u64::MAX;
+
+/// Tokens taken by [`RateLimiter::take_n`] for a call that has not started yet.
+///
+/// Dropped, they go back to the limiter, unless a later call has reserved tokens behind them
+/// (they then stay spent, so that the rate is never exceeded); [`spend`](Tokens::spend) keeps
+/// them spent once the call starts.
+#[must_use = "dropping the tokens gives them back: call `spend` when the call starts"]
+#[derive(Debug)]
+pub struct Tokens<'a> {
+    limiter: &'a RateLimiter,
+    cost: u32,
+    left_at: u64,
+}
+
+impl Tokens<'_> {
+    /// The call started: the tokens stay spent.
+    #[inline]
+    pub fn spend(mut self) {
+        self.left_at = NOTHING_TAKEN;
+    }
+}
+
+impl Drop for Tokens<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.limiter.give_back(self.cost, self.left_at);
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -593,8 +655,10 @@ pin_project_lite::pin_project! {
     pub struct AcquireTokens<B: Deref<Target = RateLimiter>> {
         limiter: B,
         cost: u32,
-        // When the reserved tokens are due, while waiting for them.
-        due: Option<u64>,
+        // The TAT the reservation left, once the tokens are reserved.
+        left_at: Option<u64>,
+        // Sleeping until the reserved tokens are due.
+        waiting: bool,
         #[pin]
         sleep: Option<tokio::time::Sleep>,
         done: bool,
@@ -603,8 +667,8 @@ pin_project_lite::pin_project! {
     impl<B: Deref<Target = RateLimiter>> PinnedDrop for AcquireTokens<B> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let (Some(due), false) = (*this.due, *this.done) {
-                this.limiter.give_back(*this.cost, due);
+            if let (Some(left_at), true) = (*this.left_at, *this.waiting) {
+                this.limiter.give_back(*this.cost, left_at);
             }
         }
     }
@@ -615,7 +679,8 @@ impl<B: Deref<Target = RateLimiter>> AcquireTokens<B> {
         AcquireTokens {
             limiter,
             cost,
-            due: None,
+            left_at: None,
+            waiting: false,
             sleep: None,
             done: false,
         }
@@ -626,7 +691,7 @@ impl<B: Deref<Target = RateLimiter>> fmt::Debug for AcquireTokens<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AcquireTokens")
             .field("cost", &self.cost)
-            .field("waiting", &(self.due.is_some() && !self.done))
+            .field("waiting", &self.waiting)
             .finish_non_exhaustive()
     }
 }
@@ -637,16 +702,18 @@ impl<B: Deref<Target = RateLimiter>> Future for AcquireTokens<B> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         assert!(!*this.done, "`AcquireTokens` polled after it completed");
-        if this.due.is_none() {
+        if this.left_at.is_none() {
             match this.limiter.reserve(*this.cost, this.limiter.max_wait) {
-                Ok(Reserved { wait: 0, .. }) => {
+                Ok(Reserved { wait: 0, left_at }) => {
+                    *this.left_at = Some(left_at);
                     *this.done = true;
                     return Poll::Ready(Ok(()));
                 }
                 Ok(reserved) => {
                     // Recorded before the timer is made, so that the tokens go back even if
                     // making it fails (no runtime).
-                    *this.due = Some(reserved.due);
+                    *this.left_at = Some(reserved.left_at);
+                    *this.waiting = true;
                     this.sleep.set(Some(tokio::time::sleep(Duration::from_nanos(
                         reserved.wait,
                     ))));
@@ -657,10 +724,11 @@ impl<B: Deref<Target = RateLimiter>> Future for AcquireTokens<B> {
                 }
             }
         }
-        let sleep = this.sleep.as_pin_mut().expect("set with `due`");
+        let sleep = this.sleep.as_pin_mut().expect("set with `waiting`");
         if sleep.poll(cx).is_pending() {
             return Poll::Pending;
         }
+        *this.waiting = false;
         *this.done = true;
         Poll::Ready(Ok(()))
     }
