@@ -83,9 +83,7 @@ impl fmt::Display for Written {
 /// A `#[circuit_breaker]` attribute: its breaker's name and settings, where it is written, and
 /// its breaker once registered.
 pub struct BreakerSite {
-    name: &'static str,
-    written_name: bool,
-    location: &'static Location<'static>,
+    place: Place,
     settings: Written,
     breaker: OnceLock<Arc<CircuitBreaker>>,
 }
@@ -99,7 +97,7 @@ impl BreakerSite {
         if let Err(problem) = check_name(name, false) {
             panic!("{}", problem);
         }
-        Self::new(name, true, Location::caller())
+        Self::new(Place::at(name, true, Location::caller()))
     }
 
     /// A site without a name, written where this is called: `default` is its module path and
@@ -113,18 +111,12 @@ impl BreakerSite {
                 "invalid default breaker name: the module path and the function's name may contain only ASCII letters, digits and `_`, so that its environment variables CIRCUIT_BREAKER_<NAME>_<KEY> exist; name the breaker with `name = \"...\"`"
             );
         }
-        Self::new(default, false, Location::caller())
+        Self::new(Place::at(default, false, Location::caller()))
     }
 
-    const fn new(
-        name: &'static str,
-        written_name: bool,
-        location: &'static Location<'static>,
-    ) -> Self {
+    const fn new(place: Place) -> Self {
         Self {
-            name,
-            written_name,
-            location,
+            place,
             settings: Written {
                 failure_threshold: None,
                 recovery_timeout: None,
@@ -195,31 +187,7 @@ impl BreakerSite {
         let registry = crate::registry();
         // A site the platform did not collect is registered on its own.
         self.breaker
-            .get_or_init(|| register(registry, self, self.given_name()))
-    }
-
-    /// The name the attribute gives: the written name, or the default name without the `r#` of
-    /// raw identifiers (`module_path!()` keeps it: `billing::r#gen::get` is `billing::gen::get`).
-    fn given_name(&self) -> Name {
-        if !self.written_name && self.name.contains("r#") {
-            Name::Shared(self.name.replace("r#", "").into())
-        } else {
-            Name::Static(self.name)
-        }
-    }
-
-    /// Where the attribute is written: `src/zoho.rs:42`.
-    fn place(&self) -> String {
-        format!("{}:{}", self.location.file(), self.location.line())
-    }
-
-    /// The order of sites: by file, line and column.
-    fn order(&self) -> (&'static str, u32, u32) {
-        (
-            self.location.file(),
-            self.location.line(),
-            self.location.column(),
-        )
+            .get_or_init(|| register(registry, self, self.place.given_name()))
     }
 
     fn builder(&self, name: &Name) -> CircuitBreakerBuilder {
@@ -247,6 +215,77 @@ impl BreakerSite {
             b = b.failure_rate_threshold(r);
         }
         b
+    }
+}
+
+/// What every site has, whatever it limits: its name and where it is written.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    name: &'static str,
+    written_name: bool,
+    location: &'static Location<'static>,
+}
+
+impl Place {
+    const fn at(
+        name: &'static str,
+        written_name: bool,
+        location: &'static Location<'static>,
+    ) -> Self {
+        Self {
+            name,
+            written_name,
+            location,
+        }
+    }
+
+    /// The name the attribute gives: the written name, or the default name without the `r#` of
+    /// raw identifiers (`module_path!()` keeps it: `billing::r#gen::get` is `billing::gen::get`).
+    fn given_name(&self) -> Name {
+        if !self.written_name && self.name.contains("r#") {
+            Name::Shared(self.name.replace("r#", "").into())
+        } else {
+            Name::Static(self.name)
+        }
+    }
+
+    /// Where the attribute is written: `src/zoho.rs:42`.
+    fn place(&self) -> String {
+        format!("{}:{}", self.location.file(), self.location.line())
+    }
+
+    /// The order of sites: by file, line and column.
+    fn order(&self) -> (&'static str, u32, u32) {
+        (
+            self.location.file(),
+            self.location.line(),
+            self.location.column(),
+        )
+    }
+}
+
+/// What [`names`] and [`check_sites`] need of a site of any kind.
+trait Site {
+    /// The attribute, as its messages write it: `#[circuit_breaker]`.
+    const ATTRIBUTE: &'static str;
+    /// What it registers, as its messages write it: `breaker`.
+    const NOUN: &'static str;
+    fn place(&self) -> &Place;
+    fn same_settings(&self, other: &Self) -> bool;
+    fn settings_text(&self) -> String;
+}
+
+impl Site for BreakerSite {
+    const ATTRIBUTE: &'static str = "#[circuit_breaker]";
+    const NOUN: &'static str = "breaker";
+    fn place(&self) -> &Place {
+        &self.place
+    }
+    fn same_settings(&self, other: &Self) -> bool {
+        self.settings == other.settings
+    }
+    fn settings_text(&self) -> String {
+        self.settings.to_string()
     }
 }
 
@@ -319,7 +358,7 @@ fn collected() -> Vec<&'static BreakerSite> {
         .into_iter()
         .map(|s| s.0)
         .collect();
-    sites.sort_by_key(|site| site.order());
+    sites.sort_by_key(|site| site.place.order());
     sites
 }
 
@@ -327,10 +366,10 @@ fn collected() -> Vec<&'static BreakerSite> {
 /// unless a site written before (in the order given) or any written name took it: then the
 /// first of `<name>::2`, `<name>::3`, ... that none took. A function without a name thus never
 /// shares a breaker.
-fn names(sites: &[&'static BreakerSite]) -> Vec<Name> {
+fn names<S: Site>(sites: &[&'static S]) -> Vec<Name> {
     let given: Vec<(bool, Name)> = sites
         .iter()
-        .map(|site| (site.written_name, site.given_name()))
+        .map(|site| (site.place().written_name, site.place().given_name()))
         .collect();
     names_of(&given)
 }
@@ -414,7 +453,7 @@ fn register(
                 target: "resilience",
                 event = "attribute_config_error",
                 circuit_breaker = name.as_str(),
-                place = %site.place(),
+                place = %site.place.place(),
                 error = %error,
                 "invalid circuit breaker configuration; using the defaults"
             );
@@ -439,64 +478,68 @@ pub(crate) fn check() -> Result<(), ConfigError> {
     limits::check()
 }
 
-fn check_sites(sites: &[&'static BreakerSite]) -> Result<(), ConfigError> {
-    // The first site of each written name, wherever the others are.
-    let mut written: HashMap<&str, &BreakerSite> = HashMap::new();
-    for &site in sites.iter().filter(|site| site.written_name) {
-        written.entry(site.name).or_insert(site);
+/// The first problem among `sites` of one kind, in their order: two that give one name
+/// different settings, a function without a name whose default name another attribute writes,
+/// or two functions of one module with one default name.
+fn check_sites<S: Site>(sites: &[&'static S]) -> Result<(), ConfigError> {
+    let (attribute, noun) = (S::ATTRIBUTE, S::NOUN);
+    let problem = |name: String, reason: String| ConfigError::InvalidSetting {
+        setting: "name",
+        value: name,
+        reason,
+        context: String::new(),
+    };
+    let mut written: HashMap<&str, &S> = HashMap::new();
+    for &site in sites.iter().filter(|site| site.place().written_name) {
+        written.entry(site.place().name).or_insert(site);
     }
-    let mut defaults: HashMap<Name, &BreakerSite> = HashMap::new();
+    let mut defaults: HashMap<Name, &S> = HashMap::new();
     for (&site, registered) in sites.iter().zip(names(sites)) {
-        if site.written_name {
-            let earlier = written[site.name];
-            if earlier.settings != site.settings {
-                return Err(ConfigError::InvalidSetting {
-                    setting: "name",
-                    value: format!("{:?}", site.name),
-                    reason: format!(
-                        "two #[circuit_breaker] attributes give this breaker different \
-                         settings: {} ({}) and {} ({}); the first is used. Write the same \
-                         settings in both, or give them different names",
-                        earlier.place(),
-                        earlier.settings,
-                        site.place(),
-                        site.settings
+        let place = site.place();
+        if place.written_name {
+            let earlier = written[place.name];
+            if !earlier.same_settings(site) {
+                return Err(problem(
+                    format!("{:?}", place.name),
+                    format!(
+                        "two {attribute} attributes give this {noun} different settings: {} \
+                         ({}) and {} ({}); the first is used. Write the same settings in both, \
+                         or give them different names",
+                        earlier.place().place(),
+                        earlier.settings_text(),
+                        place.place(),
+                        site.settings_text()
                     ),
-                    context: String::new(),
-                });
+                ));
             }
             continue;
         }
-        let name = site.given_name();
+        let name = place.given_name();
         if let Some(named) = written.get(name.as_str()) {
-            return Err(ConfigError::InvalidSetting {
-                setting: "name",
-                value: format!("{name:?}"),
-                reason: format!(
-                    "the #[circuit_breaker] attribute at {} writes this name, and it is the \
-                     default name of the function at {}, which writes none: that function is \
-                     registered as \"{registered}\" so that the two do not share a breaker. \
+            return Err(problem(
+                format!("{name:?}"),
+                format!(
+                    "the {attribute} attribute at {} writes this name, and it is the default \
+                     name of the function at {}, which writes none: that function is \
+                     registered as \"{registered}\" so that the two do not share a {noun}. \
                      Write the same `name = \"...\"` on both to share one, or another name on \
                      the function",
-                    named.place(),
-                    site.place(),
+                    named.place().place(),
+                    place.place(),
                 ),
-                context: String::new(),
-            });
+            ));
         }
         if let Some(earlier) = defaults.get(&name) {
-            return Err(ConfigError::InvalidSetting {
-                setting: "name",
-                value: format!("{name:?}"),
-                reason: format!(
-                    "two #[circuit_breaker] functions of one module have this default name, \
-                     {} and {} (the second is registered as \"{registered}\"); give each a \
-                     name with `name = \"...\"`",
-                    earlier.place(),
-                    site.place(),
+            return Err(problem(
+                format!("{name:?}"),
+                format!(
+                    "two {attribute} functions of one module have this default name, {} and {} \
+                     (the second is registered as \"{registered}\"); give each a name with \
+                     `name = \"...\"`",
+                    earlier.place().place(),
+                    place.place(),
                 ),
-                context: String::new(),
-            });
+            ));
         }
         defaults.insert(name, site);
     }
@@ -512,7 +555,7 @@ mod tests {
     }
 
     fn place(site: &BreakerSite) -> String {
-        site.place()
+        site.place.place()
     }
 
     #[test]
@@ -569,7 +612,7 @@ mod tests {
         for sites in [[written, unnamed], [unnamed, written]] {
             assert_eq!(
                 names(&sites),
-                sites.map(|s| Name::Static(if s.written_name {
+                sites.map(|s| Name::Static(if s.place.written_name {
                     "app::fetch"
                 } else {
                     "app::fetch::2"
