@@ -11,7 +11,7 @@ use std::panic::Location;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use super::{Place, Site, check_name, check_sites, cow, names};
+use super::{Place, Site, check_name, check_sites, cow, register_each};
 use crate::config::{MAX_DURATION, MAX_RATE};
 use crate::error::ConfigError;
 use crate::limit::{Bulkhead, MAX_BURST, MAX_CONCURRENT, RateLimiter};
@@ -115,18 +115,7 @@ impl BulkheadSite {
     /// The site's bulkhead: one atomic load once registered.
     #[inline]
     pub fn bulkhead(&'static self) -> &'static Bulkhead {
-        match self.bulkhead.get() {
-            Some(bulkhead) => bulkhead,
-            None => self.first_use(),
-        }
-    }
-
-    #[cold]
-    fn first_use(&'static self) -> &'static Bulkhead {
-        let registry = crate::registry();
-        // A site the platform did not collect is registered on its own.
-        self.bulkhead
-            .get_or_init(|| register_bulkhead(registry, self, self.place.given_name()))
+        self.registered()
     }
 }
 
@@ -273,17 +262,7 @@ impl RateLimiterSite {
     /// The site's rate limiter: one atomic load once registered.
     #[inline]
     pub fn limiter(&'static self) -> &'static RateLimiter {
-        match self.limiter.get() {
-            Some(limiter) => limiter,
-            None => self.first_use(),
-        }
-    }
-
-    #[cold]
-    fn first_use(&'static self) -> &'static RateLimiter {
-        let registry = crate::registry();
-        self.limiter
-            .get_or_init(|| register_limiter(registry, self, self.place.given_name()))
+        self.registered()
     }
 }
 
@@ -357,6 +336,14 @@ impl Site for BulkheadSite {
     fn settings_text(&self) -> String {
         self.settings.to_string()
     }
+    type Limit = Bulkhead;
+    #[inline]
+    fn cell(&self) -> &OnceLock<Arc<Bulkhead>> {
+        &self.bulkhead
+    }
+    fn register(&self, manager: &CircuitBreakerManager, name: Name) -> Arc<Bulkhead> {
+        register_bulkhead(manager, self, name)
+    }
 }
 
 impl Site for RateLimiterSite {
@@ -371,6 +358,14 @@ impl Site for RateLimiterSite {
     fn settings_text(&self) -> String {
         self.settings.to_string()
     }
+    type Limit = RateLimiter;
+    #[inline]
+    fn cell(&self) -> &OnceLock<Arc<RateLimiter>> {
+        &self.limiter
+    }
+    fn register(&self, manager: &CircuitBreakerManager, name: Name) -> Arc<RateLimiter> {
+        register_limiter(manager, self, name)
+    }
 }
 
 /// Registers every collected limit site in `manager` (the global registry, as it is built).
@@ -384,12 +379,8 @@ fn register_sites(
     bulkheads: &[&'static BulkheadSite],
     limiters: &[&'static RateLimiterSite],
 ) {
-    for (site, name) in bulkheads.iter().zip(names(bulkheads)) {
-        let _ = site.bulkhead.set(register_bulkhead(manager, site, name));
-    }
-    for (site, name) in limiters.iter().zip(names(limiters)) {
-        let _ = site.limiter.set(register_limiter(manager, site, name));
-    }
+    register_each(manager, bulkheads);
+    register_each(manager, limiters);
 }
 
 /// The first problem among the limit sites linked into the program (see

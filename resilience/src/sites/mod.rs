@@ -175,19 +175,7 @@ impl BreakerSite {
     /// The site's breaker: one atomic load once registered.
     #[inline]
     pub fn breaker(&'static self) -> &'static CircuitBreaker {
-        match self.breaker.get() {
-            Some(breaker) => breaker,
-            None => self.first_use(),
-        }
-    }
-
-    #[cold]
-    fn first_use(&'static self) -> &'static CircuitBreaker {
-        // Building the registry registers every site collected at link time, this one included.
-        let registry = crate::registry();
-        // A site the platform did not collect is registered on its own.
-        self.breaker
-            .get_or_init(|| register(registry, self, self.place.given_name()))
+        self.registered()
     }
 
     fn builder(&self, name: &Name) -> CircuitBreakerBuilder {
@@ -264,15 +252,49 @@ impl Place {
     }
 }
 
-/// What [`names`] and [`check_sites`] need of a site of any kind.
-trait Site {
+/// What [`names`], [`check_sites`] and [`register_each`] need of a site of any kind, and its
+/// call site's read of what it registers.
+trait Site: Sized + 'static {
     /// The attribute, as its messages write it: `#[circuit_breaker]`.
     const ATTRIBUTE: &'static str;
     /// What it registers, as its messages write it: `breaker`.
     const NOUN: &'static str;
+    /// What it registers: a breaker, a bulkhead, a rate limiter.
+    type Limit: 'static;
     fn place(&self) -> &Place;
     fn same_settings(&self, other: &Self) -> bool;
     fn settings_text(&self) -> String;
+    /// Where the site keeps what it registered.
+    fn cell(&self) -> &OnceLock<Arc<Self::Limit>>;
+    /// Registers the site under `name`; whatever the configuration, one of that name ends up
+    /// in `manager`.
+    fn register(&self, manager: &CircuitBreakerManager, name: Name) -> Arc<Self::Limit>;
+
+    /// What the site registered: one atomic load once registered.
+    #[inline]
+    fn registered(&'static self) -> &'static Self::Limit {
+        match self.cell().get() {
+            Some(limit) => limit,
+            None => self.first_use(),
+        }
+    }
+
+    #[cold]
+    fn first_use(&'static self) -> &'static Self::Limit {
+        // Building the registry registers every site collected at link time, this one included.
+        let registry = crate::registry();
+        // A site the platform did not collect is registered on its own.
+        self.cell()
+            .get_or_init(|| self.register(registry, self.place().given_name()))
+    }
+}
+
+/// Registers each of `sites` in `manager` under the name [`names`] gives it. A site already in
+/// use keeps what it has (only when registered on its own first).
+fn register_each<S: Site>(manager: &CircuitBreakerManager, sites: &[&'static S]) {
+    for (site, name) in sites.iter().zip(names(sites)) {
+        let _ = site.cell().set(site.register(manager, name));
+    }
 }
 
 impl Site for BreakerSite {
@@ -286,6 +308,14 @@ impl Site for BreakerSite {
     }
     fn settings_text(&self) -> String {
         self.settings.to_string()
+    }
+    type Limit = CircuitBreaker;
+    #[inline]
+    fn cell(&self) -> &OnceLock<Arc<CircuitBreaker>> {
+        &self.breaker
+    }
+    fn register(&self, manager: &CircuitBreakerManager, name: Name) -> Arc<CircuitBreaker> {
+        register(manager, self, name)
     }
 }
 
@@ -425,16 +455,8 @@ fn written_pairs_of(sites: &[&'static BreakerSite]) -> Vec<(Name, WrittenValues)
 
 /// Registers every collected site in `manager` (the global registry, as it is built).
 pub(crate) fn register_all(manager: &CircuitBreakerManager) {
-    register_sites(manager, &collected());
+    register_each(manager, &collected());
     limits::register_all(manager);
-}
-
-fn register_sites(manager: &CircuitBreakerManager, sites: &[&'static BreakerSite]) {
-    for (site, name) in sites.iter().zip(names(sites)) {
-        let breaker = register(manager, site, name);
-        // A site already in use keeps its breaker (only when registered on its own first).
-        let _ = site.breaker.set(breaker);
-    }
 }
 
 /// Registers a site's breaker; whatever the configuration, a breaker of that name ends up in
@@ -592,7 +614,7 @@ mod tests {
         }
         let site = leak(BreakerSite::unnamed("app::r#gen::get").failure_threshold(2));
         let manager = CircuitBreakerManager::new();
-        register_sites(&manager, &[site]);
+        register_each(&manager, &[site]);
         assert_eq!(manager.names(), ["app::gen::get"]);
         assert_eq!(
             manager
@@ -643,7 +665,7 @@ mod tests {
         let error = check_sites(&sites).unwrap_err().to_string();
         assert!(error.contains("registered as \"app::get::3\""), "{error}");
         let manager = CircuitBreakerManager::new();
-        register_sites(&manager, &sites);
+        register_each(&manager, &sites);
         assert_eq!(manager.names(), ["app::get", "app::get::2", "app::get::3"]);
     }
 
@@ -672,7 +694,7 @@ mod tests {
         // Not writable in an attribute (a compile error there); built by hand.
         let site = leak(BreakerSite::named("sites_unworkable").success_threshold(9));
         let manager = CircuitBreakerManager::new();
-        register_sites(&manager, &[site]);
+        register_each(&manager, &[site]);
         let registered = manager.get("sites_unworkable").expect("registered");
         assert_eq!(*registered.config(), CircuitBreakerConfig::default());
         assert!(std::ptr::eq(
@@ -686,7 +708,7 @@ mod tests {
         let a = leak(BreakerSite::unnamed("app::get").failure_threshold(2));
         let b = leak(BreakerSite::unnamed("app::get"));
         let manager = CircuitBreakerManager::new();
-        register_sites(&manager, &[a, b]);
+        register_each(&manager, &[a, b]);
         assert_eq!(manager.names(), ["app::get", "app::get::2"]);
         assert_eq!(a.breaker.get().unwrap().config().failure_threshold, 2);
         assert_eq!(b.breaker.get().unwrap().config().failure_threshold, 5);
