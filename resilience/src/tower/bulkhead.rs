@@ -47,7 +47,7 @@ impl BulkheadLayer {
     }
 
     /// A layer limiting services with the bulkhead registered in the global
-    /// [`registry()`](crate::registry) under `name` (by a `#[bulkhead]` attribute, or
+    /// [`registry()`](crate::registry()) under `name` (by a `#[bulkhead]` attribute, or
     /// [`register_bulkhead`](crate::CircuitBreakerManager::register_bulkhead)), or a new one
     /// with the defaults and the environment's settings, registered now: the way a service
     /// shares one bulkhead with annotated functions.

@@ -85,7 +85,7 @@ impl RateLimitLayer {
     }
 
     /// A layer limiting services with the rate limiter registered in the global
-    /// [`registry()`](crate::registry) under `name` (by a `#[rate_limit]` attribute, or
+    /// [`registry()`](crate::registry()) under `name` (by a `#[rate_limit]` attribute, or
     /// [`register_rate_limiter`](crate::CircuitBreakerManager::register_rate_limiter)), one
     /// token a request: the way a service shares one budget with annotated functions. `None`
     /// when no limiter has that name (a rate has no default to make one with).
