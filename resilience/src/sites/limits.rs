@@ -38,7 +38,7 @@ const BAD_LIMITER_NAME: &str = "invalid rate limiter name: it may contain only A
 
 /// The settings written in a `#[bulkhead]` attribute.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct BulkheadWritten {
+pub(super) struct BulkheadWritten {
     max_concurrent: Option<u32>,
     max_wait: Option<Duration>,
 }
@@ -161,7 +161,7 @@ fn unchecked_bulkhead() -> Bulkhead {
 
 /// The settings written in a `#[rate_limit]` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct RateLimitWritten {
+pub(super) struct RateLimitWritten {
     rate: u64,
     per: Duration,
     burst: Option<u32>,
@@ -330,12 +330,10 @@ impl Site for BulkheadSite {
     fn place(&self) -> &Place {
         &self.place
     }
-    fn same_settings(&self, other: &Self) -> bool {
-        self.settings == other.settings
+    fn settings(&self) -> &Self::Settings {
+        &self.settings
     }
-    fn settings_text(&self) -> String {
-        self.settings.to_string()
-    }
+    type Settings = BulkheadWritten;
     type Limit = Bulkhead;
     #[inline]
     fn cell(&self) -> &OnceLock<Arc<Bulkhead>> {
@@ -352,12 +350,10 @@ impl Site for RateLimiterSite {
     fn place(&self) -> &Place {
         &self.place
     }
-    fn same_settings(&self, other: &Self) -> bool {
-        self.settings == other.settings
+    fn settings(&self) -> &Self::Settings {
+        &self.settings
     }
-    fn settings_text(&self) -> String {
-        self.settings.to_string()
-    }
+    type Settings = RateLimitWritten;
     type Limit = RateLimiter;
     #[inline]
     fn cell(&self) -> &OnceLock<Arc<RateLimiter>> {

@@ -259,11 +259,12 @@ trait Site: Sized + 'static {
     const ATTRIBUTE: &'static str;
     /// What it registers, as its messages write it: `breaker`.
     const NOUN: &'static str;
+    /// The settings written in the attribute, as its messages write them.
+    type Settings: PartialEq + fmt::Display;
     /// What it registers: a breaker, a bulkhead, a rate limiter.
     type Limit: 'static;
     fn place(&self) -> &Place;
-    fn same_settings(&self, other: &Self) -> bool;
-    fn settings_text(&self) -> String;
+    fn settings(&self) -> &Self::Settings;
     /// Where the site keeps what it registered.
     fn cell(&self) -> &OnceLock<Arc<Self::Limit>>;
     /// Registers the site under `name`; whatever the configuration, one of that name ends up
@@ -303,12 +304,10 @@ impl Site for BreakerSite {
     fn place(&self) -> &Place {
         &self.place
     }
-    fn same_settings(&self, other: &Self) -> bool {
-        self.settings == other.settings
+    fn settings(&self) -> &Self::Settings {
+        &self.settings
     }
-    fn settings_text(&self) -> String {
-        self.settings.to_string()
-    }
+    type Settings = Written;
     type Limit = CircuitBreaker;
     #[inline]
     fn cell(&self) -> &OnceLock<Arc<CircuitBreaker>> {
@@ -520,7 +519,7 @@ fn check_sites<S: Site>(sites: &[&'static S]) -> Result<(), ConfigError> {
         let place = site.place();
         if place.written_name {
             let earlier = written[place.name];
-            if !earlier.same_settings(site) {
+            if earlier.settings() != site.settings() {
                 return Err(problem(
                     format!("{:?}", place.name),
                     format!(
@@ -528,9 +527,9 @@ fn check_sites<S: Site>(sites: &[&'static S]) -> Result<(), ConfigError> {
                          ({}) and {} ({}); the first is used. Write the same settings in both, \
                          or give them different names",
                         earlier.place().place(),
-                        earlier.settings_text(),
+                        earlier.settings(),
                         place.place(),
-                        site.settings_text()
+                        site.settings()
                     ),
                 ));
             }
