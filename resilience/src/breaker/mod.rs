@@ -41,7 +41,7 @@ use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::broadcast;
@@ -525,13 +525,18 @@ impl CircuitBreaker {
         }
     }
 
+    /// The lock serializing transitions, held while the guard lives (taken as it is when
+    /// poisoned).
+    fn lock_transitions(&self) -> MutexGuard<'_, ()> {
+        self.transitions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Moves from the state stamped in `from` to `to`, unless another transition happened
     /// first (then the other one wins and this does nothing). Returns whether it moved.
     fn transition_from(&self, from: u64, to: CircuitState, failures: u32) -> bool {
-        let _guard = self
-            .transitions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _guard = self.lock_transitions();
         let mut word = self.word.load(Ordering::Acquire);
         loop {
             if word & STAMP_MASK != from & STAMP_MASK {
@@ -546,10 +551,7 @@ impl CircuitBreaker {
 
     /// Moves to `to` from whatever state the breaker is in (operator controls).
     fn transition_any(&self, to: CircuitState) {
-        let _guard = self
-            .transitions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _guard = self.lock_transitions();
         loop {
             let word = self.word.load(Ordering::Acquire);
             if self.apply_transition(word, to, 0, self.config.recovery_timeout) {

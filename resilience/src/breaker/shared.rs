@@ -70,10 +70,7 @@ impl CircuitBreaker {
     /// Returns the change made, `(from, to)`, when there was one: its [`StateChange`] has been
     /// published.
     pub(crate) fn apply_shared(&self, to: SharedState) -> Option<(CircuitState, CircuitState)> {
-        let _guard = self
-            .transitions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let _guard = self.lock_transitions();
         loop {
             let word = self.word.load(Ordering::Acquire);
             let from = state_of(word);

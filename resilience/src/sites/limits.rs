@@ -11,7 +11,7 @@ use std::panic::Location;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use super::{check_name, cow, names_of};
+use super::{Place, Site, check_name, check_sites, cow, register_each};
 use crate::config::{MAX_DURATION, MAX_RATE};
 use crate::error::ConfigError;
 use crate::limit::{Bulkhead, MAX_BURST, MAX_CONCURRENT, RateLimiter};
@@ -21,46 +21,15 @@ use crate::registry::CircuitBreakerManager;
 /// The longest a full bucket may take to refill, as the rate limiter's builder allows.
 const MAX_TOLERANCE: u128 = 100 * 365 * 24 * 3600 * 1_000_000_000;
 
-/// What every limit site has: its name and where it is written.
-#[derive(Debug, Clone, Copy)]
-struct Place {
-    name: &'static str,
-    written_name: bool,
-    location: &'static Location<'static>,
-}
-
 impl Place {
+    /// A place written where the site's constructor is called, whose name passes
+    /// [`check_name`]; `what` is the const evaluation's error otherwise.
     #[track_caller]
     const fn new(name: &'static str, written_name: bool, what: &'static str) -> Self {
         if check_name(name, !written_name).is_err() {
             panic!("{}", what);
         }
-        Self {
-            name,
-            written_name,
-            location: Location::caller(),
-        }
-    }
-
-    /// The written name, or the default name without the `r#` of raw identifiers.
-    fn given_name(&self) -> Name {
-        if !self.written_name && self.name.contains("r#") {
-            Name::Shared(self.name.replace("r#", "").into())
-        } else {
-            Name::Static(self.name)
-        }
-    }
-
-    fn place(&self) -> String {
-        format!("{}:{}", self.location.file(), self.location.line())
-    }
-
-    fn order(&self) -> (&'static str, u32, u32) {
-        (
-            self.location.file(),
-            self.location.line(),
-            self.location.column(),
-        )
+        Self::at(name, written_name, Location::caller())
     }
 }
 
@@ -69,7 +38,7 @@ const BAD_LIMITER_NAME: &str = "invalid rate limiter name: it may contain only A
 
 /// The settings written in a `#[bulkhead]` attribute.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct BulkheadWritten {
+pub(super) struct BulkheadWritten {
     max_concurrent: Option<u32>,
     max_wait: Option<Duration>,
 }
@@ -146,18 +115,7 @@ impl BulkheadSite {
     /// The site's bulkhead: one atomic load once registered.
     #[inline]
     pub fn bulkhead(&'static self) -> &'static Bulkhead {
-        match self.bulkhead.get() {
-            Some(bulkhead) => bulkhead,
-            None => self.first_use(),
-        }
-    }
-
-    #[cold]
-    fn first_use(&'static self) -> &'static Bulkhead {
-        let registry = crate::registry();
-        // A site the platform did not collect is registered on its own.
-        self.bulkhead
-            .get_or_init(|| register_bulkhead(registry, self, self.place.given_name()))
+        self.registered()
     }
 }
 
@@ -203,7 +161,7 @@ fn unchecked_bulkhead() -> Bulkhead {
 
 /// The settings written in a `#[rate_limit]` attribute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct RateLimitWritten {
+pub(super) struct RateLimitWritten {
     rate: u64,
     per: Duration,
     burst: Option<u32>,
@@ -304,17 +262,7 @@ impl RateLimiterSite {
     /// The site's rate limiter: one atomic load once registered.
     #[inline]
     pub fn limiter(&'static self) -> &'static RateLimiter {
-        match self.limiter.get() {
-            Some(limiter) => limiter,
-            None => self.first_use(),
-        }
-    }
-
-    #[cold]
-    fn first_use(&'static self) -> &'static RateLimiter {
-        let registry = crate::registry();
-        self.limiter
-            .get_or_init(|| register_limiter(registry, self, self.place.given_name()))
+        self.registered()
     }
 }
 
@@ -376,51 +324,44 @@ fn collected() -> (Vec<&'static BulkheadSite>, Vec<&'static RateLimiterSite>) {
     (bulkheads, limiters)
 }
 
-/// What [`check_sites`] needs of a site.
-trait LimitSite {
-    /// `#[bulkhead]`.
-    const ATTRIBUTE: &'static str;
-    /// `bulkhead`.
-    const NOUN: &'static str;
-    fn place(&self) -> &Place;
-    fn same_settings(&self, other: &Self) -> bool;
-    fn settings_text(&self) -> String;
-}
-
-impl LimitSite for BulkheadSite {
+impl Site for BulkheadSite {
     const ATTRIBUTE: &'static str = "#[bulkhead]";
     const NOUN: &'static str = "bulkhead";
     fn place(&self) -> &Place {
         &self.place
     }
-    fn same_settings(&self, other: &Self) -> bool {
-        self.settings == other.settings
+    fn settings(&self) -> &Self::Settings {
+        &self.settings
     }
-    fn settings_text(&self) -> String {
-        self.settings.to_string()
+    type Settings = BulkheadWritten;
+    type Limit = Bulkhead;
+    #[inline]
+    fn cell(&self) -> &OnceLock<Arc<Bulkhead>> {
+        &self.bulkhead
+    }
+    fn register(&self, manager: &CircuitBreakerManager, name: Name) -> Arc<Bulkhead> {
+        register_bulkhead(manager, self, name)
     }
 }
 
-impl LimitSite for RateLimiterSite {
+impl Site for RateLimiterSite {
     const ATTRIBUTE: &'static str = "#[rate_limit]";
     const NOUN: &'static str = "rate limiter";
     fn place(&self) -> &Place {
         &self.place
     }
-    fn same_settings(&self, other: &Self) -> bool {
-        self.settings == other.settings
+    fn settings(&self) -> &Self::Settings {
+        &self.settings
     }
-    fn settings_text(&self) -> String {
-        self.settings.to_string()
+    type Settings = RateLimitWritten;
+    type Limit = RateLimiter;
+    #[inline]
+    fn cell(&self) -> &OnceLock<Arc<RateLimiter>> {
+        &self.limiter
     }
-}
-
-fn site_names<S: LimitSite>(sites: &[&'static S]) -> Vec<Name> {
-    let given: Vec<(bool, Name)> = sites
-        .iter()
-        .map(|site| (site.place().written_name, site.place().given_name()))
-        .collect();
-    names_of(&given)
+    fn register(&self, manager: &CircuitBreakerManager, name: Name) -> Arc<RateLimiter> {
+        register_limiter(manager, self, name)
+    }
 }
 
 /// Registers every collected limit site in `manager` (the global registry, as it is built).
@@ -434,12 +375,8 @@ fn register_sites(
     bulkheads: &[&'static BulkheadSite],
     limiters: &[&'static RateLimiterSite],
 ) {
-    for (site, name) in bulkheads.iter().zip(site_names(bulkheads)) {
-        let _ = site.bulkhead.set(register_bulkhead(manager, site, name));
-    }
-    for (site, name) in limiters.iter().zip(site_names(limiters)) {
-        let _ = site.limiter.set(register_limiter(manager, site, name));
-    }
+    register_each(manager, bulkheads);
+    register_each(manager, limiters);
 }
 
 /// The first problem among the limit sites linked into the program (see
@@ -448,74 +385,6 @@ pub(super) fn check() -> Result<(), ConfigError> {
     let (bulkheads, limiters) = collected();
     check_sites(&bulkheads)?;
     check_sites(&limiters)
-}
-
-/// The first problem among `sites`, in their order: two that give one name different settings,
-/// a function without a name whose default name another attribute writes, or two functions of
-/// one module with one default name.
-fn check_sites<S: LimitSite>(sites: &[&'static S]) -> Result<(), ConfigError> {
-    let (attribute, noun) = (S::ATTRIBUTE, S::NOUN);
-    let problem = |name: String, reason: String| ConfigError::InvalidSetting {
-        setting: "name",
-        value: name,
-        reason,
-        context: String::new(),
-    };
-    let mut written: std::collections::HashMap<&str, &S> = std::collections::HashMap::new();
-    for &site in sites.iter().filter(|site| site.place().written_name) {
-        written.entry(site.place().name).or_insert(site);
-    }
-    let mut defaults: std::collections::HashMap<Name, &S> = std::collections::HashMap::new();
-    for (&site, registered) in sites.iter().zip(site_names(sites)) {
-        let place = site.place();
-        if place.written_name {
-            let earlier = written[place.name];
-            if !earlier.same_settings(site) {
-                return Err(problem(
-                    format!("{:?}", place.name),
-                    format!(
-                        "two {attribute} attributes give this {noun} different settings: {} \
-                         ({}) and {} ({}); the first is used. Write the same settings in both, \
-                         or give them different names",
-                        earlier.place().place(),
-                        earlier.settings_text(),
-                        place.place(),
-                        site.settings_text()
-                    ),
-                ));
-            }
-            continue;
-        }
-        let name = place.given_name();
-        if let Some(named) = written.get(name.as_str()) {
-            return Err(problem(
-                format!("{name:?}"),
-                format!(
-                    "the {attribute} attribute at {} writes this name, and it is the default \
-                     name of the function at {}, which writes none: that function is \
-                     registered as \"{registered}\" so that the two do not share a {noun}. \
-                     Write the same `name = \"...\"` on both to share one, or another name on \
-                     the function",
-                    named.place().place(),
-                    place.place(),
-                ),
-            ));
-        }
-        if let Some(earlier) = defaults.get(&name) {
-            return Err(problem(
-                format!("{name:?}"),
-                format!(
-                    "two {attribute} functions of one module have this default name, {} and {} \
-                     (the second is registered as \"{registered}\"); give each a name with \
-                     `name = \"...\"`",
-                    earlier.place().place(),
-                    place.place(),
-                ),
-            ));
-        }
-        defaults.insert(name, site);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

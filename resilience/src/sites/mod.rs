@@ -83,9 +83,7 @@ impl fmt::Display for Written {
 /// A `#[circuit_breaker]` attribute: its breaker's name and settings, where it is written, and
 /// its breaker once registered.
 pub struct BreakerSite {
-    name: &'static str,
-    written_name: bool,
-    location: &'static Location<'static>,
+    place: Place,
     settings: Written,
     breaker: OnceLock<Arc<CircuitBreaker>>,
 }
@@ -99,7 +97,7 @@ impl BreakerSite {
         if let Err(problem) = check_name(name, false) {
             panic!("{}", problem);
         }
-        Self::new(name, true, Location::caller())
+        Self::new(Place::at(name, true, Location::caller()))
     }
 
     /// A site without a name, written where this is called: `default` is its module path and
@@ -113,18 +111,12 @@ impl BreakerSite {
                 "invalid default breaker name: the module path and the function's name may contain only ASCII letters, digits and `_`, so that its environment variables CIRCUIT_BREAKER_<NAME>_<KEY> exist; name the breaker with `name = \"...\"`"
             );
         }
-        Self::new(default, false, Location::caller())
+        Self::new(Place::at(default, false, Location::caller()))
     }
 
-    const fn new(
-        name: &'static str,
-        written_name: bool,
-        location: &'static Location<'static>,
-    ) -> Self {
+    const fn new(place: Place) -> Self {
         Self {
-            name,
-            written_name,
-            location,
+            place,
             settings: Written {
                 failure_threshold: None,
                 recovery_timeout: None,
@@ -183,43 +175,7 @@ impl BreakerSite {
     /// The site's breaker: one atomic load once registered.
     #[inline]
     pub fn breaker(&'static self) -> &'static CircuitBreaker {
-        match self.breaker.get() {
-            Some(breaker) => breaker,
-            None => self.first_use(),
-        }
-    }
-
-    #[cold]
-    fn first_use(&'static self) -> &'static CircuitBreaker {
-        // Building the registry registers every site collected at link time, this one included.
-        let registry = crate::registry();
-        // A site the platform did not collect is registered on its own.
-        self.breaker
-            .get_or_init(|| register(registry, self, self.given_name()))
-    }
-
-    /// The name the attribute gives: the written name, or the default name without the `r#` of
-    /// raw identifiers (`module_path!()` keeps it: `billing::r#gen::get` is `billing::gen::get`).
-    fn given_name(&self) -> Name {
-        if !self.written_name && self.name.contains("r#") {
-            Name::Shared(self.name.replace("r#", "").into())
-        } else {
-            Name::Static(self.name)
-        }
-    }
-
-    /// Where the attribute is written: `src/zoho.rs:42`.
-    fn place(&self) -> String {
-        format!("{}:{}", self.location.file(), self.location.line())
-    }
-
-    /// The order of sites: by file, line and column.
-    fn order(&self) -> (&'static str, u32, u32) {
-        (
-            self.location.file(),
-            self.location.line(),
-            self.location.column(),
-        )
+        self.registered()
     }
 
     fn builder(&self, name: &Name) -> CircuitBreakerBuilder {
@@ -247,6 +203,118 @@ impl BreakerSite {
             b = b.failure_rate_threshold(r);
         }
         b
+    }
+}
+
+/// What every site has, whatever it limits: its name and where it is written.
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    name: &'static str,
+    written_name: bool,
+    location: &'static Location<'static>,
+}
+
+impl Place {
+    const fn at(
+        name: &'static str,
+        written_name: bool,
+        location: &'static Location<'static>,
+    ) -> Self {
+        Self {
+            name,
+            written_name,
+            location,
+        }
+    }
+
+    /// The name the attribute gives: the written name, or the default name without the `r#` of
+    /// raw identifiers (`module_path!()` keeps it: `billing::r#gen::get` is `billing::gen::get`).
+    fn given_name(&self) -> Name {
+        if !self.written_name && self.name.contains("r#") {
+            Name::Shared(self.name.replace("r#", "").into())
+        } else {
+            Name::Static(self.name)
+        }
+    }
+
+    /// Where the attribute is written: `src/zoho.rs:42`.
+    fn place(&self) -> String {
+        format!("{}:{}", self.location.file(), self.location.line())
+    }
+
+    /// The order of sites: by file, line and column.
+    fn order(&self) -> (&'static str, u32, u32) {
+        (
+            self.location.file(),
+            self.location.line(),
+            self.location.column(),
+        )
+    }
+}
+
+/// What [`names`], [`check_sites`] and [`register_each`] need of a site of any kind, and its
+/// call site's read of what it registers.
+trait Site: Sized + 'static {
+    /// The attribute, as its messages write it: `#[circuit_breaker]`.
+    const ATTRIBUTE: &'static str;
+    /// What it registers, as its messages write it: `breaker`.
+    const NOUN: &'static str;
+    /// The settings written in the attribute, as its messages write them.
+    type Settings: PartialEq + fmt::Display;
+    /// What it registers: a breaker, a bulkhead, a rate limiter.
+    type Limit: 'static;
+    fn place(&self) -> &Place;
+    fn settings(&self) -> &Self::Settings;
+    /// Where the site keeps what it registered.
+    fn cell(&self) -> &OnceLock<Arc<Self::Limit>>;
+    /// Registers the site under `name`; whatever the configuration, one of that name ends up
+    /// in `manager`.
+    fn register(&self, manager: &CircuitBreakerManager, name: Name) -> Arc<Self::Limit>;
+
+    /// What the site registered: one atomic load once registered.
+    #[inline]
+    fn registered(&'static self) -> &'static Self::Limit {
+        match self.cell().get() {
+            Some(limit) => limit,
+            None => self.first_use(),
+        }
+    }
+
+    #[cold]
+    fn first_use(&'static self) -> &'static Self::Limit {
+        // Building the registry registers every site collected at link time, this one included.
+        let registry = crate::registry();
+        // A site the platform did not collect is registered on its own.
+        self.cell()
+            .get_or_init(|| self.register(registry, self.place().given_name()))
+    }
+}
+
+/// Registers each of `sites` in `manager` under the name [`names`] gives it. A site already in
+/// use keeps what it has (only when registered on its own first).
+fn register_each<S: Site>(manager: &CircuitBreakerManager, sites: &[&'static S]) {
+    for (site, name) in sites.iter().zip(names(sites)) {
+        let _ = site.cell().set(site.register(manager, name));
+    }
+}
+
+impl Site for BreakerSite {
+    const ATTRIBUTE: &'static str = "#[circuit_breaker]";
+    const NOUN: &'static str = "breaker";
+    fn place(&self) -> &Place {
+        &self.place
+    }
+    fn settings(&self) -> &Self::Settings {
+        &self.settings
+    }
+    type Settings = Written;
+    type Limit = CircuitBreaker;
+    #[inline]
+    fn cell(&self) -> &OnceLock<Arc<CircuitBreaker>> {
+        &self.breaker
+    }
+    fn register(&self, manager: &CircuitBreakerManager, name: Name) -> Arc<CircuitBreaker> {
+        register(manager, self, name)
     }
 }
 
@@ -319,7 +387,7 @@ fn collected() -> Vec<&'static BreakerSite> {
         .into_iter()
         .map(|s| s.0)
         .collect();
-    sites.sort_by_key(|site| site.order());
+    sites.sort_by_key(|site| site.place.order());
     sites
 }
 
@@ -327,10 +395,10 @@ fn collected() -> Vec<&'static BreakerSite> {
 /// unless a site written before (in the order given) or any written name took it: then the
 /// first of `<name>::2`, `<name>::3`, ... that none took. A function without a name thus never
 /// shares a breaker.
-fn names(sites: &[&'static BreakerSite]) -> Vec<Name> {
+fn names<S: Site>(sites: &[&'static S]) -> Vec<Name> {
     let given: Vec<(bool, Name)> = sites
         .iter()
-        .map(|site| (site.written_name, site.given_name()))
+        .map(|site| (site.place().written_name, site.place().given_name()))
         .collect();
     names_of(&given)
 }
@@ -386,16 +454,8 @@ fn written_pairs_of(sites: &[&'static BreakerSite]) -> Vec<(Name, WrittenValues)
 
 /// Registers every collected site in `manager` (the global registry, as it is built).
 pub(crate) fn register_all(manager: &CircuitBreakerManager) {
-    register_sites(manager, &collected());
+    register_each(manager, &collected());
     limits::register_all(manager);
-}
-
-fn register_sites(manager: &CircuitBreakerManager, sites: &[&'static BreakerSite]) {
-    for (site, name) in sites.iter().zip(names(sites)) {
-        let breaker = register(manager, site, name);
-        // A site already in use keeps its breaker (only when registered on its own first).
-        let _ = site.breaker.set(breaker);
-    }
 }
 
 /// Registers a site's breaker; whatever the configuration, a breaker of that name ends up in
@@ -414,7 +474,7 @@ fn register(
                 target: "resilience",
                 event = "attribute_config_error",
                 circuit_breaker = name.as_str(),
-                place = %site.place(),
+                place = %site.place.place(),
                 error = %error,
                 "invalid circuit breaker configuration; using the defaults"
             );
@@ -439,64 +499,68 @@ pub(crate) fn check() -> Result<(), ConfigError> {
     limits::check()
 }
 
-fn check_sites(sites: &[&'static BreakerSite]) -> Result<(), ConfigError> {
-    // The first site of each written name, wherever the others are.
-    let mut written: HashMap<&str, &BreakerSite> = HashMap::new();
-    for &site in sites.iter().filter(|site| site.written_name) {
-        written.entry(site.name).or_insert(site);
+/// The first problem among `sites` of one kind, in their order: two that give one name
+/// different settings, a function without a name whose default name another attribute writes,
+/// or two functions of one module with one default name.
+fn check_sites<S: Site>(sites: &[&'static S]) -> Result<(), ConfigError> {
+    let (attribute, noun) = (S::ATTRIBUTE, S::NOUN);
+    let problem = |name: String, reason: String| ConfigError::InvalidSetting {
+        setting: "name",
+        value: name,
+        reason,
+        context: String::new(),
+    };
+    let mut written: HashMap<&str, &S> = HashMap::new();
+    for &site in sites.iter().filter(|site| site.place().written_name) {
+        written.entry(site.place().name).or_insert(site);
     }
-    let mut defaults: HashMap<Name, &BreakerSite> = HashMap::new();
+    let mut defaults: HashMap<Name, &S> = HashMap::new();
     for (&site, registered) in sites.iter().zip(names(sites)) {
-        if site.written_name {
-            let earlier = written[site.name];
-            if earlier.settings != site.settings {
-                return Err(ConfigError::InvalidSetting {
-                    setting: "name",
-                    value: format!("{:?}", site.name),
-                    reason: format!(
-                        "two #[circuit_breaker] attributes give this breaker different \
-                         settings: {} ({}) and {} ({}); the first is used. Write the same \
-                         settings in both, or give them different names",
-                        earlier.place(),
-                        earlier.settings,
-                        site.place(),
-                        site.settings
+        let place = site.place();
+        if place.written_name {
+            let earlier = written[place.name];
+            if earlier.settings() != site.settings() {
+                return Err(problem(
+                    format!("{:?}", place.name),
+                    format!(
+                        "two {attribute} attributes give this {noun} different settings: {} \
+                         ({}) and {} ({}); the first is used. Write the same settings in both, \
+                         or give them different names",
+                        earlier.place().place(),
+                        earlier.settings(),
+                        place.place(),
+                        site.settings()
                     ),
-                    context: String::new(),
-                });
+                ));
             }
             continue;
         }
-        let name = site.given_name();
+        let name = place.given_name();
         if let Some(named) = written.get(name.as_str()) {
-            return Err(ConfigError::InvalidSetting {
-                setting: "name",
-                value: format!("{name:?}"),
-                reason: format!(
-                    "the #[circuit_breaker] attribute at {} writes this name, and it is the \
-                     default name of the function at {}, which writes none: that function is \
-                     registered as \"{registered}\" so that the two do not share a breaker. \
+            return Err(problem(
+                format!("{name:?}"),
+                format!(
+                    "the {attribute} attribute at {} writes this name, and it is the default \
+                     name of the function at {}, which writes none: that function is \
+                     registered as \"{registered}\" so that the two do not share a {noun}. \
                      Write the same `name = \"...\"` on both to share one, or another name on \
                      the function",
-                    named.place(),
-                    site.place(),
+                    named.place().place(),
+                    place.place(),
                 ),
-                context: String::new(),
-            });
+            ));
         }
         if let Some(earlier) = defaults.get(&name) {
-            return Err(ConfigError::InvalidSetting {
-                setting: "name",
-                value: format!("{name:?}"),
-                reason: format!(
-                    "two #[circuit_breaker] functions of one module have this default name, \
-                     {} and {} (the second is registered as \"{registered}\"); give each a \
-                     name with `name = \"...\"`",
-                    earlier.place(),
-                    site.place(),
+            return Err(problem(
+                format!("{name:?}"),
+                format!(
+                    "two {attribute} functions of one module have this default name, {} and {} \
+                     (the second is registered as \"{registered}\"); give each a name with \
+                     `name = \"...\"`",
+                    earlier.place().place(),
+                    place.place(),
                 ),
-                context: String::new(),
-            });
+            ));
         }
         defaults.insert(name, site);
     }
@@ -512,7 +576,7 @@ mod tests {
     }
 
     fn place(site: &BreakerSite) -> String {
-        site.place()
+        site.place.place()
     }
 
     #[test]
@@ -549,7 +613,7 @@ mod tests {
         }
         let site = leak(BreakerSite::unnamed("app::r#gen::get").failure_threshold(2));
         let manager = CircuitBreakerManager::new();
-        register_sites(&manager, &[site]);
+        register_each(&manager, &[site]);
         assert_eq!(manager.names(), ["app::gen::get"]);
         assert_eq!(
             manager
@@ -569,7 +633,7 @@ mod tests {
         for sites in [[written, unnamed], [unnamed, written]] {
             assert_eq!(
                 names(&sites),
-                sites.map(|s| Name::Static(if s.written_name {
+                sites.map(|s| Name::Static(if s.place.written_name {
                     "app::fetch"
                 } else {
                     "app::fetch::2"
@@ -600,7 +664,7 @@ mod tests {
         let error = check_sites(&sites).unwrap_err().to_string();
         assert!(error.contains("registered as \"app::get::3\""), "{error}");
         let manager = CircuitBreakerManager::new();
-        register_sites(&manager, &sites);
+        register_each(&manager, &sites);
         assert_eq!(manager.names(), ["app::get", "app::get::2", "app::get::3"]);
     }
 
@@ -629,7 +693,7 @@ mod tests {
         // Not writable in an attribute (a compile error there); built by hand.
         let site = leak(BreakerSite::named("sites_unworkable").success_threshold(9));
         let manager = CircuitBreakerManager::new();
-        register_sites(&manager, &[site]);
+        register_each(&manager, &[site]);
         let registered = manager.get("sites_unworkable").expect("registered");
         assert_eq!(*registered.config(), CircuitBreakerConfig::default());
         assert!(std::ptr::eq(
@@ -643,7 +707,7 @@ mod tests {
         let a = leak(BreakerSite::unnamed("app::get").failure_threshold(2));
         let b = leak(BreakerSite::unnamed("app::get"));
         let manager = CircuitBreakerManager::new();
-        register_sites(&manager, &[a, b]);
+        register_each(&manager, &[a, b]);
         assert_eq!(manager.names(), ["app::get", "app::get::2"]);
         assert_eq!(a.breaker.get().unwrap().config().failure_threshold, 2);
         assert_eq!(b.breaker.get().unwrap().config().failure_threshold, 5);

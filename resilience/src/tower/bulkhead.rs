@@ -136,20 +136,7 @@ impl<S> BulkheadService<S> {
         &self.bulkhead
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_service_accessors!();
 }
 
 impl<S: fmt::Debug> fmt::Debug for BulkheadService<S> {
@@ -181,16 +168,14 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        if self.bulkhead.config().max_wait.is_zero() {
-            // A free slot or a refusal, decided now: the inner service is called at once.
-            return match self.bulkhead.try_acquire_owned() {
-                Ok(slot) => LimitedFuture::running(self.inner.call(req), slot),
-                Err(full) => LimitedFuture::refused(full.into()),
-            };
-        }
-        // The call may wait: the ready service goes with it, a clone stays for the next call.
-        let clone = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, clone);
-        LimitedFuture::waiting(self.bulkhead.acquire_owned(), ready, req)
+        let bulkhead = &self.bulkhead;
+        // A free slot or a refusal, decided now without a `max_wait`; a wait for a slot with one.
+        LimitedFuture::call(
+            &mut self.inner,
+            req,
+            bulkhead.config().max_wait.is_zero(),
+            || bulkhead.try_acquire_owned(),
+            || bulkhead.acquire_owned(),
+        )
     }
 }

@@ -72,7 +72,7 @@ impl<A, G, S: Service<Req>, Req> LimitedFuture<A, G, S, Req> {
     }
 
     /// Waits on `acquire`, then calls `service` (ready already) with `request`.
-    pub(super) fn waiting(acquire: A, service: S, request: Req) -> Self {
+    fn waiting(acquire: A, service: S, request: Req) -> Self {
         LimitedFuture {
             state: State::Waiting {
                 acquire,
@@ -80,6 +80,32 @@ impl<A, G, S: Service<Req>, Req> LimitedFuture<A, G, S, Req> {
                 request: Some(request),
             },
         }
+    }
+
+    /// A call through a limit whose `max_wait` is zero (`no_wait`) or not. Without a wait, the
+    /// limit is taken (or refused) now by `try_now` and `inner` called at once. With one, the
+    /// call may wait: the ready `inner` goes with the future, which waits on `acquire()`, and a
+    /// clone stays for the next call.
+    #[inline]
+    pub(super) fn call<E: Into<BoxError>>(
+        inner: &mut S,
+        request: Req,
+        no_wait: bool,
+        try_now: impl FnOnce() -> Result<G, E>,
+        acquire: impl FnOnce() -> A,
+    ) -> Self
+    where
+        S: Clone,
+    {
+        if no_wait {
+            return match try_now() {
+                Ok(held) => Self::running(inner.call(request), held),
+                Err(refused) => Self::refused(refused.into()),
+            };
+        }
+        let clone = inner.clone();
+        let ready = std::mem::replace(inner, clone);
+        Self::waiting(acquire(), ready, request)
     }
 }
 

@@ -125,6 +125,27 @@
 //! # }
 //! ```
 
+/// `get_ref`, `get_mut` and `into_inner` of a service whose inner service `S` is its `inner`
+/// field, written in its `impl` block.
+macro_rules! inner_service_accessors {
+    () => {
+        /// The inner service.
+        pub fn get_ref(&self) -> &S {
+            &self.inner
+        }
+
+        /// The inner service, mutably.
+        pub fn get_mut(&mut self) -> &mut S {
+            &mut self.inner
+        }
+
+        /// Unwraps the inner service.
+        pub fn into_inner(self) -> S {
+            self.inner
+        }
+    };
+}
+
 mod breaker;
 mod bulkhead;
 mod limited;

@@ -195,20 +195,7 @@ impl<S, C> RateLimitService<S, C> {
         &self.limiter
     }
 
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
+    inner_service_accessors!();
 }
 
 impl<S: fmt::Debug, C> fmt::Debug for RateLimitService<S, C> {
@@ -241,16 +228,14 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         let cost = self.cost.cost(&req);
-        if self.limiter.config().max_wait.is_zero() {
-            // Taken or refused now: the inner service is called at once.
-            return match self.limiter.try_acquire_n(cost) {
-                Ok(()) => LimitedFuture::running(self.inner.call(req), ()),
-                Err(refused) => LimitedFuture::refused(refused.into()),
-            };
-        }
-        // The call may wait: the ready service goes with it, a clone stays for the next call.
-        let clone = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, clone);
-        LimitedFuture::waiting(Arc::clone(&self.limiter).acquire_n_owned(cost), ready, req)
+        let limiter = &self.limiter;
+        // Taken or refused now without a `max_wait`; a wait for the tokens with one.
+        LimitedFuture::call(
+            &mut self.inner,
+            req,
+            limiter.config().max_wait.is_zero(),
+            || limiter.try_acquire_n(cost),
+            || Arc::clone(limiter).acquire_n_owned(cost),
+        )
     }
 }
