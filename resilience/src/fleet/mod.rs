@@ -70,13 +70,27 @@ use tokio::task::JoinHandle;
 use crate::error::ConfigError;
 use crate::{ManagerRef, StateChange};
 
+/// A script of `scripts/`, with the prelude every script shares.
+macro_rules! script {
+    ($file:literal) => {
+        std::sync::LazyLock::new(|| {
+            redis::Script::new(concat!(
+                include_str!("scripts/prelude.lua"),
+                include_str!(concat!("scripts/", $file))
+            ))
+        })
+    };
+}
+
 mod breaker;
 mod connection;
+mod limits;
 
 pub use breaker::{FleetState, SharedBreaker};
 
 use breaker::{Breakers, Published, Settings};
 use connection::Redis;
+use limits::{Cause, Limits};
 
 /// The environment variable the Redis URL is read from when the builder is given none.
 pub const REDIS_URL_VAR: &str = "RESILIENCE_REDIS_URL";
@@ -163,6 +177,8 @@ pub struct FleetBuilder {
     reconcile_interval: Duration,
     probe_lease: Duration,
     policy: Policy,
+    expected_replicas: u32,
+    local_share: Option<f64>,
     manager: ManagerRef<'static>,
 }
 
@@ -176,6 +192,8 @@ impl Default for FleetBuilder {
             reconcile_interval: Duration::from_secs(1),
             probe_lease: Duration::from_secs(10),
             policy: Policy::ShareOpen,
+            expected_replicas: 1,
+            local_share: None,
             manager: ManagerRef::default(),
         }
     }
@@ -235,6 +253,24 @@ impl FleetBuilder {
     /// reconciliation, so it must be longer than [`reconcile_interval`](Self::reconcile_interval).
     pub fn probe_lease(mut self, lease: Duration) -> Self {
         self.probe_lease = lease;
+        self
+    }
+
+    /// How many replicas the fleet usually runs: while Redis is unreachable, each replica's
+    /// limits run on `1 / replicas` of their settings (1 unless set: each replica on the
+    /// whole of them). See [`local_share`](Self::local_share).
+    pub fn expected_replicas(mut self, replicas: u32) -> Self {
+        self.expected_replicas = replicas;
+        self
+    }
+
+    /// The fraction of every bulkhead's `max_concurrent` and every rate limiter's rate and
+    /// burst that a replica uses alone while Redis is unreachable (or while a limit's key in
+    /// Redis holds a malformed value), more than 0 and at most 1; `1 /`
+    /// [`expected_replicas`](Self::expected_replicas) unless set. A bulkhead keeps at least
+    /// one slot and a rate limiter a burst of at least one token.
+    pub fn local_share(mut self, fraction: f64) -> Self {
+        self.local_share = Some(fraction);
         self
     }
 
@@ -310,6 +346,28 @@ impl FleetBuilder {
                 ));
             }
         }
+        if self.expected_replicas == 0 {
+            return Err(crate::config::invalid(
+                "the fleet",
+                "expected_replicas",
+                "0".to_owned(),
+                "must be at least 1".to_owned(),
+            )
+            .into());
+        }
+        let local_share = match self.local_share {
+            Some(f) if !(f > 0.0 && f <= 1.0) => {
+                return Err(crate::config::invalid(
+                    "the fleet",
+                    "local_share",
+                    f.to_string(),
+                    "must be more than 0 and at most 1".to_owned(),
+                )
+                .into());
+            }
+            Some(f) => f,
+            None => 1.0 / f64::from(self.expected_replicas),
+        };
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
         let replica = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
         let redis = Arc::new(Redis::new(
@@ -319,6 +377,17 @@ impl FleetBuilder {
             self.connect_timeout,
         ));
         let changes = self.manager.subscribe();
+        let registrations = self.manager.registrations();
+        let limits = Limits::new(
+            self.manager.clone(),
+            limits::Settings {
+                namespace: self.namespace.clone(),
+                replica: replica.clone(),
+                lease: self.probe_lease,
+                interval: self.reconcile_interval,
+                local_share,
+            },
+        );
         let breakers = Breakers::new(
             self.manager,
             Settings {
@@ -331,8 +400,11 @@ impl FleetBuilder {
         let (stop, stopped) = oneshot::channel();
         let task = runtime.spawn(run(
             Arc::clone(&redis),
-            breakers,
-            changes,
+            Task::new(breakers, limits),
+            Watched {
+                changes,
+                registrations,
+            },
             self.reconcile_interval,
             stopped,
         ));
@@ -474,6 +546,36 @@ pub(crate) fn describe_metrics() {
     );
 }
 
+/// Malformed values (and other errors about one key) already logged, by key and value: each
+/// is logged once (`fleet_bad_value`, WARN) and counted once.
+#[derive(Debug, Default)]
+pub(super) struct BadValues(std::collections::HashSet<(String, String)>);
+
+impl BadValues {
+    /// Logs `error` unless it was logged already.
+    pub(super) fn log(&mut self, error: &FleetError) {
+        let (key, value) = match error {
+            FleetError::BadValue { key, value, .. } => (key.clone(), value.clone()),
+            FleetError::Redis { key, error } => (key.clone(), error.clone()),
+            FleetError::BadMessage {
+                channel, payload, ..
+            } => (channel.clone(), payload.clone()),
+            other => (String::new(), other.to_string()),
+        };
+        if !self.0.insert((key, value)) {
+            return;
+        }
+        #[cfg(feature = "metrics")]
+        metrics::counter!("resilience_fleet_bad_values_total").increment(1);
+        tracing::warn!(
+            target: "resilience",
+            event = "fleet_bad_value",
+            error = %error,
+            "ignoring a malformed value in Redis; what it belongs to decides alone until it is fixed"
+        );
+    }
+}
+
 /// What the subscription task hands the fleet's task.
 enum Incoming {
     /// Subscribed (again): messages may have been missed meanwhile.
@@ -487,35 +589,89 @@ enum Incoming {
 /// The fleet's task: everything it does, in order, on one task.
 struct Task {
     breakers: Breakers,
-    listener: JoinHandle<()>,
+    limits: Limits,
+    listener: Option<JoinHandle<()>>,
+}
+
+impl Task {
+    fn new(breakers: Breakers, limits: Limits) -> Self {
+        Self {
+            breakers,
+            limits,
+            listener: None,
+        }
+    }
+
+    /// Every breaker reconciled, every limit's lease renewed and sized.
+    async fn reconcile(&mut self, redis: &Redis) {
+        // The limits first: until Redis grants them the fleet's, they run on their share.
+        self.limits.discover();
+        self.adjust(redis, Cause::Tick).await;
+        self.breakers.reconcile(redis).await;
+    }
+
+    async fn adjust(&mut self, redis: &Redis, cause: Cause) {
+        let bad = self.breakers.bad_values();
+        self.limits.adjust(redis, cause, bad).await;
+    }
+
+    /// A breaker, bulkhead or rate limiter was registered: followed now.
+    async fn discover(&mut self, redis: &Redis) {
+        self.breakers.discover(redis).await;
+        self.limits.discover();
+        self.adjust(redis, Cause::Tick).await;
+    }
 }
 
 impl Drop for Task {
     fn drop(&mut self) {
-        self.listener.abort();
+        if let Some(listener) = &self.listener {
+            listener.abort();
+        }
         self.breakers.detach();
+        self.limits.detach();
     }
+}
+
+/// What the fleet's task watches in the manager.
+struct Watched {
+    /// Every breaker's state changes.
+    changes: broadcast::Receiver<StateChange>,
+    /// Every registration of a breaker, bulkhead or rate limiter.
+    registrations: tokio::sync::watch::Receiver<u64>,
 }
 
 async fn run(
     redis: Arc<Redis>,
-    breakers: Breakers,
-    mut changes: broadcast::Receiver<StateChange>,
+    mut task: Task,
+    watched: Watched,
     reconcile_interval: Duration,
     mut stop: oneshot::Receiver<()>,
 ) {
-    let channel = breakers.channel().to_owned();
+    let Watched {
+        mut changes,
+        mut registrations,
+    } = watched;
+    let channel = task.breakers.channel().to_owned();
     let (tx, mut incoming) = mpsc::channel(1024);
     let retry = reconcile_interval.min(Duration::from_millis(200));
-    let listener = tokio::spawn(listen(Arc::clone(&redis), channel.clone(), tx, retry));
-    let mut task = Task { breakers, listener };
+    task.listener = Some(tokio::spawn(listen(
+        Arc::clone(&redis),
+        channel.clone(),
+        tx,
+        retry,
+    )));
+    let demand = task.limits.demand();
     let mut subscribed = false;
     let mut tick = tokio::time::interval(reconcile_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The first tick is at once: every breaker takes the fleet's state now.
     loop {
         tokio::select! {
-            _ = &mut stop => break,
+            _ = &mut stop => {
+                task.limits.release(&redis).await;
+                break;
+            }
             change = changes.recv() => match change {
                 Ok(change) => task.breakers.on_local(&redis, &change).await,
                 Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -524,6 +680,11 @@ async fn run(
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
+            registered = registrations.changed() => match registered {
+                Ok(()) => task.discover(&redis).await,
+                Err(_) => break,
+            },
+            () = demand.notified() => task.adjust(&redis, Cause::Demand).await,
             message = incoming.recv() => match message {
                 Some(Incoming::Message(payload)) => match Published::parse(&channel, &payload) {
                     Ok(published) => task.breakers.on_published(&published),
@@ -550,7 +711,7 @@ async fn run(
                 }
                 None => break,
             },
-            _ = tick.tick() => task.breakers.reconcile(&redis).await,
+            _ = tick.tick() => task.reconcile(&redis).await,
         }
     }
 }
