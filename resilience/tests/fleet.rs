@@ -58,6 +58,10 @@ async fn an_unreachable_redis_fails_no_call_and_is_logged_and_counted_once() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(fleet.outages(), 1);
+    // Its first reconciliation is over, having found Redis unreachable.
+    tokio::time::timeout(Duration::from_secs(5), fleet.ready())
+        .await
+        .expect("ready once Redis is found unreachable");
     assert!(!fleet.is_reachable());
     // The breaker decides alone: it opens on its own failures.
     for _ in 0..2 {
@@ -151,6 +155,29 @@ async fn settings_that_cannot_work_are_errors_naming_the_input_and_the_value() {
             .policy(Policy::quorum(0, Duration::from_secs(1))),
     );
     assert!(quorum.starts_with("invalid quorum = 0"), "{quorum}");
+    let replicas = error(builder().url(url).expected_replicas(0));
+    assert!(
+        replicas.starts_with("invalid expected_replicas = 0"),
+        "{replicas}"
+    );
+    for (share, shown) in [
+        (0.0, "0"),
+        (1.5, "1.5"),
+        (f64::NAN, "NaN"),
+        (-0.25, "-0.25"),
+    ] {
+        let bad_share = error(builder().url(url).local_share(share));
+        assert!(
+            bad_share.starts_with(&format!("invalid local_share = {shown}")),
+            "{bad_share}"
+        );
+    }
+    // The bounds themselves are fine.
+    let _fleet = builder()
+        .url(url)
+        .local_share(1.0)
+        .attach()
+        .expect("a share of 1");
 }
 
 #[test]
@@ -306,6 +333,7 @@ async fn a_breaker_and_a_bulkhead_registered_after_attach_are_the_fleets_at_once
     let first_breaker = first.register(breaker()).unwrap();
     let first_bulkhead = first.register_bulkhead(bulkhead()).unwrap();
     let first_fleet = attach(&first);
+    first_fleet.ready().await;
     let slots = "resilience:{registered:bulkhead:fleet_registered_org}:slots";
     eventually("the first replica's lease", || {
         redis.command(&["ZCARD", slots]) == ":1"

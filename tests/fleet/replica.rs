@@ -124,6 +124,7 @@ async fn replica() {
         builder = builder.policy(Policy::quorum(replicas, window));
     }
     let fleet = builder.attach().expect("attached");
+    fleet.ready().await;
     println!("ready {}", fleet.replica());
 
     let mut held: HashMap<String, Vec<OwnedPermit>> = HashMap::new();

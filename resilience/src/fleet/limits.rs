@@ -275,6 +275,7 @@ impl Limits {
                 let shared = self.bulkheads.get_mut(name).expect("looked up above");
                 shared.shared = false;
                 shared.held = 0;
+                shared.next_ask = now + self.settings.interval;
                 shared.bulkhead.set_capacity(local_share);
                 true
             }
@@ -375,6 +376,7 @@ impl Limits {
             Err(FleetError::Unreachable(_)) => false,
             Err(error) => {
                 bad.log(&error);
+                shared.next_ask = now + self.settings.interval;
                 if shared.shared {
                     shared.limiter.pace(Pace::Share(self.settings.local_share));
                     shared.shared = false;

@@ -1,5 +1,5 @@
-//! Breaker state shared between the replicas of a service, through Redis or Valkey (feature
-//! `fleet`).
+//! Breakers, bulkheads and rate limiters shared between the replicas of a service, through
+//! Redis or Valkey (feature `fleet`).
 //!
 //! A service that calls a dependency often runs as several replicas. Alone, each replica's
 //! breaker learns by itself: with 8 replicas, a dead tier takes 8 × `failure_threshold` failed
@@ -17,22 +17,67 @@
 //!   come free when its lease runs out. A failed probe reopens the breaker everywhere; the
 //!   probes that close it close it everywhere.
 //! - **Learned at start.** A replica that starts while a tier is open learns it when it
-//!   attaches; a breaker registered later learns it at the next reconciliation.
-//! - **Every named breaker.** All the breakers of the manager, those written in
-//!   `#[circuit_breaker]` attributes included, with no change to the annotated code.
+//!   attaches; a breaker, bulkhead or rate limiter registered later is the fleet's from its
+//!   registration.
+//! - **Every named breaker and limit.** All the breakers, bulkheads and rate limiters of the
+//!   manager, those written in `#[circuit_breaker]`, `#[bulkhead]` and `#[rate_limit]`
+//!   attributes included, with no change to the annotated code.
 //!   Operators' controls stay local: [`force_open`](crate::CircuitBreaker::force_open) and
 //!   [`disable`](crate::CircuitBreaker::disable) are not shared and are never overridden by
 //!   the fleet; [`reset`](crate::CircuitBreaker::reset) closes the breaker everywhere.
 //!
+//! # Bulkheads: `max_concurrent` for the fleet
+//!
+//! A bulkhead's `max_concurrent` is the fleet's (Zoho's concurrent calls per organisation).
+//! Each replica holds a lease on a share of the slots, and its bulkhead admits calls up to that
+//! share with no round trip, as it does alone. The share follows the calls: the fleet's task
+//! asks for more as soon as a call is refused or waits, keeps the calls in flight plus one
+//! spare, and gives back the rest at each reconciliation. The spare is kept only while no
+//! replica is short of slots: when one is, the others give theirs back at their next
+//! reconciliation; slots in use are never taken from a replica, a short one gets them as the
+//! others' calls end.
+//!
+//! - **The limit holds.** A replica's bulkhead is raised only once Redis granted the slots,
+//!   and lowered before it gives them back, so that while Redis answers the calls in flight
+//!   across the fleet never exceed `max_concurrent`.
+//! - **A dead replica's slots come back.** A lease is renewed at every reconciliation and
+//!   expires after [`probe_lease`](FleetBuilder::probe_lease) (10 s unless set) on Redis'
+//!   clock: the slots of a replica killed while holding them are free again within that time.
+//!
+//! # Rate limiters: one GCRA state for the fleet
+//!
+//! A rate limiter's rate and burst are the fleet's (Zoho's credits): one GCRA state in Redis,
+//! its theoretical arrival time on Redis' clock. A replica does not ask Redis per call: it
+//! takes a block of tokens at a time, sized to its recent use (twice the tokens it spent or was
+//! refused since the last look, at least one, at most a quarter of the burst), spends it
+//! locally with no round trip, asks for the next when a call is refused or at the next
+//! reconciliation, and gives back at each reconciliation what it holds beyond its next block
+//! when it spent nothing. Redis sees about one operation per block, not one per call.
+//!
+//! **The guarantee.** While Redis answers, the calls admitted across the fleet over any
+//! interval of length `T` take at most `burst + rate × T` tokens from Redis, plus the blocks
+//! the replicas held when the interval began: at most `burst + rate × T + replicas ×
+//! max(burst / 4, 1)`. (A replica's limiter earns no tokens of its own meanwhile, but for one
+//! token per `100 years / burst`: one every 73 days for a burst of 500.) A refusal's
+//! `retry_after` is then the time the fleet's rate takes to earn the call's cost; a call with
+//! a `max_wait` is refused when its replica's block is spent, and the fleet's task asks for
+//! the next.
+//!
 //! # Never on the hot path, never a new way to fail
 //!
-//! A closed breaker's call and an open breaker's rejection make no round trip: the fleet works
-//! on a task of its own, on transitions. Every Redis operation has a timeout (20 ms by
+//! A closed breaker's call and an open breaker's rejection make no round trip, nor does a
+//! call a bulkhead or rate limiter admits: the fleet works on a task of its own, on
+//! transitions, refusals and reconciliations. Every Redis operation has a timeout (20 ms by
 //! default). While Redis is unreachable each replica's breaker decides alone, as without a
-//! fleet; the outage is logged once (`fleet_unreachable`, WARN), counted
-//! (`resilience_fleet_outages_total` under the `metrics` feature), and when Redis answers
-//! again (`fleet_reconnected`, INFO) the transitions it missed are recorded and the fleet's
-//! state read back. Transitions are published (pub/sub) and, since pub/sub drops messages
+//! fleet, and each limit runs on the replica's local share of its settings
+//! ([`local_share`](FleetBuilder::local_share), `1 /`
+//! [`expected_replicas`](FleetBuilder::expected_replicas) unless set: a bulkhead's
+//! `max_concurrent`, a rate limiter's rate and burst, each at least 1); so does a limit from
+//! its registration until Redis first answers for it. The outage is logged once
+//! (`fleet_unreachable`, WARN), counted (`resilience_fleet_outages_total` under the `metrics`
+//! feature), and when Redis answers again (`fleet_reconnected`, INFO) the transitions it
+//! missed are recorded, the fleet's state read back, and the limits take the fleet's leases
+//! and blocks again (a bulkhead's calls above its new lease run to completion). Transitions are published (pub/sub) and, since pub/sub drops messages
 //! across reconnections, read again every `reconcile_interval`.
 //!
 //! ```no_run
@@ -44,8 +89,10 @@
 //! let fleet = Fleet::builder()
 //!     .namespace("crm_sync")
 //!     .policy(Policy::ShareOpen)
-//!     .attach()?; // the global registry, attribute breakers included
-//! // ... serve; every breaker of the registry is now the fleet's.
+//!     .expected_replicas(3) // while Redis is unreachable, a third of each limit
+//!     .attach()?; // the global registry, attributes' breakers and limits included
+//! fleet.ready().await; // every breaker and limit has the fleet's state, or Redis is down
+//! // ... serve; every breaker, bulkhead and rate limiter of the registry is the fleet's.
 //! fleet.detach().await;
 //! # Ok(())
 //! # }
@@ -53,13 +100,20 @@
 //!
 //! # Redis keys
 //!
-//! For a breaker `<name>` in namespace `<ns>`, in one hash slot (`{<ns>:<name>}`) so that
-//! Redis Cluster works: `resilience:{<ns>:<name>}:state` (a hash: `state`, `epoch`, `until`,
-//! `by`), `resilience:{<ns>:<name>}:probes` (probe leases) and
-//! `resilience:{<ns>:<name>}:votes` (quorum votes). Transitions are published on
-//! `resilience:{<ns>}:breakers`. Every update is a Lua script run with `EVALSHA`, never a read
-//! followed by a write from the client. A malformed value is reported with its key and value
-//! (`fleet_bad_value`, WARN, once) and only that breaker decides alone until it is fixed.
+//! Each object's keys are in one hash slot of their own, so that Redis Cluster works, in
+//! namespace `<ns>`:
+//!
+//! | object | keys | script |
+//! |---|---|---|
+//! | breaker `<name>` | `resilience:{<ns>:<name>}:state` (a hash: `state`, `epoch`, `until`, `by`), `…:probes` (probe leases: `<replica>#<n>` → expiry, ms), `…:votes` (quorum votes) | `read.lua`, `open.lua`, `probe.lua`, `close.lua` |
+//! | bulkhead `<name>` | `resilience:{<ns>:bulkhead:<name>}:slots` (slot leases: `<replica>#<n>` → expiry, ms), `…:short` (set while a replica is short of slots) | `bulkhead.lua` |
+//! | rate limiter `<name>` | `resilience:{<ns>:rate_limiter:<name>}:tat` (the theoretical arrival time, whole µs on Redis' clock) | `rate.lua` |
+//!
+//! Breaker transitions are published on `resilience:{<ns>}:breakers`. Every update is a Lua
+//! script run with `EVALSHA`, never a read followed by a write from the client; every time is
+//! Redis' (`TIME`). A malformed value is reported with its key and value (`fleet_bad_value`,
+//! WARN, once) and only that breaker (alone) or limit (on its local share) leaves the fleet
+//! until it is fixed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -168,7 +222,7 @@ pub enum FleetError {
 
 /// Builds a [`Fleet`]: see the [module](self).
 #[derive(Debug)]
-#[must_use = "call `attach()` to share the breakers"]
+#[must_use = "call `attach()` to share the breakers and limits"]
 pub struct FleetBuilder {
     url: Option<String>,
     namespace: String,
@@ -242,15 +296,17 @@ impl FleetBuilder {
     }
 
     /// How often the fleet's state of every breaker is read back, in case a published
-    /// transition was missed, and half-open probe leases renewed (1 s unless set).
+    /// transition was missed, the leases renewed and the limits' shares resized (1 s unless
+    /// set).
     pub fn reconcile_interval(mut self, interval: Duration) -> Self {
         self.reconcile_interval = interval;
         self
     }
 
-    /// How long a replica's half-open probe slots are its own without being renewed (10 s
-    /// unless set): the slots of a replica that died come free after this. Renewed every
-    /// reconciliation, so it must be longer than [`reconcile_interval`](Self::reconcile_interval).
+    /// How long a replica's leases are its own without being renewed (10 s unless set): its
+    /// half-open probe slots and its bulkhead slots. The slots of a replica that died come
+    /// free after this. Renewed every reconciliation, so it must be longer than
+    /// [`reconcile_interval`](Self::reconcile_interval).
     pub fn probe_lease(mut self, lease: Duration) -> Self {
         self.probe_lease = lease;
         self
@@ -398,6 +454,7 @@ impl FleetBuilder {
             },
         );
         let (stop, stopped) = oneshot::channel();
+        let (reconciled, ready) = tokio::sync::watch::channel(false);
         let task = runtime.spawn(run(
             Arc::clone(&redis),
             Task::new(breakers, limits),
@@ -406,10 +463,14 @@ impl FleetBuilder {
                 registrations,
             },
             self.reconcile_interval,
-            stopped,
+            Ends {
+                stop: stopped,
+                reconciled,
+            },
         ));
         Ok(Fleet {
             redis,
+            ready,
             namespace: self.namespace,
             replica,
             stop: Some(stop),
@@ -469,6 +530,8 @@ fn check_namespace(namespace: &str) -> Result<(), ConfigError> {
 #[must_use = "the breakers are the fleet's only while the `Fleet` is kept: dropping it detaches them"]
 pub struct Fleet {
     redis: Arc<Redis>,
+    /// Whether the first reconciliation is over.
+    ready: tokio::sync::watch::Receiver<bool>,
     namespace: String,
     replica: String,
     stop: Option<oneshot::Sender<()>>,
@@ -500,6 +563,17 @@ impl Fleet {
     /// How many times Redis became unreachable since the fleet was attached.
     pub fn outages(&self) -> u64 {
         self.redis.outages()
+    }
+
+    /// Waits until the fleet's first reconciliation is over: every breaker has taken the
+    /// fleet's state and every limit its lease or block, or Redis was found unreachable (then
+    /// each limit runs on its local share). Until then, a limit runs on its local share: a
+    /// replica that waits for this before serving never admits more than the fleet's limits
+    /// while Redis answers.
+    pub async fn ready(&self) {
+        let mut ready = self.ready.clone();
+        // An error: the task is gone (detached, or its runtime shut down): nothing to wait for.
+        let _ = ready.wait_for(|ready| *ready).await;
     }
 
     /// The fleet's state of the breaker `name`, read from Redis now (a malformed value is an
@@ -543,6 +617,14 @@ pub(crate) fn describe_metrics() {
     metrics::describe_counter!(
         "resilience_fleet_bad_values_total",
         "Malformed values or messages the fleet found in Redis, once per key and value"
+    );
+    metrics::describe_gauge!(
+        "resilience_fleet_bulkhead_slots",
+        "Slots of the fleet's bulkhead leased by this replica"
+    );
+    metrics::describe_counter!(
+        "resilience_fleet_rate_limiter_tokens_total",
+        "Tokens of the fleet's rate limiter handed to this replica"
     );
 }
 
@@ -641,17 +723,27 @@ struct Watched {
     registrations: tokio::sync::watch::Receiver<u64>,
 }
 
+/// How the fleet's task ends, and what it tells when its first reconciliation is over.
+struct Ends {
+    stop: oneshot::Receiver<()>,
+    reconciled: tokio::sync::watch::Sender<bool>,
+}
+
 async fn run(
     redis: Arc<Redis>,
     mut task: Task,
     watched: Watched,
     reconcile_interval: Duration,
-    mut stop: oneshot::Receiver<()>,
+    ends: Ends,
 ) {
     let Watched {
         mut changes,
         mut registrations,
     } = watched;
+    let Ends {
+        mut stop,
+        reconciled,
+    } = ends;
     let channel = task.breakers.channel().to_owned();
     let (tx, mut incoming) = mpsc::channel(1024);
     let retry = reconcile_interval.min(Duration::from_millis(200));
@@ -711,7 +803,10 @@ async fn run(
                 }
                 None => break,
             },
-            _ = tick.tick() => task.reconcile(&redis).await,
+            _ = tick.tick() => {
+                task.reconcile(&redis).await;
+                reconciled.send_if_modified(|done| !std::mem::replace(done, true));
+            }
         }
     }
 }
