@@ -104,6 +104,25 @@ impl Replica {
         }
     }
 
+    /// Takes `n` slots of the bulkhead and keeps them, asking again (for at most 10 s) while
+    /// the fleet has not leased this replica enough yet.
+    fn hold(&mut self, bulkhead: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut held = 0;
+        while held < n {
+            assert!(
+                Instant::now() < deadline,
+                "never {n} slots of {bulkhead}; log:\n{}",
+                self.log()
+            );
+            if self.ask(&format!("hold {bulkhead}")) == "admitted" {
+                held += 1;
+            } else {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -514,20 +533,7 @@ fn a_killed_replicas_slots_come_back_when_its_lease_ends() {
     a.expect_reachable(true);
     b.expect_reachable(true);
     // A takes both slots (its lease grows as its calls are refused).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut held = 0;
-    while held < 2 {
-        assert!(
-            Instant::now() < deadline,
-            "A never held 2 slots; log:\n{}",
-            a.log()
-        );
-        if a.ask("hold zoho_org") == "admitted" {
-            held += 1;
-        } else {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+    a.hold("zoho_org", 2);
     assert_eq!(b.ask("hold zoho_org"), "refused", "both slots are A's");
     drop(a); // SIGKILL: no goodbye to Redis
     let killed = Instant::now();
@@ -590,6 +596,45 @@ fn a_fleet_rate_limiter_admits_at_most_its_bound_and_redis_sees_a_fraction_of_th
 }
 
 #[test]
+fn a_replica_gives_back_the_tokens_of_its_block_it_did_not_spend() {
+    let redis = RedisServer::start();
+    // A token is worth 100 s, so that the fleet's state moves only by what is taken or given
+    // back: 10 per 1000 s, bursts of 40 (blocks of at most 10).
+    let mut a = Replica::start(
+        &redis,
+        "give_back",
+        &["--rate", "zoho_credits:10:1000000:40"],
+    );
+    let key = "resilience:{give_back:rate_limiter:zoho_credits}:tat";
+    let tat = || -> f64 { redis.command(&["GET", key]).parse().expect("a TAT") };
+    // Its first block, one token, spent; a refusal asks for a larger one.
+    assert_eq!(a.ask("take zoho_credits"), "admitted");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let taken = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no second block; log:\n{}",
+            a.log()
+        );
+        if a.ask("take zoho_credits") == "admitted" {
+            break tat();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // Idle, it keeps one token and gives the rest of its block back: the fleet's TAT moves
+    // back by at least one token (100 s, in µs).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while taken - tat() < 100e6 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing given back; log:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
 fn with_redis_killed_limits_run_on_their_local_share_and_are_reconciled() {
     let mut redis = RedisServer::start();
     let args = [
@@ -607,12 +652,7 @@ fn with_redis_killed_limits_run_on_their_local_share_and_are_reconciled() {
     redis.stop();
     a.expect_reachable(false);
     // Its share: 4 / 2 replicas, once its fleet's task has seen the outage.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while a.ask("hold zoho_org") != "admitted" {
-        assert!(Instant::now() < deadline, "log:\n{}", a.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert_eq!(a.ask("hold zoho_org"), "admitted");
+    a.hold("zoho_org", 2);
     assert_eq!(a.ask("hold zoho_org"), "refused", "the local share is 2");
     assert_eq!(a.ask("free zoho_org"), "freed");
     assert_eq!(a.ask("free zoho_org"), "freed");
@@ -629,20 +669,7 @@ fn with_redis_killed_limits_run_on_their_local_share_and_are_reconciled() {
     redis.restart();
     a.expect_reachable(true);
     // The fleet's 4 again, leased in Redis.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut held = 0;
-    while held < 4 {
-        assert!(
-            Instant::now() < deadline,
-            "never 4 slots again; log:\n{}",
-            a.log()
-        );
-        if a.ask("hold zoho_org") == "admitted" {
-            held += 1;
-        } else {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+    a.hold("zoho_org", 4);
     let key = "resilience:{limits_outage:bulkhead:zoho_org}:slots";
     assert_eq!(
         redis.command(&["ZCARD", key]),
@@ -676,11 +703,7 @@ fn a_malformed_value_in_a_limits_key_is_named_and_spoils_nothing_else() {
     a.expect_reachable(true);
     b.expect_reachable(true);
     // The other bulkhead is the fleet's: one slot for both replicas.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while a.ask("hold other_org") != "admitted" {
-        assert!(Instant::now() < deadline, "log:\n{}", a.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    a.hold("other_org", 1);
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(b.ask("hold other_org"), "refused", "the one slot is A's");
     // The spoiled one runs on its local share, 4 / 2.

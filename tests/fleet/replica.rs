@@ -20,7 +20,8 @@
 //! CALLS calls each through the bulkhead, each call occupying the test's gauge at ADDR for
 //! HOLD_MS: `admitted A refused R`; `attr_org` is the bulkhead of an attribute), `spend NAME MS`
 //! (a token taken from the rate limiter every millisecond for MS: `admitted A refused R`;
-//! `attr_credits` is the limiter of an attribute), `quit`.
+//! `attr_credits` is the limiter of an attribute), `take NAME` (one token: `admitted` or
+//! `refused`), `quit`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -209,6 +210,15 @@ async fn replica() {
                     refused += r;
                 }
                 format!("admitted {admitted} refused {refused}")
+            }
+            ["take", name] => {
+                let limiter = resilience::registry()
+                    .rate_limiter(name)
+                    .expect("a limiter");
+                match limiter.try_acquire() {
+                    Ok(()) => "admitted".to_owned(),
+                    Err(_) => "refused".to_owned(),
+                }
             }
             ["spend", name, ms] => {
                 let end = tokio::time::Instant::now() + Duration::from_millis(ms.parse().unwrap());

@@ -22,7 +22,7 @@ use std::time::Duration;
 use redis::Script;
 
 use super::connection::Redis;
-use super::{BadValues, FleetError, Policy};
+use super::{BadValues, FleetError, Policy, millis};
 use crate::breaker::SharedState;
 use crate::{CircuitBreaker, CircuitState, ManagerRef, StateChange};
 
@@ -534,10 +534,6 @@ fn adopt(tracked: &mut Tracked, answer: &Answer) {
 async fn read(redis: &Redis, keys: &Keys) -> Result<Answer, FleetError> {
     let reply = redis.run(&READ, &keys.all(), &[]).await?;
     Answer::from_reply(&keys.state, reply)
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -24,9 +24,9 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::connection::Redis;
-use super::{BadValues, FleetError};
+use super::{BadValues, FleetError, millis};
 use crate::ManagerRef;
-use crate::limit::{Bulkhead, Pace, RateLimiter};
+use crate::limit::{Bulkhead, Pace, RateLimiter, RateLimiterConfig};
 
 static BULKHEAD: LazyLock<Script> = script!("bulkhead.lua");
 static RATE: LazyLock<Script> = script!("rate.lua");
@@ -315,15 +315,9 @@ impl Limits {
         // token, at most a quarter of the burst.
         let spent = shared.left.saturating_sub(left) + refused;
         let block = block_size(config.burst, spent);
+        // Idle, it gives back what it holds beyond its next block.
         let (want, returned) = if left >= block {
-            (
-                0,
-                if spent == 0 {
-                    left - block.min(left)
-                } else {
-                    0
-                },
-            )
+            (0, if spent == 0 { left - block } else { 0 })
         } else if now >= shared.next_ask || cause == Cause::Demand {
             (block - left, 0)
         } else {
@@ -339,15 +333,9 @@ impl Limits {
         } else {
             0
         };
-        let per_us = config.per.as_secs_f64() * 1e6;
-        let interval = per_us / config.rate as f64;
-        let args = [
-            want.to_string(),
-            returned.to_string(),
-            interval.to_string(),
-            (interval * f64::from(config.burst)).to_string(),
-        ];
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let [interval, tolerance] = gcra(&config);
+        let (want_arg, returned_arg) = (want.to_string(), returned.to_string());
+        let args = [want_arg.as_str(), &returned_arg, &interval, &tolerance];
         let reply: Result<(u64, u64), FleetError> = redis.run(&RATE, &[&shared.key], &args).await;
         let shared = self.limiters.get_mut(name).expect("looked up above");
         match reply {
@@ -431,10 +419,7 @@ impl Limits {
         for shared in self.limiters.values_mut() {
             if shared.shared {
                 let returned = shared.limiter.take_tokens(u64::MAX).to_string();
-                let config = shared.limiter.config();
-                let interval = config.per.as_secs_f64() * 1e6 / config.rate as f64;
-                let tolerance = (interval * f64::from(config.burst)).to_string();
-                let interval = interval.to_string();
+                let [interval, tolerance] = gcra(shared.limiter.config());
                 let args = ["0", returned.as_str(), &interval, &tolerance];
                 let _: Result<(u64, u64), FleetError> =
                     redis.run(&RATE, &[&shared.key], &args).await;
@@ -464,8 +449,13 @@ fn block_size(burst: u32, spent: u64) -> u64 {
     spent.saturating_mul(2).clamp(1, most)
 }
 
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+/// A limiter's interval and tolerance in µs, as `rate.lua` takes them.
+fn gcra(config: &RateLimiterConfig) -> [String; 2] {
+    let interval = config.per.as_secs_f64() * 1e6 / config.rate as f64;
+    [
+        interval.to_string(),
+        (interval * f64::from(config.burst)).to_string(),
+    ]
 }
 
 #[cfg(test)]

@@ -628,6 +628,11 @@ pub(crate) fn describe_metrics() {
     );
 }
 
+/// `d` in whole milliseconds, as the scripts take durations.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Malformed values (and other errors about one key) already logged, by key and value: each
 /// is logged once (`fleet_bad_value`, WARN) and counted once.
 #[derive(Debug, Default)]

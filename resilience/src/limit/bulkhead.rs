@@ -686,6 +686,13 @@ mod tests {
         static BEFORE_COUNTING: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
     }
 
+    fn with_time() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
     pub(super) fn before_counting() {
         if let Some(hook) = BEFORE_COUNTING.with(|h| h.borrow_mut().take()) {
             hook();
@@ -697,10 +704,7 @@ mod tests {
     /// hand-over that never comes while the free slot stays barred to every newcomer.
     #[test]
     fn a_slot_freed_while_a_caller_registers_is_taken_not_lost() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
+        let runtime = with_time();
         let _context = runtime.enter();
         let org = Arc::new(
             Bulkhead::builder("unit_register")
@@ -731,10 +735,7 @@ mod tests {
     /// under it.
     #[test]
     fn a_capacity_changed_at_run_time_serves_waiters_and_drains_above_it() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
+        let runtime = with_time();
         let _context = runtime.enter();
         let org = Bulkhead::builder("unit_capacity")
             .max_concurrent(4)
