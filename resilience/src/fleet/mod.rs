@@ -34,8 +34,10 @@
 //! asks for more as soon as a call is refused or waits, keeps the calls in flight plus one
 //! spare, and gives back the rest at each reconciliation. The spare is kept only while no
 //! replica is short of slots: when one is, the others give theirs back at their next
-//! reconciliation; slots in use are never taken from a replica, a short one gets them as the
-//! others' calls end.
+//! reconciliation. Slots in use are never taken from a replica: a short replica gets slots
+//! when another's calls in flight and waiting fall below what it holds, at that replica's
+//! next reconciliation. There is no fair share: a replica whose load keeps every slot busy
+//! keeps them, and the others' calls are refused (or wait) meanwhile.
 //!
 //! - **The limit holds.** A replica's bulkhead is raised only once Redis granted the slots,
 //!   and lowered before it gives them back, so that while Redis answers the calls in flight
