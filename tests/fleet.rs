@@ -104,6 +104,25 @@ impl Replica {
         }
     }
 
+    /// Takes `n` slots of the bulkhead and keeps them, asking again (for at most 10 s) while
+    /// the fleet has not leased this replica enough yet.
+    fn hold(&mut self, bulkhead: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut held = 0;
+        while held < n {
+            assert!(
+                Instant::now() < deadline,
+                "never {n} slots of {bulkhead}; log:\n{}",
+                self.log()
+            );
+            if self.ask(&format!("hold {bulkhead}")) == "admitted" {
+                held += 1;
+            } else {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -388,4 +407,351 @@ fn a_lost_subscription_is_made_again_and_is_no_outage() {
     b.expect_state("tier1_mcp", "open", 5_000);
     let log = b.quit();
     assert_eq!(log.matches("fleet_unreachable").count(), 0, "{log}");
+}
+
+// ----- bulkheads and rate limiters -----
+
+/// A loopback server that counts the calls in flight across every replica: a call is counted
+/// in when its opening byte is answered and out when its closing byte is, both while it holds
+/// its slot. Keeps the most it ever saw.
+struct Gauge {
+    addr: String,
+    most: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Gauge {
+    fn start() -> Gauge {
+        use std::io::Read;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let addr = listener.local_addr().unwrap().to_string();
+        let now = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (n, m, c) = (Arc::clone(&now), Arc::clone(&most), Arc::clone(&calls));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let (now, most, calls) = (Arc::clone(&n), Arc::clone(&m), Arc::clone(&c));
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(ANSWER));
+                    let mut byte = [0u8; 1];
+                    if stream.read_exact(&mut byte).is_err() {
+                        return;
+                    }
+                    let inside = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(inside, Ordering::SeqCst);
+                    calls.fetch_add(1, Ordering::SeqCst);
+                    let _ = stream.write_all(b"k");
+                    let _ = stream.read_exact(&mut byte);
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    let _ = stream.write_all(b"k");
+                });
+            }
+        });
+        Gauge { addr, most, calls }
+    }
+
+    fn most(&self) -> usize {
+        self.most.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn calls(&self) -> usize {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// `admitted A refused R` → (A, R).
+fn counts(answer: &str) -> (u64, u64) {
+    let words: Vec<&str> = answer.split_whitespace().collect();
+    match words[..] {
+        ["admitted", a, "refused", r] => (a.parse().unwrap(), r.parse().unwrap()),
+        _ => panic!("not a count: {answer:?}"),
+    }
+}
+
+/// Sends `command` to every replica at once, then collects their answers.
+fn all_at_once(replicas: &mut [Replica], command: &str) -> Vec<String> {
+    for replica in replicas.iter_mut() {
+        writeln!(replica.stdin, "{command}").expect("the replica reads");
+    }
+    replicas.iter_mut().map(Replica::read).collect()
+}
+
+/// How many times Redis ran a script by its hash (`EVALSHA`) since it started.
+fn evalsha_calls(redis: &RedisServer) -> u64 {
+    let stats = redis.command(&["INFO", "commandstats"]);
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .map_or(0, |n| n.parse().expect("a count"))
+}
+
+#[test]
+fn a_fleet_bulkhead_never_lets_more_than_max_concurrent_run_across_replicas() {
+    let redis = RedisServer::start();
+    let gauge = Gauge::start();
+    let args = ["--bulkhead", "zoho_org:3:5000", "--lease-ms", "2000"];
+    let mut replicas: Vec<Replica> = (0..3)
+        .map(|_| Replica::start(&redis, "slots", &args))
+        .collect();
+    for replica in &mut replicas {
+        replica.expect_reachable(true);
+    }
+    // Until Redis first answers it, a replica's bulkhead runs on its local share: wait until
+    // each holds its lease (one idle spare each).
+    let key = "resilience:{slots:bulkhead:zoho_org}:slots";
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while redis.command(&["ZCARD", key]) != ":3" {
+        assert!(
+            Instant::now() < deadline,
+            "the replicas never leased their slots"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let command = format!("load zoho_org {} 3 8 20", gauge.addr);
+    let answers = all_at_once(&mut replicas, &command);
+    let admitted: u64 = answers.iter().map(|a| counts(a).0).sum();
+    assert!(
+        gauge.most() <= 3,
+        "{} calls in flight at once across the fleet, max_concurrent 3",
+        gauge.most()
+    );
+    assert_eq!(admitted as usize, gauge.calls(), "{answers:?}");
+    assert!(admitted > 0, "{answers:?}");
+}
+
+#[test]
+fn a_killed_replicas_slots_come_back_when_its_lease_ends() {
+    let redis = RedisServer::start();
+    let args = ["--bulkhead", "zoho_org:2:0", "--lease-ms", "1000"];
+    let mut a = Replica::start(&redis, "killed", &args);
+    let mut b = Replica::start(&redis, "killed", &args);
+    a.expect_reachable(true);
+    b.expect_reachable(true);
+    // A takes both slots (its lease grows as its calls are refused).
+    a.hold("zoho_org", 2);
+    assert_eq!(b.ask("hold zoho_org"), "refused", "both slots are A's");
+    drop(a); // SIGKILL: no goodbye to Redis
+    let killed = Instant::now();
+    assert_eq!(b.ask("hold zoho_org"), "refused", "A's lease still runs");
+    let deadline = killed + Duration::from_secs(10);
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "A's slots never came back; log:\n{}",
+            b.log()
+        );
+        if b.ask("hold zoho_org") == "admitted" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        killed.elapsed() >= Duration::from_millis(500),
+        "a slot came back before A's lease could end"
+    );
+}
+
+#[test]
+fn a_fleet_rate_limiter_admits_at_most_its_bound_and_redis_sees_a_fraction_of_the_calls() {
+    let redis = RedisServer::start();
+    // 200 a second, bursts of 40: blocks of at most 10.
+    let args = ["--rate", "zoho_credits:200:1000:40"];
+    let mut replicas: Vec<Replica> = (0..3)
+        .map(|_| Replica::start(&redis, "rate", &args))
+        .collect();
+    for replica in &mut replicas {
+        replica.expect_reachable(true);
+    }
+    // The scripts of the replicas' other objects (the attributes'), over as long idle.
+    let idle_before = evalsha_calls(&redis);
+    std::thread::sleep(Duration::from_millis(1500));
+    let idle = evalsha_calls(&redis) - idle_before;
+    let scripts_before = evalsha_calls(&redis);
+    let started = Instant::now();
+    let answers = all_at_once(&mut replicas, "spend zoho_credits 1500");
+    let window = started.elapsed();
+    let scripts = (evalsha_calls(&redis) - scripts_before).saturating_sub(idle);
+    let (admitted, refused) = answers
+        .iter()
+        .map(|a| counts(a))
+        .fold((0, 0), |(a, r), (x, y)| (a + x, r + y));
+    // Over any window: the burst, the rate over the window, and the blocks held at its start
+    // (each at most a quarter of the burst, one per replica).
+    let bound = 40 + (200.0 * window.as_secs_f64()).ceil() as u64 + 3 * 10;
+    assert!(
+        admitted <= bound,
+        "{admitted} admitted in {window:?}, bound {bound}: {answers:?}"
+    );
+    assert!(admitted >= 40, "the fleet handed out blocks: {answers:?}");
+    let calls = admitted + refused;
+    assert!(
+        scripts * 5 < calls,
+        "{scripts} scripts run for {calls} calls ({idle} when idle): {answers:?}"
+    );
+}
+
+#[test]
+fn a_replica_gives_back_the_tokens_of_its_block_it_did_not_spend() {
+    let redis = RedisServer::start();
+    // A token is worth 100 s, so that the fleet's state moves only by what is taken or given
+    // back: 10 per 1000 s, bursts of 40 (blocks of at most 10).
+    let mut a = Replica::start(
+        &redis,
+        "give_back",
+        &["--rate", "zoho_credits:10:1000000:40"],
+    );
+    let key = "resilience:{give_back:rate_limiter:zoho_credits}:tat";
+    let tat = || -> f64 { redis.command(&["GET", key]).parse().expect("a TAT") };
+    // Its first block, one token, spent; a refusal asks for a larger one.
+    assert_eq!(a.ask("take zoho_credits"), "admitted");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let taken = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no second block; log:\n{}",
+            a.log()
+        );
+        if a.ask("take zoho_credits") == "admitted" {
+            break tat();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    // Idle, it keeps one token and gives the rest of its block back: the fleet's TAT moves
+    // back by at least one token (100 s, in µs).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while taken - tat() < 100e6 {
+        assert!(
+            Instant::now() < deadline,
+            "nothing given back; log:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn with_redis_killed_limits_run_on_their_local_share_and_are_reconciled() {
+    let mut redis = RedisServer::start();
+    let args = [
+        "--bulkhead",
+        "zoho_org:4:0",
+        "--rate",
+        "zoho_credits:100:1000:20",
+        "--expected-replicas",
+        "2",
+        "--lease-ms",
+        "1000",
+    ];
+    let mut a = Replica::start(&redis, "limits_outage", &args);
+    a.expect_reachable(true);
+    redis.stop();
+    a.expect_reachable(false);
+    // Its share: 4 / 2 replicas, once its fleet's task has seen the outage.
+    a.hold("zoho_org", 2);
+    assert_eq!(a.ask("hold zoho_org"), "refused", "the local share is 2");
+    assert_eq!(a.ask("free zoho_org"), "freed");
+    assert_eq!(a.ask("free zoho_org"), "freed");
+    // The limiter's share: a burst of 10, 50 a second.
+    let started = Instant::now();
+    let (admitted, _) = counts(&a.ask("spend zoho_credits 300"));
+    let bound = 10 + (50.0 * started.elapsed().as_secs_f64()).ceil() as u64;
+    assert!(
+        (1..=bound).contains(&admitted),
+        "{admitted} admitted, bound {bound}"
+    );
+    std::thread::sleep(Duration::from_millis(300)); // several reconciliations fail meanwhile
+    assert_eq!(a.ask("outages"), "1");
+    redis.restart();
+    a.expect_reachable(true);
+    // The fleet's 4 again, leased in Redis.
+    a.hold("zoho_org", 4);
+    let key = "resilience:{limits_outage:bulkhead:zoho_org}:slots";
+    assert_eq!(
+        redis.command(&["ZCARD", key]),
+        ":4",
+        "the slots are leased in Redis"
+    );
+    let log = a.quit();
+    assert_eq!(log.matches("fleet_unreachable").count(), 1, "{log}");
+    assert_eq!(log.matches("fleet_reconnected").count(), 1, "{log}");
+}
+
+#[test]
+fn a_malformed_value_in_a_limits_key_is_named_and_spoils_nothing_else() {
+    let redis = RedisServer::start();
+    let bad_slots = "resilience:{bad_limits:bulkhead:zoho_org}:slots";
+    let bad_tat = "resilience:{bad_limits:rate_limiter:zoho_credits}:tat";
+    assert_eq!(redis.command(&["SET", bad_slots, "garbage"]), "+OK");
+    assert_eq!(redis.command(&["SET", bad_tat, "soon"]), "+OK");
+    let args = [
+        "--bulkhead",
+        "zoho_org:4:0",
+        "--bulkhead",
+        "other_org:1:0",
+        "--rate",
+        "zoho_credits:100:1000:20",
+        "--expected-replicas",
+        "2",
+    ];
+    let mut a = Replica::start(&redis, "bad_limits", &args);
+    let mut b = Replica::start(&redis, "bad_limits", &args);
+    a.expect_reachable(true);
+    b.expect_reachable(true);
+    // The other bulkhead is the fleet's: one slot for both replicas.
+    a.hold("other_org", 1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(b.ask("hold other_org"), "refused", "the one slot is A's");
+    // The spoiled one runs on its local share, 4 / 2.
+    assert_eq!(a.ask("hold zoho_org"), "admitted");
+    assert_eq!(a.ask("hold zoho_org"), "admitted");
+    assert_eq!(a.ask("hold zoho_org"), "refused");
+    // And so does the limiter: calls pass, at its share.
+    let (admitted, _) = counts(&a.ask("spend zoho_credits 100"));
+    assert!(admitted > 0);
+    assert_eq!(
+        redis.command(&["GET", bad_slots]),
+        "garbage",
+        "left as found"
+    );
+    let log = a.quit();
+    assert!(log.contains("fleet_bad_value"), "{log}");
+    assert!(log.contains(bad_slots) && log.contains("garbage"), "{log}");
+    assert!(log.contains(bad_tat) && log.contains("soon"), "{log}");
+}
+
+#[test]
+fn an_attributes_bulkhead_and_rate_limit_are_the_fleets_with_no_change_to_its_code() {
+    let redis = RedisServer::start();
+    let gauge = Gauge::start();
+    let mut replicas: Vec<Replica> = (0..3)
+        .map(|_| Replica::start(&redis, "attr_limits", &["--lease-ms", "2000"]))
+        .collect();
+    for replica in &mut replicas {
+        replica.expect_reachable(true);
+    }
+    // `#[bulkhead(name = "attr_org", max_concurrent = 2, max_wait = "5s")]`
+    let command = format!("load attr_org {} 2 5 20", gauge.addr);
+    let answers = all_at_once(&mut replicas, &command);
+    assert!(gauge.most() <= 2, "{} in flight: {answers:?}", gauge.most());
+    assert!(gauge.calls() > 0, "{answers:?}");
+    let key = "resilience:{attr_limits:bulkhead:attr_org}:slots";
+    assert_eq!(redis.command(&["EXISTS", key]), ":1", "leased in Redis");
+    // `#[rate_limit(name = "attr_credits", rate = 100, per = "1s", burst = 20)]`
+    let started = Instant::now();
+    let answers = all_at_once(&mut replicas, "spend attr_credits 1000");
+    let window = started.elapsed();
+    let admitted: u64 = answers.iter().map(|a| counts(a).0).sum();
+    let bound = 20 + (100.0 * window.as_secs_f64()).ceil() as u64 + 3 * 5;
+    assert!(admitted <= bound, "{admitted} > {bound}: {answers:?}");
+    let key = "resilience:{attr_limits:rate_limiter:attr_credits}:tat";
+    assert_eq!(
+        redis.command(&["EXISTS", key]),
+        ":1",
+        "its state is in Redis"
+    );
 }

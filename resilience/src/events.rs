@@ -28,9 +28,9 @@
 //! | `all_tiers_failed`  | ERROR | `operation`, `tiers`, `error`                                          | the call could not be served at all |
 //! | `health_check_failed` | WARN | `tier`, `error`, `consecutive_failures`                               | a tier is down until it passes a check again |
 //! | `tier_recovered`    | INFO  | `tier`                                                                 | it did |
-//! | `fleet_unreachable` | WARN  | `redis` (the URL, password masked), `error`                            | feature `fleet`: once per outage; each breaker decides alone until Redis answers |
-//! | `fleet_reconnected` | INFO  | `redis`, `outage_seconds`                                              | the fleet reconciles, nothing to do |
-//! | `fleet_bad_value`   | WARN  | `error` (names the key and the value, or the channel and the message)  | once per key and value: that breaker decides alone until the value is fixed |
+//! | `fleet_unreachable` | WARN  | `redis` (the URL, password masked), `error`                            | feature `fleet`: once per outage; each breaker decides alone and each bulkhead and rate limiter runs on its local share until Redis answers |
+//! | `fleet_reconnected` | INFO  | `redis`, `outage_seconds`                                              | the fleet reconciles: breakers take its state, limits its leases and blocks; nothing to do |
+//! | `fleet_bad_value`   | WARN  | `error` (names the key and the value, or the channel and the message)  | once per key and value: that breaker decides alone (that limit runs on its local share) until the value is fixed |
 //!
 //! `circuit_opened` is also emitted, with `old_state` and `forced = true`, when an operator forces
 //! a breaker open (WARN: every call is refused until someone resets it). A retry that stops early

@@ -25,6 +25,8 @@
 //! | `resilience_fleet_outages_total`               | counter   |                                 | feature `fleet`: Redis became unreachable |
 //! | `resilience_fleet_reachable`                   | gauge     |                                 | feature `fleet`: Redis answered (1) or not (0) |
 //! | `resilience_fleet_bad_values_total`            | counter   |                                 | feature `fleet`: a malformed value or message, once per key and value |
+//! | `resilience_fleet_bulkhead_slots`              | gauge     | `bulkhead`                      | feature `fleet`: the slots Redis leased this replica, at each lease |
+//! | `resilience_fleet_rate_limiter_tokens_total`   | counter   | `rate_limiter`                  | feature `fleet`: a block of tokens handed to this replica |
 //!
 //! * `state` is one of `closed`, `open`, `half_open`, `forced_open`, `disabled`: the series of
 //!   the current state is 1, the four others 0 (`resilience_circuit_state{state="open"} == 1`

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use resilience::fleet::{Fleet, FleetError, Policy};
+use resilience::limit::Bulkhead;
 use resilience::{CallError, CircuitBreaker, CircuitBreakerManager, CircuitState};
 
 /// The tests of this binary run one at a time: one sets a process variable that the other's
@@ -57,6 +58,10 @@ async fn an_unreachable_redis_fails_no_call_and_is_logged_and_counted_once() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(fleet.outages(), 1);
+    // Its first reconciliation is over, having found Redis unreachable.
+    tokio::time::timeout(Duration::from_secs(5), fleet.ready())
+        .await
+        .expect("ready once Redis is found unreachable");
     assert!(!fleet.is_reachable());
     // The breaker decides alone: it opens on its own failures.
     for _ in 0..2 {
@@ -150,6 +155,29 @@ async fn settings_that_cannot_work_are_errors_naming_the_input_and_the_value() {
             .policy(Policy::quorum(0, Duration::from_secs(1))),
     );
     assert!(quorum.starts_with("invalid quorum = 0"), "{quorum}");
+    let replicas = error(builder().url(url).expected_replicas(0));
+    assert!(
+        replicas.starts_with("invalid expected_replicas = 0"),
+        "{replicas}"
+    );
+    for (share, shown) in [
+        (0.0, "0"),
+        (1.5, "1.5"),
+        (f64::NAN, "NaN"),
+        (-0.25, "-0.25"),
+    ] {
+        let bad_share = error(builder().url(url).local_share(share));
+        assert!(
+            bad_share.starts_with(&format!("invalid local_share = {shown}")),
+            "{bad_share}"
+        );
+    }
+    // The bounds themselves are fine.
+    let _fleet = builder()
+        .url(url)
+        .local_share(1.0)
+        .attach()
+        .expect("a share of 1");
 }
 
 #[test]
@@ -279,4 +307,54 @@ async fn a_redis_that_stops_answering_is_an_outage_once_its_operations_time_out(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("the open made during the outage never reached the fleet");
+}
+
+/// A breaker and a bulkhead registered after the fleet is attached are the fleet's at once,
+/// not at the next reconciliation (an hour away here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breaker_and_a_bulkhead_registered_after_attach_are_the_fleets_at_once() {
+    let _serial = SERIAL.lock().await;
+    let redis = resilience_test_support::RedisServer::start();
+    let attach = |manager: &Arc<CircuitBreakerManager>| {
+        Fleet::builder()
+            .url(redis.url())
+            .namespace("registered")
+            .manager(Arc::clone(manager))
+            .op_timeout(Duration::from_secs(1))
+            .reconcile_interval(Duration::from_secs(3600))
+            .probe_lease(Duration::from_secs(7200))
+            .attach()
+            .unwrap()
+    };
+    let breaker = || CircuitBreaker::builder("fleet_registered_tier").failure_threshold(1);
+    let bulkhead = || Bulkhead::builder("fleet_registered_org").max_concurrent(1);
+
+    let first = Arc::new(CircuitBreakerManager::new());
+    let first_breaker = first.register(breaker()).unwrap();
+    let first_bulkhead = first.register_bulkhead(bulkhead()).unwrap();
+    let first_fleet = attach(&first);
+    first_fleet.ready().await;
+    let slots = "resilience:{registered:bulkhead:fleet_registered_org}:slots";
+    eventually("the first replica's lease", || {
+        redis.command(&["ZCARD", slots]) == ":1"
+    })
+    .await;
+    let _slot = first_bulkhead.try_acquire().expect("its leased slot");
+    let r = first_breaker.call(|| async { Err::<(), _>("down") }).await;
+    assert!(matches!(r, Err(CallError::Failed(_))));
+
+    let second = Arc::new(CircuitBreakerManager::new());
+    let _second_fleet = attach(&second);
+    tokio::time::sleep(Duration::from_millis(100)).await; // its first reconciliation is over
+    let second_breaker = second.register(breaker()).unwrap();
+    let second_bulkhead = second.register_bulkhead(bulkhead()).unwrap();
+    eventually("open on the second replica", || {
+        second_breaker.state() == CircuitState::Open
+    })
+    .await;
+    eventually("the fleet's one slot is the first replica's", || {
+        second_bulkhead.try_acquire().is_err()
+    })
+    .await;
+    first_fleet.detach().await;
 }

@@ -4,8 +4,10 @@
 //!
 //! ```text
 //! fleet_replica --redis URL --ns NS [--quorum N --window-ms MS] [--reconcile-ms MS]
-//!               [--lease-ms MS] [--op-timeout-ms MS]
+//!               [--lease-ms MS] [--op-timeout-ms MS] [--expected-replicas N]
 //!               --breaker NAME:THRESHOLD:RECOVERY_MS:HALF_OPEN:SUCCESSES ...
+//!               --bulkhead NAME:MAX_CONCURRENT:MAX_WAIT_MS ...
+//!               --rate NAME:RATE:PER_MS:BURST ...
 //! ```
 //!
 //! Commands: `ok NAME`, `fail NAME` (a call that succeeds or fails: `ok`, `failed` or
@@ -13,14 +15,21 @@
 //! (a permit held until `release NAME ok|fail`: `admitted` or `rejected`), `shared NAME` (the
 //! fleet's state read from Redis, or the error), `reachable`, `outages`, `reset NAME`,
 //! `attr ok|fail` (a call of a function under `#[circuit_breaker(name = "attr_tier", ..)]`),
-//! `quit`.
+//! `hold NAME` (a bulkhead's slot taken without waiting and kept: `admitted` or `refused`),
+//! `free NAME` (one given back), `load NAME ADDR WORKERS CALLS HOLD_MS` (WORKERS tasks making
+//! CALLS calls each through the bulkhead, each call occupying the test's gauge at ADDR for
+//! HOLD_MS: `admitted A refused R`; `attr_org` is the bulkhead of an attribute), `spend NAME MS`
+//! (a token taken from the rate limiter every millisecond for MS: `admitted A refused R`;
+//! `attr_credits` is the limiter of an attribute), `take NAME` (one token: `admitted` or
+//! `refused`), `quit`.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use resilience::fleet::{Fleet, Policy};
+use resilience::limit::{Bulkhead, OwnedBulkheadPermit, RateLimiter};
 use resilience::{CallError, CircuitBreaker, OwnedPermit};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 fn main() {
     tracing_subscriber::fmt()
@@ -52,6 +61,38 @@ async fn replica() {
             "--reconcile-ms" => builder.reconcile_interval(ms()),
             "--lease-ms" => builder.probe_lease(ms()),
             "--op-timeout-ms" => builder.op_timeout(ms()),
+            "--expected-replicas" => builder.expected_replicas(value.parse().expect("replicas")),
+            "--bulkhead" => {
+                let parts: Vec<&str> = value.split(':').collect();
+                let [name, max, wait] = parts[..] else {
+                    panic!("--bulkhead NAME:MAX_CONCURRENT:MAX_WAIT_MS")
+                };
+                resilience::registry()
+                    .register_bulkhead(
+                        Bulkhead::builder(name.to_owned())
+                            .max_concurrent(max.parse().expect("slots"))
+                            .max_wait(Duration::from_millis(wait.parse().expect("ms"))),
+                    )
+                    .expect("a valid bulkhead");
+                builder
+            }
+            "--rate" => {
+                let parts: Vec<&str> = value.split(':').collect();
+                let [name, rate, per, burst] = parts[..] else {
+                    panic!("--rate NAME:RATE:PER_MS:BURST")
+                };
+                resilience::registry()
+                    .register_rate_limiter(
+                        RateLimiter::builder(
+                            name.to_owned(),
+                            rate.parse().expect("a rate"),
+                            Duration::from_millis(per.parse().expect("ms")),
+                        )
+                        .burst(burst.parse().expect("a burst")),
+                    )
+                    .expect("a valid rate limiter");
+                builder
+            }
             "--quorum" => {
                 quorum = Some(value.parse().expect("replicas"));
                 builder
@@ -84,9 +125,11 @@ async fn replica() {
         builder = builder.policy(Policy::quorum(replicas, window));
     }
     let fleet = builder.attach().expect("attached");
+    fleet.ready().await;
     println!("ready {}", fleet.replica());
 
     let mut held: HashMap<String, Vec<OwnedPermit>> = HashMap::new();
+    let mut slots: HashMap<String, Vec<OwnedBulkheadPermit>> = HashMap::new();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -140,6 +183,64 @@ async fn replica() {
                 Err(e) => format!("error {e}"),
             },
             ["attr", outcome] => attr(outcome == "ok").await,
+            ["hold", name] => {
+                let bulkhead = resilience::registry().bulkhead(name).expect("a bulkhead");
+                match bulkhead.try_acquire_owned() {
+                    Ok(slot) => {
+                        slots.entry(name.to_owned()).or_default().push(slot);
+                        "admitted".to_owned()
+                    }
+                    Err(_) => "refused".to_owned(),
+                }
+            }
+            ["free", name] => match slots.get_mut(name).and_then(Vec::pop) {
+                Some(_) => "freed".to_owned(),
+                None => "none held".to_owned(),
+            },
+            ["load", name, addr, workers, calls, hold] => {
+                let hold = Duration::from_millis(hold.parse().expect("ms"));
+                let calls: u32 = calls.parse().expect("calls");
+                let workers: Vec<_> = (0..workers.parse::<u32>().expect("workers"))
+                    .map(|_| tokio::spawn(load(name.to_owned(), addr.to_owned(), calls, hold)))
+                    .collect();
+                let (mut admitted, mut refused) = (0, 0);
+                for worker in workers {
+                    let (a, r) = worker.await.expect("a worker");
+                    admitted += a;
+                    refused += r;
+                }
+                format!("admitted {admitted} refused {refused}")
+            }
+            ["take", name] => {
+                let limiter = resilience::registry()
+                    .rate_limiter(name)
+                    .expect("a limiter");
+                match limiter.try_acquire() {
+                    Ok(()) => "admitted".to_owned(),
+                    Err(_) => "refused".to_owned(),
+                }
+            }
+            ["spend", name, ms] => {
+                let end = tokio::time::Instant::now() + Duration::from_millis(ms.parse().unwrap());
+                let (mut admitted, mut refused) = (0, 0);
+                while tokio::time::Instant::now() < end {
+                    let passed = if name == "attr_credits" {
+                        attr_credit().await.is_ok()
+                    } else {
+                        let limiter = resilience::registry()
+                            .rate_limiter(name)
+                            .expect("a limiter");
+                        limiter.try_acquire().is_ok()
+                    };
+                    if passed {
+                        admitted += 1;
+                    } else {
+                        refused += 1;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                format!("admitted {admitted} refused {refused}")
+            }
             ["reachable"] => fleet.is_reachable().to_string(),
             ["outages"] => fleet.outages().to_string(),
             ["quit"] => break,
@@ -181,6 +282,58 @@ async fn attr(succeed: bool) -> String {
         Err(AttrError::Down) => "failed".to_owned(),
         Err(AttrError::Resilience(e)) => format!("rejected {e}"),
     }
+}
+
+/// Annotated code, unchanged by the fleet: its bulkhead and rate limiter are in the global
+/// registry from the start, and the fleet shares them like any other.
+#[resilience::bulkhead(name = "attr_org", max_concurrent = 2, max_wait = "5s")]
+async fn attr_org_call(addr: String, hold: Duration) -> Result<(), AttrError> {
+    occupy(&addr, hold).await;
+    Ok(())
+}
+
+#[resilience::rate_limit(name = "attr_credits", rate = 100, per = "1s", burst = 20)]
+async fn attr_credit() -> Result<(), AttrError> {
+    Ok(())
+}
+
+/// One worker of `load`: `calls` calls through the bulkhead `name`, each occupying the gauge.
+async fn load(name: String, addr: String, calls: u32, hold: Duration) -> (u32, u32) {
+    let (mut admitted, mut refused) = (0, 0);
+    for _ in 0..calls {
+        let passed = if name == "attr_org" {
+            attr_org_call(addr.clone(), hold).await.is_ok()
+        } else {
+            let bulkhead = resilience::registry().bulkhead(&name).expect("a bulkhead");
+            match bulkhead.acquire().await {
+                Ok(_slot) => {
+                    occupy(&addr, hold).await;
+                    true
+                }
+                Err(_) => false,
+            }
+        };
+        if passed {
+            admitted += 1;
+        } else {
+            refused += 1;
+        }
+    }
+    (admitted, refused)
+}
+
+/// Occupies the test's gauge for `hold`: counted in when it answers the opening byte, counted
+/// out when it answers the closing one, both within the call.
+async fn occupy(addr: &str, hold: Duration) {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the gauge listens");
+    let mut ack = [0u8; 1];
+    stream.write_all(b"s").await.expect("the gauge reads");
+    stream.read_exact(&mut ack).await.expect("counted in");
+    tokio::time::sleep(hold).await;
+    stream.write_all(b"e").await.expect("the gauge reads");
+    stream.read_exact(&mut ack).await.expect("counted out");
 }
 
 async fn call(breaker: &CircuitBreaker, succeed: bool) -> String {

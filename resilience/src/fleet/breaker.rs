@@ -14,27 +14,17 @@
 //! - The fleet's epoch (a count of its transitions) orders it all: a replica takes what has a
 //!   newer epoch than it knows, and a close from a replica that missed a transition is refused.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, LazyLock};
+
 use std::time::Duration;
 
 use redis::Script;
 
 use super::connection::Redis;
-use super::{FleetError, Policy};
+use super::{BadValues, FleetError, Policy, millis};
 use crate::breaker::SharedState;
 use crate::{CircuitBreaker, CircuitState, ManagerRef, StateChange};
-
-macro_rules! script {
-    ($file:literal) => {
-        LazyLock::new(|| {
-            Script::new(concat!(
-                include_str!("scripts/prelude.lua"),
-                include_str!(concat!("scripts/", $file))
-            ))
-        })
-    };
-}
 
 static READ: LazyLock<Script> = script!("read.lua");
 static OPEN: LazyLock<Script> = script!("open.lua");
@@ -234,7 +224,7 @@ pub(super) struct Breakers {
     channel: String,
     tracked: HashMap<String, Tracked>,
     /// Malformed values already logged, by key and value: each is logged once.
-    logged: HashSet<(String, String)>,
+    logged: BadValues,
     /// Whether the breakers follow the fleet's probe slots (Redis reachable) or their own.
     shared: bool,
 }
@@ -246,7 +236,7 @@ impl Breakers {
             manager,
             settings,
             tracked: HashMap::new(),
-            logged: HashSet::new(),
+            logged: BadValues::default(),
             shared: false,
         }
     }
@@ -320,7 +310,7 @@ impl Breakers {
 
     /// Tracks the manager's breakers registered since the last call, each taking the
     /// fleet's state.
-    async fn discover(&mut self, redis: &Redis) {
+    pub(super) async fn discover(&mut self, redis: &Redis) {
         let mut reachable = true;
         for name in self.manager.names() {
             if self.tracked.contains_key(&name) {
@@ -492,25 +482,12 @@ impl Breakers {
 
     /// Logs a malformed value or another error about one key, once per key and value.
     fn log_bad(&mut self, error: &FleetError) {
-        let (key, value) = match error {
-            FleetError::BadValue { key, value, .. } => (key.clone(), value.clone()),
-            FleetError::Redis { key, error } => (key.clone(), error.clone()),
-            FleetError::BadMessage {
-                channel, payload, ..
-            } => (channel.clone(), payload.clone()),
-            other => (String::new(), other.to_string()),
-        };
-        if !self.logged.insert((key, value)) {
-            return;
-        }
-        #[cfg(feature = "metrics")]
-        metrics::counter!("resilience_fleet_bad_values_total").increment(1);
-        tracing::warn!(
-            target: "resilience",
-            event = "fleet_bad_value",
-            error = %error,
-            "ignoring a malformed value in Redis; the breaker decides alone until it is fixed"
-        );
+        self.logged.log(error);
+    }
+
+    /// The malformed values logged so far, for the limits to log theirs once too.
+    pub(super) fn bad_values(&mut self) -> &mut BadValues {
+        &mut self.logged
     }
 
     /// A message that does not parse: logged once, dropped alone.
@@ -557,10 +534,6 @@ fn adopt(tracked: &mut Tracked, answer: &Answer) {
 async fn read(redis: &Redis, keys: &Keys) -> Result<Answer, FleetError> {
     let reply = redis.run(&READ, &keys.all(), &[]).await?;
     Answer::from_reply(&keys.state, reply)
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -171,7 +171,7 @@ impl Redis {
                 event = "fleet_reconnected",
                 redis = %self.shown,
                 outage_seconds = since.elapsed().as_secs_f64(),
-                "Redis is reachable again: reconciling the fleet's breakers"
+                "Redis is reachable again: reconciling the fleet's breakers and limits"
             );
         }
     }
@@ -200,7 +200,7 @@ impl Redis {
                 event = "fleet_unreachable",
                 redis = %self.shown,
                 error = %error,
-                "Redis is unreachable: each breaker decides alone until it returns"
+                "Redis is unreachable: each breaker decides alone and each limit runs on its local share until it returns"
             );
         }
         FleetError::Unreachable(error)

@@ -1,5 +1,5 @@
-//! Breaker state shared between the replicas of a service, through Redis or Valkey (feature
-//! `fleet`).
+//! Breakers, bulkheads and rate limiters shared between the replicas of a service, through
+//! Redis or Valkey (feature `fleet`).
 //!
 //! A service that calls a dependency often runs as several replicas. Alone, each replica's
 //! breaker learns by itself: with 8 replicas, a dead tier takes 8 × `failure_threshold` failed
@@ -17,22 +17,69 @@
 //!   come free when its lease runs out. A failed probe reopens the breaker everywhere; the
 //!   probes that close it close it everywhere.
 //! - **Learned at start.** A replica that starts while a tier is open learns it when it
-//!   attaches; a breaker registered later learns it at the next reconciliation.
-//! - **Every named breaker.** All the breakers of the manager, those written in
-//!   `#[circuit_breaker]` attributes included, with no change to the annotated code.
+//!   attaches; a breaker, bulkhead or rate limiter registered later is the fleet's from its
+//!   registration.
+//! - **Every named breaker and limit.** All the breakers, bulkheads and rate limiters of the
+//!   manager, those written in `#[circuit_breaker]`, `#[bulkhead]` and `#[rate_limit]`
+//!   attributes included, with no change to the annotated code.
 //!   Operators' controls stay local: [`force_open`](crate::CircuitBreaker::force_open) and
 //!   [`disable`](crate::CircuitBreaker::disable) are not shared and are never overridden by
 //!   the fleet; [`reset`](crate::CircuitBreaker::reset) closes the breaker everywhere.
 //!
+//! # Bulkheads: `max_concurrent` for the fleet
+//!
+//! A bulkhead's `max_concurrent` is the fleet's (Zoho's concurrent calls per organisation).
+//! Each replica holds a lease on a share of the slots, and its bulkhead admits calls up to that
+//! share with no round trip, as it does alone. The share follows the calls: the fleet's task
+//! asks for more as soon as a call is refused or waits, keeps the calls in flight plus one
+//! spare, and gives back the rest at each reconciliation. The spare is kept only while no
+//! replica is short of slots: when one is, the others give theirs back at their next
+//! reconciliation. Slots in use are never taken from a replica: a short replica gets slots
+//! when another's calls in flight and waiting fall below what it holds, at that replica's
+//! next reconciliation. There is no fair share: a replica whose load keeps every slot busy
+//! keeps them, and the others' calls are refused (or wait) meanwhile.
+//!
+//! - **The limit holds.** A replica's bulkhead is raised only once Redis granted the slots,
+//!   and lowered before it gives them back, so that while Redis answers the calls in flight
+//!   across the fleet never exceed `max_concurrent`.
+//! - **A dead replica's slots come back.** A lease is renewed at every reconciliation and
+//!   expires after [`probe_lease`](FleetBuilder::probe_lease) (10 s unless set) on Redis'
+//!   clock: the slots of a replica killed while holding them are free again within that time.
+//!
+//! # Rate limiters: one GCRA state for the fleet
+//!
+//! A rate limiter's rate and burst are the fleet's (Zoho's credits): one GCRA state in Redis,
+//! its theoretical arrival time on Redis' clock. A replica does not ask Redis per call: it
+//! takes a block of tokens at a time, sized to its recent use (twice the tokens it spent or was
+//! refused since the last look, at least one, at most a quarter of the burst), spends it
+//! locally with no round trip, asks for the next when a call is refused or at the next
+//! reconciliation, and gives back at each reconciliation what it holds beyond its next block
+//! when it spent nothing. Redis sees about one operation per block, not one per call.
+//!
+//! **The guarantee.** While Redis answers, the calls admitted across the fleet over any
+//! interval of length `T` take at most `burst + rate × T` tokens from Redis, plus the blocks
+//! the replicas held when the interval began: at most `burst + rate × T + replicas ×
+//! max(burst / 4, 1)`. (A replica's limiter earns no tokens of its own meanwhile, but for one
+//! token per `100 years / burst`: one every 73 days for a burst of 500.) A refusal's
+//! `retry_after` is then the time the fleet's rate takes to earn the call's cost; a call with
+//! a `max_wait` is refused when its replica's block is spent, and the fleet's task asks for
+//! the next.
+//!
 //! # Never on the hot path, never a new way to fail
 //!
-//! A closed breaker's call and an open breaker's rejection make no round trip: the fleet works
-//! on a task of its own, on transitions. Every Redis operation has a timeout (20 ms by
+//! A closed breaker's call and an open breaker's rejection make no round trip, nor does a
+//! call a bulkhead or rate limiter admits: the fleet works on a task of its own, on
+//! transitions, refusals and reconciliations. Every Redis operation has a timeout (20 ms by
 //! default). While Redis is unreachable each replica's breaker decides alone, as without a
-//! fleet; the outage is logged once (`fleet_unreachable`, WARN), counted
-//! (`resilience_fleet_outages_total` under the `metrics` feature), and when Redis answers
-//! again (`fleet_reconnected`, INFO) the transitions it missed are recorded and the fleet's
-//! state read back. Transitions are published (pub/sub) and, since pub/sub drops messages
+//! fleet, and each limit runs on the replica's local share of its settings
+//! ([`local_share`](FleetBuilder::local_share), `1 /`
+//! [`expected_replicas`](FleetBuilder::expected_replicas) unless set: a bulkhead's
+//! `max_concurrent`, a rate limiter's rate and burst, each at least 1); so does a limit from
+//! its registration until Redis first answers for it. The outage is logged once
+//! (`fleet_unreachable`, WARN), counted (`resilience_fleet_outages_total` under the `metrics`
+//! feature), and when Redis answers again (`fleet_reconnected`, INFO) the transitions it
+//! missed are recorded, the fleet's state read back, and the limits take the fleet's leases
+//! and blocks again (a bulkhead's calls above its new lease run to completion). Transitions are published (pub/sub) and, since pub/sub drops messages
 //! across reconnections, read again every `reconcile_interval`.
 //!
 //! ```no_run
@@ -44,8 +91,10 @@
 //! let fleet = Fleet::builder()
 //!     .namespace("crm_sync")
 //!     .policy(Policy::ShareOpen)
-//!     .attach()?; // the global registry, attribute breakers included
-//! // ... serve; every breaker of the registry is now the fleet's.
+//!     .expected_replicas(3) // while Redis is unreachable, a third of each limit
+//!     .attach()?; // the global registry, attributes' breakers and limits included
+//! fleet.ready().await; // every breaker and limit has the fleet's state, or Redis is down
+//! // ... serve; every breaker, bulkhead and rate limiter of the registry is the fleet's.
 //! fleet.detach().await;
 //! # Ok(())
 //! # }
@@ -53,13 +102,20 @@
 //!
 //! # Redis keys
 //!
-//! For a breaker `<name>` in namespace `<ns>`, in one hash slot (`{<ns>:<name>}`) so that
-//! Redis Cluster works: `resilience:{<ns>:<name>}:state` (a hash: `state`, `epoch`, `until`,
-//! `by`), `resilience:{<ns>:<name>}:probes` (probe leases) and
-//! `resilience:{<ns>:<name>}:votes` (quorum votes). Transitions are published on
-//! `resilience:{<ns>}:breakers`. Every update is a Lua script run with `EVALSHA`, never a read
-//! followed by a write from the client. A malformed value is reported with its key and value
-//! (`fleet_bad_value`, WARN, once) and only that breaker decides alone until it is fixed.
+//! Each object's keys are in one hash slot of their own, so that Redis Cluster works, in
+//! namespace `<ns>`:
+//!
+//! | object | keys | script |
+//! |---|---|---|
+//! | breaker `<name>` | `resilience:{<ns>:<name>}:state` (a hash: `state`, `epoch`, `until`, `by`), `…:probes` (probe leases: `<replica>#<n>` → expiry, ms), `…:votes` (quorum votes) | `read.lua`, `open.lua`, `probe.lua`, `close.lua` |
+//! | bulkhead `<name>` | `resilience:{<ns>:bulkhead:<name>}:slots` (slot leases: `<replica>#<n>` → expiry, ms), `…:short` (set while a replica is short of slots) | `bulkhead.lua` |
+//! | rate limiter `<name>` | `resilience:{<ns>:rate_limiter:<name>}:tat` (the theoretical arrival time, whole µs on Redis' clock) | `rate.lua` |
+//!
+//! Breaker transitions are published on `resilience:{<ns>}:breakers`. Every update is a Lua
+//! script run with `EVALSHA`, never a read followed by a write from the client; every time is
+//! Redis' (`TIME`). A malformed value is reported with its key and value (`fleet_bad_value`,
+//! WARN, once) and only that breaker (alone) or limit (on its local share) leaves the fleet
+//! until it is fixed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,13 +126,27 @@ use tokio::task::JoinHandle;
 use crate::error::ConfigError;
 use crate::{ManagerRef, StateChange};
 
+/// A script of `scripts/`, with the prelude every script shares.
+macro_rules! script {
+    ($file:literal) => {
+        std::sync::LazyLock::new(|| {
+            redis::Script::new(concat!(
+                include_str!("scripts/prelude.lua"),
+                include_str!(concat!("scripts/", $file))
+            ))
+        })
+    };
+}
+
 mod breaker;
 mod connection;
+mod limits;
 
 pub use breaker::{FleetState, SharedBreaker};
 
 use breaker::{Breakers, Published, Settings};
 use connection::Redis;
+use limits::{Cause, Limits};
 
 /// The environment variable the Redis URL is read from when the builder is given none.
 pub const REDIS_URL_VAR: &str = "RESILIENCE_REDIS_URL";
@@ -154,7 +224,7 @@ pub enum FleetError {
 
 /// Builds a [`Fleet`]: see the [module](self).
 #[derive(Debug)]
-#[must_use = "call `attach()` to share the breakers"]
+#[must_use = "call `attach()` to share the breakers and limits"]
 pub struct FleetBuilder {
     url: Option<String>,
     namespace: String,
@@ -163,6 +233,8 @@ pub struct FleetBuilder {
     reconcile_interval: Duration,
     probe_lease: Duration,
     policy: Policy,
+    expected_replicas: u32,
+    local_share: Option<f64>,
     manager: ManagerRef<'static>,
 }
 
@@ -176,6 +248,8 @@ impl Default for FleetBuilder {
             reconcile_interval: Duration::from_secs(1),
             probe_lease: Duration::from_secs(10),
             policy: Policy::ShareOpen,
+            expected_replicas: 1,
+            local_share: None,
             manager: ManagerRef::default(),
         }
     }
@@ -224,17 +298,37 @@ impl FleetBuilder {
     }
 
     /// How often the fleet's state of every breaker is read back, in case a published
-    /// transition was missed, and half-open probe leases renewed (1 s unless set).
+    /// transition was missed, the leases renewed and the limits' shares resized (1 s unless
+    /// set).
     pub fn reconcile_interval(mut self, interval: Duration) -> Self {
         self.reconcile_interval = interval;
         self
     }
 
-    /// How long a replica's half-open probe slots are its own without being renewed (10 s
-    /// unless set): the slots of a replica that died come free after this. Renewed every
-    /// reconciliation, so it must be longer than [`reconcile_interval`](Self::reconcile_interval).
+    /// How long a replica's leases are its own without being renewed (10 s unless set): its
+    /// half-open probe slots and its bulkhead slots. The slots of a replica that died come
+    /// free after this. Renewed every reconciliation, so it must be longer than
+    /// [`reconcile_interval`](Self::reconcile_interval).
     pub fn probe_lease(mut self, lease: Duration) -> Self {
         self.probe_lease = lease;
+        self
+    }
+
+    /// How many replicas the fleet usually runs: while Redis is unreachable, each replica's
+    /// limits run on `1 / replicas` of their settings (1 unless set: each replica on the
+    /// whole of them). See [`local_share`](Self::local_share).
+    pub fn expected_replicas(mut self, replicas: u32) -> Self {
+        self.expected_replicas = replicas;
+        self
+    }
+
+    /// The fraction of every bulkhead's `max_concurrent` and every rate limiter's rate and
+    /// burst that a replica uses alone while Redis is unreachable (or while a limit's key in
+    /// Redis holds a malformed value), more than 0 and at most 1; `1 /`
+    /// [`expected_replicas`](Self::expected_replicas) unless set. A bulkhead keeps at least
+    /// one slot and a rate limiter a burst of at least one token.
+    pub fn local_share(mut self, fraction: f64) -> Self {
+        self.local_share = Some(fraction);
         self
     }
 
@@ -310,6 +404,28 @@ impl FleetBuilder {
                 ));
             }
         }
+        if self.expected_replicas == 0 {
+            return Err(crate::config::invalid(
+                "the fleet",
+                "expected_replicas",
+                "0".to_owned(),
+                "must be at least 1".to_owned(),
+            )
+            .into());
+        }
+        let local_share = match self.local_share {
+            Some(f) if !(f > 0.0 && f <= 1.0) => {
+                return Err(crate::config::invalid(
+                    "the fleet",
+                    "local_share",
+                    f.to_string(),
+                    "must be more than 0 and at most 1".to_owned(),
+                )
+                .into());
+            }
+            Some(f) => f,
+            None => 1.0 / f64::from(self.expected_replicas),
+        };
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
         let replica = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
         let redis = Arc::new(Redis::new(
@@ -319,6 +435,17 @@ impl FleetBuilder {
             self.connect_timeout,
         ));
         let changes = self.manager.subscribe();
+        let registrations = self.manager.registrations();
+        let limits = Limits::new(
+            self.manager.clone(),
+            limits::Settings {
+                namespace: self.namespace.clone(),
+                replica: replica.clone(),
+                lease: self.probe_lease,
+                interval: self.reconcile_interval,
+                local_share,
+            },
+        );
         let breakers = Breakers::new(
             self.manager,
             Settings {
@@ -329,15 +456,23 @@ impl FleetBuilder {
             },
         );
         let (stop, stopped) = oneshot::channel();
+        let (reconciled, ready) = tokio::sync::watch::channel(false);
         let task = runtime.spawn(run(
             Arc::clone(&redis),
-            breakers,
-            changes,
+            Task::new(breakers, limits),
+            Watched {
+                changes,
+                registrations,
+            },
             self.reconcile_interval,
-            stopped,
+            Ends {
+                stop: stopped,
+                reconciled,
+            },
         ));
         Ok(Fleet {
             redis,
+            ready,
             namespace: self.namespace,
             replica,
             stop: Some(stop),
@@ -397,6 +532,8 @@ fn check_namespace(namespace: &str) -> Result<(), ConfigError> {
 #[must_use = "the breakers are the fleet's only while the `Fleet` is kept: dropping it detaches them"]
 pub struct Fleet {
     redis: Arc<Redis>,
+    /// Whether the first reconciliation is over.
+    ready: tokio::sync::watch::Receiver<bool>,
     namespace: String,
     replica: String,
     stop: Option<oneshot::Sender<()>>,
@@ -428,6 +565,17 @@ impl Fleet {
     /// How many times Redis became unreachable since the fleet was attached.
     pub fn outages(&self) -> u64 {
         self.redis.outages()
+    }
+
+    /// Waits until the fleet's first reconciliation is over: every breaker has taken the
+    /// fleet's state and every limit its lease or block, or Redis was found unreachable (then
+    /// each limit runs on its local share). Until then, a limit runs on its local share: a
+    /// replica that waits for this before serving never admits more than the fleet's limits
+    /// while Redis answers.
+    pub async fn ready(&self) {
+        let mut ready = self.ready.clone();
+        // An error: the task is gone (detached, or its runtime shut down): nothing to wait for.
+        let _ = ready.wait_for(|ready| *ready).await;
     }
 
     /// The fleet's state of the breaker `name`, read from Redis now (a malformed value is an
@@ -472,6 +620,49 @@ pub(crate) fn describe_metrics() {
         "resilience_fleet_bad_values_total",
         "Malformed values or messages the fleet found in Redis, once per key and value"
     );
+    metrics::describe_gauge!(
+        "resilience_fleet_bulkhead_slots",
+        "Slots of the fleet's bulkhead leased by this replica"
+    );
+    metrics::describe_counter!(
+        "resilience_fleet_rate_limiter_tokens_total",
+        "Tokens of the fleet's rate limiter handed to this replica"
+    );
+}
+
+/// `d` in whole milliseconds, as the scripts take durations.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Malformed values (and other errors about one key) already logged, by key and value: each
+/// is logged once (`fleet_bad_value`, WARN) and counted once.
+#[derive(Debug, Default)]
+pub(super) struct BadValues(std::collections::HashSet<(String, String)>);
+
+impl BadValues {
+    /// Logs `error` unless it was logged already.
+    pub(super) fn log(&mut self, error: &FleetError) {
+        let (key, value) = match error {
+            FleetError::BadValue { key, value, .. } => (key.clone(), value.clone()),
+            FleetError::Redis { key, error } => (key.clone(), error.clone()),
+            FleetError::BadMessage {
+                channel, payload, ..
+            } => (channel.clone(), payload.clone()),
+            other => (String::new(), other.to_string()),
+        };
+        if !self.0.insert((key, value)) {
+            return;
+        }
+        #[cfg(feature = "metrics")]
+        metrics::counter!("resilience_fleet_bad_values_total").increment(1);
+        tracing::warn!(
+            target: "resilience",
+            event = "fleet_bad_value",
+            error = %error,
+            "ignoring a malformed value in Redis; what it belongs to decides alone until it is fixed"
+        );
+    }
 }
 
 /// What the subscription task hands the fleet's task.
@@ -487,35 +678,99 @@ enum Incoming {
 /// The fleet's task: everything it does, in order, on one task.
 struct Task {
     breakers: Breakers,
-    listener: JoinHandle<()>,
+    limits: Limits,
+    listener: Option<JoinHandle<()>>,
+}
+
+impl Task {
+    fn new(breakers: Breakers, limits: Limits) -> Self {
+        Self {
+            breakers,
+            limits,
+            listener: None,
+        }
+    }
+
+    /// Every breaker reconciled, every limit's lease renewed and sized.
+    async fn reconcile(&mut self, redis: &Redis) {
+        // The limits first: until Redis grants them the fleet's, they run on their share.
+        self.limits.discover();
+        self.adjust(redis, Cause::Tick).await;
+        self.breakers.reconcile(redis).await;
+    }
+
+    async fn adjust(&mut self, redis: &Redis, cause: Cause) {
+        let bad = self.breakers.bad_values();
+        self.limits.adjust(redis, cause, bad).await;
+    }
+
+    /// A breaker, bulkhead or rate limiter was registered: followed now.
+    async fn discover(&mut self, redis: &Redis) {
+        self.breakers.discover(redis).await;
+        self.limits.discover();
+        self.adjust(redis, Cause::Tick).await;
+    }
 }
 
 impl Drop for Task {
     fn drop(&mut self) {
-        self.listener.abort();
+        if let Some(listener) = &self.listener {
+            listener.abort();
+        }
         self.breakers.detach();
+        self.limits.detach();
     }
+}
+
+/// What the fleet's task watches in the manager.
+struct Watched {
+    /// Every breaker's state changes.
+    changes: broadcast::Receiver<StateChange>,
+    /// Every registration of a breaker, bulkhead or rate limiter.
+    registrations: tokio::sync::watch::Receiver<u64>,
+}
+
+/// How the fleet's task ends, and what it tells when its first reconciliation is over.
+struct Ends {
+    stop: oneshot::Receiver<()>,
+    reconciled: tokio::sync::watch::Sender<bool>,
 }
 
 async fn run(
     redis: Arc<Redis>,
-    breakers: Breakers,
-    mut changes: broadcast::Receiver<StateChange>,
+    mut task: Task,
+    watched: Watched,
     reconcile_interval: Duration,
-    mut stop: oneshot::Receiver<()>,
+    ends: Ends,
 ) {
-    let channel = breakers.channel().to_owned();
+    let Watched {
+        mut changes,
+        mut registrations,
+    } = watched;
+    let Ends {
+        mut stop,
+        reconciled,
+    } = ends;
+    let channel = task.breakers.channel().to_owned();
     let (tx, mut incoming) = mpsc::channel(1024);
     let retry = reconcile_interval.min(Duration::from_millis(200));
-    let listener = tokio::spawn(listen(Arc::clone(&redis), channel.clone(), tx, retry));
-    let mut task = Task { breakers, listener };
+    task.listener = Some(tokio::spawn(listen(
+        Arc::clone(&redis),
+        channel.clone(),
+        tx,
+        retry,
+    )));
+    let demand = task.limits.demand();
     let mut subscribed = false;
     let mut tick = tokio::time::interval(reconcile_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The first tick is at once: every breaker takes the fleet's state now.
     loop {
         tokio::select! {
-            _ = &mut stop => break,
+            _ = &mut stop => {
+                task.limits.release(&redis).await;
+                break;
+            }
             change = changes.recv() => match change {
                 Ok(change) => task.breakers.on_local(&redis, &change).await,
                 Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -524,6 +779,11 @@ async fn run(
                 }
                 Err(broadcast::error::RecvError::Closed) => break,
             },
+            registered = registrations.changed() => match registered {
+                Ok(()) => task.discover(&redis).await,
+                Err(_) => break,
+            },
+            () = demand.notified() => task.adjust(&redis, Cause::Demand).await,
             message = incoming.recv() => match message {
                 Some(Incoming::Message(payload)) => match Published::parse(&channel, &payload) {
                     Ok(published) => task.breakers.on_published(&published),
@@ -550,7 +810,10 @@ async fn run(
                 }
                 None => break,
             },
-            _ = tick.tick() => task.breakers.reconcile(&redis).await,
+            _ = tick.tick() => {
+                task.reconcile(&redis).await;
+                reconciled.send_if_modified(|done| !std::mem::replace(done, true));
+            }
         }
     }
 }

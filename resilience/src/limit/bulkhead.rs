@@ -220,7 +220,8 @@ impl BulkheadBuilder {
         }
         Ok(Bulkhead {
             state: AtomicU64::new(0),
-            max_concurrent: u64::from(config.max_concurrent),
+            max_concurrent: AtomicU64::new(u64::from(config.max_concurrent)),
+            demand: super::Demand::default(),
             refused: AtomicU64::new(0),
             config,
             name: self.name,
@@ -259,7 +260,11 @@ impl BulkheadBuilder {
 /// ```
 pub struct Bulkhead {
     state: AtomicU64,
-    max_concurrent: u64,
+    /// The slots this bulkhead may fill now: `config.max_concurrent`, unless a fleet leases
+    /// this replica fewer (see [`set_capacity`](Bulkhead::set_capacity)).
+    max_concurrent: AtomicU64,
+    /// Told when a call is refused or waits.
+    demand: super::Demand,
     refused: AtomicU64,
     config: BulkheadConfig,
     name: Name,
@@ -357,7 +362,7 @@ impl Bulkhead {
     fn take_fast(&self) -> bool {
         let mut word = self.state.load(Ordering::Relaxed);
         loop {
-            if word >= WAITER || word & TAKEN_MASK >= self.max_concurrent {
+            if word >= WAITER || word & TAKEN_MASK >= self.max_concurrent.load(Ordering::Relaxed) {
                 return false;
             }
             match self.state.compare_exchange_weak(
@@ -375,6 +380,7 @@ impl Bulkhead {
     #[cold]
     fn refuse(&self, waited: Duration) -> BulkheadFullError {
         self.refused.fetch_add(1, Ordering::Relaxed);
+        self.demand.signal();
         crate::events::bulkhead_full(&self.name, self.config.max_concurrent, waited);
         BulkheadFullError {
             name: self.name.clone(),
@@ -412,15 +418,49 @@ impl Bulkhead {
         self.release_locked();
     }
 
-    /// Frees a slot with the slow path's lock held.
+    /// Frees a slot with the slow path's lock held: hands it to the first waiter, unless the
+    /// capacity was lowered below the slots taken (then it is given back).
     fn release_locked(&self) {
-        if self.state.load(Ordering::Acquire) >= WAITER {
+        let word = self.state.load(Ordering::Acquire);
+        if word >= WAITER && word & TAKEN_MASK <= self.max_concurrent.load(Ordering::Relaxed) {
             // The slot stays taken, by the first waiter now.
             self.state.fetch_sub(WAITER, Ordering::AcqRel);
             self.queue.notify_one();
         } else {
             self.state.fetch_sub(1, Ordering::Release);
         }
+    }
+
+    /// The slots this bulkhead may fill now.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn capacity(&self) -> u32 {
+        u32::try_from(self.max_concurrent.load(Ordering::Relaxed)).unwrap_or(u32::MAX)
+    }
+
+    /// Lets the bulkhead fill `slots` slots from now on (the fleet's lease on this replica),
+    /// at most `max_concurrent`, and returns the slots taken now. Raised, the new slots go to
+    /// the waiters first, in their order; lowered below the slots taken, the calls in flight
+    /// run on and their slots are given back, not handed over, until the count is under it.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn set_capacity(&self, slots: u32) -> u32 {
+        let slots = u64::from(slots.min(self.config.max_concurrent));
+        let _guard = self.lock();
+        self.max_concurrent.store(slots, Ordering::Relaxed);
+        loop {
+            let word = self.state.load(Ordering::Acquire);
+            if word < WAITER || word & TAKEN_MASK >= slots {
+                return (word & TAKEN_MASK) as u32;
+            }
+            // One more slot taken, by the first waiter.
+            self.state.fetch_sub(WAITER - 1, Ordering::AcqRel);
+            self.queue.notify_one();
+        }
+    }
+
+    /// Whom to tell when a call is refused or waits.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn demand(&self) -> &super::Demand {
+        &self.demand
     }
 
     fn lock(&self) -> MutexGuard<'_, ()> {
@@ -433,7 +473,7 @@ impl Bulkhead {
         let _guard = self.lock();
         let mut word = self.state.load(Ordering::Relaxed);
         loop {
-            if word < WAITER && word & TAKEN_MASK < self.max_concurrent {
+            if word < WAITER && word & TAKEN_MASK < self.max_concurrent.load(Ordering::Relaxed) {
                 match self.state.compare_exchange_weak(
                     word,
                     word + 1,
@@ -468,6 +508,7 @@ impl Bulkhead {
                 Some(false),
                 "no handed-over slot is ever left unclaimed"
             );
+            self.demand.signal();
             return true;
         }
     }
@@ -645,6 +686,13 @@ mod tests {
         static BEFORE_COUNTING: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
     }
 
+    fn with_time() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
     pub(super) fn before_counting() {
         if let Some(hook) = BEFORE_COUNTING.with(|h| h.borrow_mut().take()) {
             hook();
@@ -656,10 +704,7 @@ mod tests {
     /// hand-over that never comes while the free slot stays barred to every newcomer.
     #[test]
     fn a_slot_freed_while_a_caller_registers_is_taken_not_lost() {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
+        let runtime = with_time();
         let _context = runtime.enter();
         let org = Arc::new(
             Bulkhead::builder("unit_register")
@@ -683,5 +728,51 @@ mod tests {
         drop(polled);
         let m = org.metrics();
         assert_eq!((m.in_flight, m.waiting), (0, 0));
+    }
+
+    /// A capacity raised hands the new slots to the waiters in their order; lowered below the
+    /// slots taken, a freed slot is given back, not handed to a waiter, until the count is
+    /// under it.
+    #[test]
+    fn a_capacity_changed_at_run_time_serves_waiters_and_drains_above_it() {
+        let runtime = with_time();
+        let _context = runtime.enter();
+        let org = Bulkhead::builder("unit_capacity")
+            .max_concurrent(4)
+            .max_wait(Duration::from_secs(3600))
+            .ignore_env()
+            .build()
+            .unwrap();
+        fn poll<'a>(
+            f: Pin<&mut Acquire<&'a Bulkhead>>,
+        ) -> Poll<Result<BulkheadPermit<'a>, BulkheadFullError>> {
+            f.poll(&mut Context::from_waker(Waker::noop()))
+        }
+        assert_eq!(org.set_capacity(1), 0);
+        let first = org.try_acquire().expect("one slot");
+        assert!(org.try_acquire().is_err(), "capacity 1");
+        let mut second = Box::pin(org.acquire());
+        let mut third = Box::pin(org.acquire());
+        assert!(poll(second.as_mut()).is_pending());
+        assert!(poll(third.as_mut()).is_pending());
+        assert_eq!(org.metrics().waiting, 2);
+        // Raised by one: the first waiter gets it, the second still waits.
+        assert_eq!(org.set_capacity(2), 2);
+        let second = match poll(second.as_mut()) {
+            Poll::Ready(Ok(slot)) => slot,
+            other => panic!("the first waiter is served: {other:?}"),
+        };
+        assert!(poll(third.as_mut()).is_pending());
+        // Lowered to one with two taken: a freed slot is given back, the waiter still waits.
+        assert_eq!(org.set_capacity(1), 2);
+        drop(first);
+        assert_eq!(org.metrics().in_flight, 1);
+        assert!(poll(third.as_mut()).is_pending());
+        // Under the capacity again: the next freed slot is handed over.
+        drop(second);
+        assert!(matches!(poll(third.as_mut()), Poll::Ready(Ok(_))));
+        // Never above max_concurrent.
+        assert_eq!(org.set_capacity(100), 0);
+        assert_eq!(org.capacity(), 4);
     }
 }

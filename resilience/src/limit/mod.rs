@@ -24,3 +24,30 @@ pub use rate_limiter::{
     RateLimiterMetrics, Tokens,
 };
 pub use timeout::{Limited, Timeout, TimeoutError};
+
+#[cfg_attr(not(feature = "fleet"), allow(unused_imports))]
+pub(crate) use rate_limiter::Pace;
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Whom to tell when a limit turns a call away or makes it wait: the fleet that follows the
+/// limit, which then asks Redis for more of it. Told on the refusal's and the wait's path
+/// only, never on an admission's.
+#[derive(Debug, Default)]
+pub(crate) struct Demand(Mutex<Option<Arc<tokio::sync::Notify>>>);
+
+impl Demand {
+    /// Tells `to` (or, with `None`, nobody) from now on.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn tell(&self, to: Option<Arc<tokio::sync::Notify>>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = to;
+    }
+
+    /// A call was refused or waits.
+    #[cold]
+    pub(crate) fn signal(&self) {
+        if let Some(to) = &*self.0.lock().unwrap_or_else(PoisonError::into_inner) {
+            to.notify_one();
+        }
+    }
+}

@@ -289,8 +289,11 @@ impl RateLimiterBuilder {
         clock::now_noting_pause();
         Ok(RateLimiter {
             tat: AtomicU64::new(0),
-            interval,
-            tolerance,
+            interval: AtomicU64::new(interval),
+            tolerance: AtomicU64::new(tolerance),
+            own: (interval, tolerance),
+            fleet: std::sync::atomic::AtomicBool::new(false),
+            demand: super::Demand::default(),
             max_wait: clock::nanos(resolved.max_wait),
             refused: AtomicU64::new(0),
             config: RateLimiterConfig {
@@ -401,10 +404,17 @@ fn apply_vars(
 pub struct RateLimiter {
     /// The theoretical arrival time, in nanoseconds on the crate's clock.
     tat: AtomicU64,
-    /// Nanoseconds a token is worth.
-    interval: u64,
+    /// Nanoseconds a token is worth: `per / rate`, unless a fleet sets another pace (see
+    /// [`pace`](RateLimiter::pace)).
+    interval: AtomicU64,
     /// Nanoseconds a full bucket is worth: `burst x interval`.
-    tolerance: u64,
+    tolerance: AtomicU64,
+    /// The interval and tolerance of the settings.
+    own: (u64, u64),
+    /// Whether the tokens are the fleet's blocks ([`Pace::Fleet`]).
+    fleet: std::sync::atomic::AtomicBool,
+    /// Told when a call is refused.
+    demand: super::Demand,
     max_wait: u64,
     refused: AtomicU64,
     config: RateLimiterConfig,
@@ -451,10 +461,8 @@ impl RateLimiter {
 
     /// Tokens left, calls refused.
     pub fn metrics(&self) -> RateLimiterMetrics {
-        let now = clock::now();
-        let used = self.tat.load(Ordering::Relaxed).saturating_sub(now);
         RateLimiterMetrics {
-            tokens_left: self.tolerance.saturating_sub(used) / self.interval,
+            tokens_left: self.tokens_left(),
             refused: self.refused.load(Ordering::Relaxed),
             burst: self.config.burst,
         }
@@ -510,7 +518,7 @@ impl RateLimiter {
             return Err(self.refuse(None));
         }
         // At most `tolerance`: no overflow.
-        let increment = u64::from(cost) * self.interval;
+        let increment = u64::from(cost) * self.interval.load(Ordering::Relaxed);
         // The coarse clock may admit (it is never ahead of the precise one, so a wait measured
         // on it is never shorter); only the precise clock refuses.
         if let Some(now) = clock::coarse_since_anchor() {
@@ -519,7 +527,7 @@ impl RateLimiter {
             }
         }
         self.take(clock::now_noting_pause(), increment, max_wait)
-            .map_err(|wait| self.refuse(Some(wait)))
+            .map_err(|wait| self.refuse(Some(self.retry_wait(wait, cost))))
     }
 
     /// Moves the TAT by `increment` as of `now` if the tokens are due within `max_wait`
@@ -529,7 +537,7 @@ impl RateLimiter {
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             let next = tat.max(now) + increment;
-            let wait = (next - now).saturating_sub(self.tolerance);
+            let wait = (next - now).saturating_sub(self.tolerance.load(Ordering::Relaxed));
             if wait > max_wait {
                 return Err(wait);
             }
@@ -558,7 +566,7 @@ impl RateLimiter {
         }
         let _ = self.tat.compare_exchange(
             left_at,
-            left_at - u64::from(cost) * self.interval,
+            left_at - u64::from(cost) * self.interval.load(Ordering::Relaxed),
             Ordering::Relaxed,
             Ordering::Relaxed,
         );
@@ -594,9 +602,94 @@ impl RateLimiter {
         })
     }
 
+    /// Tokens that could be taken now.
+    fn tokens_left(&self) -> u64 {
+        let now = clock::now();
+        let used = self.tat.load(Ordering::Relaxed).saturating_sub(now);
+        let interval = self.interval.load(Ordering::Relaxed);
+        self.tolerance.load(Ordering::Relaxed).saturating_sub(used) / interval
+    }
+
+    /// The wait a refusal tells: on the fleet's pace, the time the fleet's rate takes to
+    /// earn the call's cost (this replica's block has run out; the fleet's task asks for more).
+    #[cold]
+    fn retry_wait(&self, wait: u64, cost: u32) -> u64 {
+        if self.fleet.load(Ordering::Relaxed) {
+            u64::from(cost) * self.own.0
+        } else {
+            wait
+        }
+    }
+
+    /// Sets how the limiter earns tokens from now on, starting with a full bucket (on its own
+    /// pace or a share) or an empty one (on the fleet's).
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn pace(&self, pace: Pace) {
+        let (own_interval, own_tolerance) = self.own;
+        let burst = u64::from(self.config.burst);
+        let (interval, tolerance, fleet) = match pace {
+            Pace::Own => (own_interval, own_tolerance, false),
+            Pace::Share(fraction) => {
+                let fraction = fraction.clamp(f64::MIN_POSITIVE, 1.0);
+                let interval = ((own_interval as f64 / fraction).ceil() as u64)
+                    .clamp(own_interval, MAX_TOLERANCE);
+                let share = ((burst as f64 * fraction).floor() as u64).clamp(1, burst);
+                (interval, (interval * share).min(MAX_TOLERANCE), false)
+            }
+            // A full bucket takes 100 years to earn: the tokens are those the fleet hands out.
+            Pace::Fleet => {
+                let interval = MAX_TOLERANCE / burst;
+                (interval, interval * burst, true)
+            }
+        };
+        let now = clock::now();
+        // Empty while the pace changes: a call that reads the old interval and the new
+        // tolerance (or the other way round) is refused, never admitted for nothing.
+        self.tat.store(now + MAX_TOLERANCE, Ordering::Relaxed);
+        self.interval.store(interval, Ordering::Relaxed);
+        self.tolerance.store(tolerance, Ordering::Relaxed);
+        self.fleet.store(fleet, Ordering::Relaxed);
+        let start = if fleet { now + tolerance } else { now };
+        self.tat.store(start, Ordering::Relaxed);
+    }
+
+    /// Tokens left now (on the fleet's pace: of the blocks the fleet handed out).
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn tokens(&self) -> u64 {
+        self.tokens_left()
+    }
+
+    /// Adds `n` tokens the fleet handed out (at most what the bucket holds).
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn add_tokens(&self, n: u64) {
+        let interval = self.interval.load(Ordering::Relaxed);
+        let room = u64::from(self.config.burst).saturating_sub(self.tokens_left());
+        self.tat
+            .fetch_sub(n.min(room) * interval, Ordering::Relaxed);
+    }
+
+    /// Takes back up to `n` unspent tokens, to return them to the fleet: the number taken.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn take_tokens(&self, n: u64) -> u64 {
+        let interval = self.interval.load(Ordering::Relaxed);
+        let n = n.min(self.tokens_left());
+        if n > 0 && self.take(clock::now(), n * interval, 0).is_ok() {
+            n
+        } else {
+            0
+        }
+    }
+
+    /// Whom to tell when a call is refused.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn demand(&self) -> &super::Demand {
+        &self.demand
+    }
+
     #[cold]
     fn refuse(&self, wait: Option<u64>) -> RateLimitedError {
         self.refused.fetch_add(1, Ordering::Relaxed);
+        self.demand.signal();
         let retry_after = wait.map(Duration::from_nanos);
         crate::events::rate_limited(&self.name, retry_after);
         RateLimitedError {
@@ -604,6 +697,19 @@ impl RateLimiter {
             retry_after,
         }
     }
+}
+
+/// How a [`RateLimiter`] earns its tokens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+pub(crate) enum Pace {
+    /// At its settings' rate and burst.
+    Own,
+    /// At a share of them (a fleet's replica while Redis is unreachable).
+    Share(f64),
+    /// Not by itself: its tokens are the blocks a fleet hands out
+    /// ([`add_tokens`](RateLimiter::add_tokens)).
+    Fleet,
 }
 
 /// Tokens reserved: how long until they are due, and the TAT the reservation left (what
@@ -731,5 +837,56 @@ impl<B: Deref<Target = RateLimiter>> Future for AcquireTokens<B> {
         *this.waiting = false;
         *this.done = true;
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limiter() -> RateLimiter {
+        RateLimiter::builder("unit_pace", 10, Duration::from_secs(1))
+            .burst(8)
+            .ignore_env()
+            .build()
+            .unwrap()
+    }
+
+    /// On the fleet's pace the limiter earns nothing by itself: it spends the blocks it is
+    /// given, gives back what it did not spend, and a refusal tells the fleet's pace.
+    #[test]
+    fn on_the_fleets_pace_only_the_blocks_handed_out_are_spent() {
+        let credits = limiter();
+        credits.pace(Pace::Fleet);
+        assert_eq!(credits.tokens(), 0);
+        let refused = credits.try_acquire().unwrap_err();
+        assert_eq!(refused.retry_after(), Some(Duration::from_millis(100)));
+        credits.add_tokens(3);
+        assert_eq!(credits.tokens(), 3);
+        credits.try_acquire_n(2).expect("two of the block");
+        assert_eq!(
+            credits.take_tokens(5),
+            1,
+            "only the unspent token goes back"
+        );
+        assert!(credits.try_acquire().is_err());
+        // A block never fills the bucket past its burst.
+        credits.add_tokens(100);
+        assert_eq!(credits.tokens(), 8);
+        credits.pace(Pace::Own);
+        assert_eq!(credits.tokens(), 8);
+        assert_eq!(credits.metrics().refused, 2);
+    }
+
+    /// A share of the settings: a share of the burst (at least one token).
+    #[test]
+    fn a_local_share_is_a_share_of_the_burst() {
+        let credits = limiter();
+        credits.pace(Pace::Share(0.5));
+        assert_eq!(credits.tokens(), 4);
+        credits.try_acquire_n(4).expect("the share's burst");
+        assert!(credits.try_acquire().is_err());
+        credits.pace(Pace::Share(0.01));
+        assert_eq!(credits.tokens(), 1);
     }
 }

@@ -54,7 +54,7 @@ impl Limit for RateLimiter {
 
 /// Registers `built` in `map` under its name, or returns the one already there (with a
 /// `config_conflict` event when their settings differ).
-fn register<L: Limit>(map: &RwLock<HashMap<Name, Arc<L>>>, built: L) -> Arc<L> {
+fn register<L: Limit>(map: &RwLock<HashMap<Name, Arc<L>>>, built: L) -> (Arc<L>, bool) {
     let conflict = |existing: &Arc<L>| {
         if existing.config() != built.config() {
             events::limit_config_conflict(L::KIND, built.name(), existing.config(), built.config());
@@ -62,17 +62,17 @@ fn register<L: Limit>(map: &RwLock<HashMap<Name, Arc<L>>>, built: L) -> Arc<L> {
         Arc::clone(existing)
     };
     if let Some(existing) = get(map, built.name()) {
-        return conflict(&existing);
+        return (conflict(&existing), false);
     }
     let mut map = map.write().unwrap_or_else(PoisonError::into_inner);
     // Another thread may have registered it meanwhile; the first one wins.
     if let Some(existing) = map.get(built.name()) {
-        return conflict(existing);
+        return (conflict(existing), false);
     }
     let name = Name::from(std::borrow::Cow::Owned(built.name().to_owned()));
     let limit = Arc::new(built);
     map.insert(name, Arc::clone(&limit));
-    limit
+    (limit, true)
 }
 
 fn get<L>(map: &RwLock<HashMap<Name, Arc<L>>>, name: &str) -> Option<Arc<L>> {
@@ -98,7 +98,37 @@ fn metrics<L, M>(
         .collect()
 }
 
+/// Every limit of `map`, copied out so that no lock is held while they are used.
+#[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+fn all<L>(map: &RwLock<HashMap<Name, Arc<L>>>) -> Vec<Arc<L>> {
+    map.read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .values()
+        .cloned()
+        .collect()
+}
+
 impl CircuitBreakerManager {
+    /// The limit registered, telling the watchers of registrations when it is new.
+    fn added<L>(&self, (limit, new): (Arc<L>, bool)) -> Arc<L> {
+        if new {
+            self.registered();
+        }
+        limit
+    }
+
+    /// Every bulkhead registered here.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn all_bulkheads(&self) -> Vec<Arc<Bulkhead>> {
+        all(&self.limits.bulkheads)
+    }
+
+    /// Every rate limiter registered here.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn all_rate_limiters(&self) -> Vec<Arc<RateLimiter>> {
+        all(&self.limits.rate_limiters)
+    }
+
     /// Builds the bulkhead and registers it under its name, or returns the one already
     /// registered under that name.
     ///
@@ -122,7 +152,7 @@ impl CircuitBreakerManager {
         &self,
         builder: BulkheadBuilder,
     ) -> Result<Arc<Bulkhead>, ConfigError> {
-        Ok(register(&self.limits.bulkheads, builder.build()?))
+        Ok(self.added(register(&self.limits.bulkheads, builder.build()?)))
     }
 
     /// The bulkhead registered under `name`, if any.
@@ -165,7 +195,7 @@ impl CircuitBreakerManager {
         &self,
         builder: RateLimiterBuilder,
     ) -> Result<Arc<RateLimiter>, ConfigError> {
-        Ok(register(&self.limits.rate_limiters, builder.build()?))
+        Ok(self.added(register(&self.limits.rate_limiters, builder.build()?)))
     }
 
     /// The rate limiter registered under `name`, if any.

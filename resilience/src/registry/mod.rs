@@ -40,6 +40,19 @@ pub struct CircuitBreakerManager {
     breakers: RwLock<HashMap<Name, Arc<CircuitBreaker>>>,
     hub: Arc<Hub>,
     limits: limits::Limits,
+    registrations: Registrations,
+}
+
+/// A count of the names registered in a manager, watched by whoever must learn of each new
+/// breaker, bulkhead or rate limiter at once (the fleet). Bumped at registration only: no call
+/// path touches it.
+#[derive(Debug)]
+struct Registrations(tokio::sync::watch::Sender<u64>);
+
+impl Default for Registrations {
+    fn default() -> Self {
+        Self(tokio::sync::watch::channel(0).0)
+    }
 }
 
 impl CircuitBreakerManager {
@@ -84,6 +97,7 @@ impl CircuitBreakerManager {
         ));
         map.insert(name, Arc::clone(&breaker));
         drop(map);
+        self.registered();
         events::breaker_registered(
             breaker.name(),
             breaker.state(),
@@ -153,6 +167,18 @@ impl CircuitBreakerManager {
     /// ```
     pub fn subscribe(&self) -> broadcast::Receiver<StateChange> {
         self.hub.subscribe()
+    }
+
+    /// Told of every breaker, bulkhead and rate limiter registered from now on: the value
+    /// changes at each registration.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn registrations(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.registrations.0.subscribe()
+    }
+
+    /// A new name was registered.
+    fn registered(&self) {
+        self.registrations.0.send_modify(|n| *n += 1);
     }
 
     /// The breakers, copied out so that no lock is held while they are used.

@@ -1,4 +1,5 @@
--- Shared by every script (prepended to each). A breaker's keys, one hash slot:
+-- Shared by every script (prepended to each). A limit's script names its own keys. A breaker's
+-- keys, one hash slot:
 --   KEYS[1]  its state, a hash: state ("closed", "open", "half_open"), epoch (a count of the
 --            fleet's transitions), until (the open deadline, ms on Redis' clock), by (the
 --            replica that made the last transition)

@@ -1,0 +1,487 @@
+//! Bulkheads and rate limiters shared by the fleet.
+//!
+//! Each replica's limit still admits its calls alone, with no round trip: the fleet's task
+//! sizes what the replica may use, between calls.
+//!
+//! - A **bulkhead** holds a lease on some of the fleet's `max_concurrent` slots (`bulkhead.lua`:
+//!   a sorted set of `<replica>#<n>` → expiry on Redis' clock, renewed at every
+//!   reconciliation), and its local capacity follows the lease: raised only once Redis granted
+//!   the slots, lowered before they are given back. The lease grows while calls are refused or
+//!   wait, and shrinks to the calls in flight (plus one) when they do not.
+//! - A **rate limiter** spends blocks of the fleet's tokens (`rate.lua`: one GCRA state in
+//!   Redis, on Redis' clock): the local limiter earns no tokens by itself, and the task adds
+//!   the blocks Redis grants, sized to the replica's recent use (at most a quarter of the
+//!   burst), and gives back what the replica holds beyond that.
+//! - While Redis is unreachable (or a limit's key holds a malformed value), each limit runs on
+//!   its local share of the fleet's settings, and takes the fleet's again when Redis answers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use redis::Script;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::connection::Redis;
+use super::{BadValues, FleetError, millis};
+use crate::ManagerRef;
+use crate::limit::{Bulkhead, Pace, RateLimiter, RateLimiterConfig};
+
+static BULKHEAD: LazyLock<Script> = script!("bulkhead.lua");
+static RATE: LazyLock<Script> = script!("rate.lua");
+
+/// The keys of a bulkhead, in a hash slot of their own: its slot leases, and the mark of a
+/// replica short of slots.
+pub(super) fn bulkhead_keys(namespace: &str, name: &str) -> [String; 2] {
+    let base = format!("resilience:{{{namespace}:bulkhead:{name}}}");
+    [format!("{base}:slots"), format!("{base}:short")]
+}
+
+/// The key of a rate limiter's GCRA state, in a hash slot of its own.
+pub(super) fn rate_limiter_key(namespace: &str, name: &str) -> String {
+    format!("resilience:{{{namespace}:rate_limiter:{name}}}:tat")
+}
+
+/// Settings of the limits' part of the fleet.
+#[derive(Debug, Clone)]
+pub(super) struct Settings {
+    pub(super) namespace: String,
+    pub(super) replica: String,
+    /// How long a replica's slots are its own without being renewed.
+    pub(super) lease: Duration,
+    /// How often leases are renewed and blocks resized.
+    pub(super) interval: Duration,
+    /// The fraction of each limit a replica uses alone, while Redis is unreachable.
+    pub(super) local_share: f64,
+}
+
+/// A bulkhead of the manager, as the fleet's task follows it.
+struct SharedBulkhead {
+    bulkhead: Arc<Bulkhead>,
+    keys: [String; 2],
+    /// Slots leased in Redis: this replica's members `#1..=held`.
+    held: u32,
+    /// The bulkhead's refusals when last seen.
+    refused: u64,
+    /// No asking Redis for more before this, after it had fewer free than asked.
+    next_ask: Instant,
+    /// Whether the bulkhead runs on the fleet's lease (else on its local share).
+    shared: bool,
+    /// Whether a replica was short of slots at the last lease: no spare is kept then.
+    short: bool,
+}
+
+/// A rate limiter of the manager, as the fleet's task follows it.
+struct SharedLimiter {
+    limiter: Arc<RateLimiter>,
+    key: String,
+    /// Tokens left when last sized: what it spent since is the difference.
+    left: u64,
+    /// The limiter's refusals when last seen.
+    refused: u64,
+    /// No asking Redis for more before this, after it had fewer than asked.
+    next_ask: Instant,
+    shared: bool,
+}
+
+/// Why the limits are looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Cause {
+    /// The reconciliation: leases renewed, blocks resized.
+    Tick,
+    /// A call was refused or waits: more is asked for where it may be.
+    Demand,
+}
+
+/// The fleet's bulkheads and rate limiters on this replica.
+pub(super) struct Limits {
+    manager: ManagerRef<'static>,
+    settings: Settings,
+    bulkheads: HashMap<String, SharedBulkhead>,
+    limiters: HashMap<String, SharedLimiter>,
+    /// Told by every followed limit when it refuses a call or makes one wait.
+    demand: Arc<Notify>,
+    /// Whether Redis answered the limits' last operation.
+    reachable: bool,
+}
+
+impl Limits {
+    pub(super) fn new(manager: ManagerRef<'static>, settings: Settings) -> Self {
+        Self {
+            manager,
+            settings,
+            bulkheads: HashMap::new(),
+            limiters: HashMap::new(),
+            demand: Arc::new(Notify::new()),
+            reachable: true,
+        }
+    }
+
+    /// Told when a followed limit refuses a call or makes one wait.
+    pub(super) fn demand(&self) -> Arc<Notify> {
+        Arc::clone(&self.demand)
+    }
+
+    /// Follows the manager's limits registered since the last call. Each starts on its local
+    /// share, until Redis grants it the fleet's.
+    pub(super) fn discover(&mut self) {
+        let now = Instant::now();
+        for bulkhead in self.manager.all_bulkheads() {
+            let name = bulkhead.name().to_owned();
+            if self.bulkheads.contains_key(&name) {
+                continue;
+            }
+            bulkhead.set_capacity(self.share_of(bulkhead.config().max_concurrent));
+            bulkhead.demand().tell(Some(Arc::clone(&self.demand)));
+            self.bulkheads.insert(
+                name.clone(),
+                SharedBulkhead {
+                    keys: bulkhead_keys(&self.settings.namespace, &name),
+                    refused: bulkhead.metrics().refused,
+                    bulkhead,
+                    held: 0,
+                    next_ask: now,
+                    shared: false,
+                    short: false,
+                },
+            );
+        }
+        for limiter in self.manager.all_rate_limiters() {
+            let name = limiter.name().to_owned();
+            if self.limiters.contains_key(&name) {
+                continue;
+            }
+            limiter.pace(Pace::Share(self.settings.local_share));
+            limiter.demand().tell(Some(Arc::clone(&self.demand)));
+            self.limiters.insert(
+                name.clone(),
+                SharedLimiter {
+                    key: rate_limiter_key(&self.settings.namespace, &name),
+                    refused: limiter.metrics().refused,
+                    left: 0,
+                    limiter,
+                    next_ask: now,
+                    shared: false,
+                },
+            );
+        }
+    }
+
+    /// A replica's local share of `max_concurrent` slots: at least one.
+    fn share_of(&self, max_concurrent: u32) -> u32 {
+        let share = (f64::from(max_concurrent) * self.settings.local_share).floor();
+        (share as u32).clamp(1, max_concurrent)
+    }
+
+    /// Renews the leases and resizes them and the blocks to what the calls use. Stops at the
+    /// first sign that Redis is unreachable; while it is, only a reconciliation tries again.
+    pub(super) async fn adjust(&mut self, redis: &Redis, cause: Cause, bad: &mut BadValues) {
+        if !redis.reachable() && self.reachable {
+            // Another operation found Redis gone.
+            self.go_local();
+        }
+        if cause == Cause::Demand && !self.reachable {
+            return;
+        }
+        let names: Vec<String> = self.bulkheads.keys().cloned().collect();
+        for name in names {
+            if !self.adjust_bulkhead(redis, &name, cause, bad).await {
+                return self.go_local();
+            }
+        }
+        let names: Vec<String> = self.limiters.keys().cloned().collect();
+        for name in names {
+            if !self.adjust_limiter(redis, &name, cause, bad).await {
+                return self.go_local();
+            }
+        }
+    }
+
+    /// One bulkhead; `false` when Redis is unreachable.
+    async fn adjust_bulkhead(
+        &mut self,
+        redis: &Redis,
+        name: &str,
+        cause: Cause,
+        bad: &mut BadValues,
+    ) -> bool {
+        let now = Instant::now();
+        let local_share = self.share_of_name(name);
+        let Some(shared) = self.bulkheads.get_mut(name) else {
+            return true;
+        };
+        let metrics = shared.bulkhead.metrics();
+        let max = metrics.max_concurrent;
+        let refused = metrics.refused.saturating_sub(shared.refused);
+        let pressed = refused > 0 || metrics.waiting > 0;
+        // The calls in flight and waiting, and those just refused; one spare on top, which
+        // Redis grants only while no replica is short.
+        let need = u64::from(metrics.in_flight) + u64::from(metrics.waiting) + refused;
+        let mut need = u32::try_from(need).unwrap_or(u32::MAX).min(max);
+        let grows = need >= shared.held || !shared.shared;
+        if cause == Cause::Demand && (!pressed || !grows || now < shared.next_ask) {
+            return true;
+        }
+        if cause == Cause::Tick && grows && now < shared.next_ask {
+            // Asked in vain a moment ago: renew what is held, no more.
+            need = need.min(shared.held);
+        }
+        // Lowered before the slots are given back; never above what is leased, so that the
+        // calls admitted while Redis answers hold slots it counts.
+        let target = need + u32::from(!shared.short);
+        let mut capacity = shared.bulkhead.capacity();
+        if target < capacity && shared.shared {
+            shared.bulkhead.set_capacity(target);
+            capacity = target;
+        }
+        let ask = capacity.max(need);
+        let spare = !shared.short && ask == need;
+        let args = [
+            self.settings.replica.clone(),
+            shared.held.to_string(),
+            ask.to_string(),
+            u8::from(spare).to_string(),
+            max.to_string(),
+            millis(self.settings.lease).to_string(),
+        ];
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let [slots, short] = &shared.keys;
+        let reply: Result<(u32, u8), FleetError> =
+            redis.run(&BULKHEAD, &[slots, short], &args).await;
+        match reply {
+            Ok((granted, short)) => {
+                self.reachable = true;
+                let shared = self.bulkheads.get_mut(name).expect("looked up above");
+                shared.refused = metrics.refused;
+                shared.held = granted;
+                shared.shared = true;
+                shared.short = short == 1;
+                shared.next_ask = if granted < ask {
+                    now + self.settings.interval
+                } else {
+                    now
+                };
+                shared.bulkhead.set_capacity(granted);
+                #[cfg(feature = "metrics")]
+                metrics::gauge!("resilience_fleet_bulkhead_slots", "bulkhead" => name.to_owned())
+                    .set(f64::from(granted));
+                true
+            }
+            Err(FleetError::Unreachable(_)) => false,
+            Err(error) => {
+                // This bulkhead alone decides on its share until its key is mended.
+                bad.log(&error);
+                let shared = self.bulkheads.get_mut(name).expect("looked up above");
+                shared.shared = false;
+                shared.held = 0;
+                shared.next_ask = now + self.settings.interval;
+                shared.bulkhead.set_capacity(local_share);
+                true
+            }
+        }
+    }
+
+    fn share_of_name(&self, name: &str) -> u32 {
+        self.bulkheads
+            .get(name)
+            .map_or(1, |b| self.share_of(b.bulkhead.config().max_concurrent))
+    }
+
+    /// One rate limiter; `false` when Redis is unreachable.
+    async fn adjust_limiter(
+        &mut self,
+        redis: &Redis,
+        name: &str,
+        cause: Cause,
+        bad: &mut BadValues,
+    ) -> bool {
+        let now = Instant::now();
+        let Some(shared) = self.limiters.get_mut(name) else {
+            return true;
+        };
+        let config = shared.limiter.config().clone();
+        let metrics = shared.limiter.metrics();
+        let refused = metrics.refused.saturating_sub(shared.refused);
+        if cause == Cause::Demand && (refused == 0 || now < shared.next_ask) {
+            return true;
+        }
+        let left = if shared.shared {
+            shared.limiter.tokens()
+        } else {
+            0
+        };
+        // The block: twice what was spent (or refused) since the last look, at least one
+        // token, at most a quarter of the burst.
+        let spent = shared.left.saturating_sub(left) + refused;
+        let block = block_size(config.burst, spent);
+        // Idle, it gives back what it holds beyond its next block.
+        let (want, returned) = if left >= block {
+            (0, if spent == 0 { left - block } else { 0 })
+        } else if now >= shared.next_ask || cause == Cause::Demand {
+            (block - left, 0)
+        } else {
+            (0, 0)
+        };
+        if want == 0 && returned == 0 && shared.shared {
+            shared.refused = metrics.refused;
+            shared.left = left;
+            return true;
+        }
+        let returned = if returned > 0 {
+            shared.limiter.take_tokens(returned)
+        } else {
+            0
+        };
+        let [interval, tolerance] = gcra(&config);
+        let (want_arg, returned_arg) = (want.to_string(), returned.to_string());
+        let args = [want_arg.as_str(), &returned_arg, &interval, &tolerance];
+        let reply: Result<(u64, u64), FleetError> = redis.run(&RATE, &[&shared.key], &args).await;
+        let shared = self.limiters.get_mut(name).expect("looked up above");
+        match reply {
+            Ok((granted, wait_us)) => {
+                self.reachable = true;
+                if !shared.shared {
+                    shared.limiter.pace(Pace::Fleet);
+                    shared.shared = true;
+                }
+                shared.limiter.add_tokens(granted);
+                shared.refused = metrics.refused;
+                shared.left = shared.limiter.tokens();
+                shared.next_ask = if granted < want {
+                    now + Duration::from_micros(wait_us).min(self.settings.interval)
+                } else {
+                    now
+                };
+                #[cfg(feature = "metrics")]
+                metrics::counter!(
+                    "resilience_fleet_rate_limiter_tokens_total",
+                    "rate_limiter" => name.to_owned()
+                )
+                .increment(granted);
+                true
+            }
+            Err(FleetError::Unreachable(_)) => false,
+            Err(error) => {
+                bad.log(&error);
+                shared.next_ask = now + self.settings.interval;
+                if shared.shared {
+                    shared.limiter.pace(Pace::Share(self.settings.local_share));
+                    shared.shared = false;
+                }
+                true
+            }
+        }
+    }
+
+    /// Redis is unreachable: every limit runs on its local share; the leases run out.
+    fn go_local(&mut self) {
+        if !std::mem::replace(&mut self.reachable, false) {
+            return;
+        }
+        let share = self.settings.local_share;
+        for shared in self.bulkheads.values_mut() {
+            let slots = (f64::from(shared.bulkhead.config().max_concurrent) * share).floor();
+            let max = shared.bulkhead.config().max_concurrent;
+            shared.bulkhead.set_capacity((slots as u32).clamp(1, max));
+            // `held` stays: the first lease after the outage gives back what is left of them.
+            shared.shared = false;
+        }
+        for shared in self.limiters.values_mut() {
+            if shared.shared {
+                shared.limiter.pace(Pace::Share(share));
+                shared.shared = false;
+            }
+        }
+    }
+
+    /// Gives the fleet back this replica's slots and unspent tokens (the fleet is detached).
+    pub(super) async fn release(&mut self, redis: &Redis) {
+        let lease = millis(self.settings.lease).to_string();
+        for shared in self.bulkheads.values_mut() {
+            if shared.held > 0 && shared.shared {
+                let max = shared.bulkhead.config().max_concurrent.to_string();
+                let held = shared.held.to_string();
+                let args = [
+                    self.settings.replica.as_str(),
+                    &held,
+                    "0",
+                    "0",
+                    &max,
+                    &lease,
+                ];
+                let [slots, short] = &shared.keys;
+                let _: Result<(u32, u8), FleetError> =
+                    redis.run(&BULKHEAD, &[slots, short], &args).await;
+                shared.held = 0;
+            }
+        }
+        for shared in self.limiters.values_mut() {
+            if shared.shared {
+                let returned = shared.limiter.take_tokens(u64::MAX).to_string();
+                let [interval, tolerance] = gcra(shared.limiter.config());
+                let args = ["0", returned.as_str(), &interval, &tolerance];
+                let _: Result<(u64, u64), FleetError> =
+                    redis.run(&RATE, &[&shared.key], &args).await;
+            }
+        }
+    }
+
+    /// Every limit decides alone again, on its own settings (the fleet is detached).
+    pub(super) fn detach(&mut self) {
+        for shared in self.bulkheads.values() {
+            shared.bulkhead.demand().tell(None);
+            shared
+                .bulkhead
+                .set_capacity(shared.bulkhead.config().max_concurrent);
+        }
+        for shared in self.limiters.values() {
+            shared.limiter.demand().tell(None);
+            shared.limiter.pace(Pace::Own);
+        }
+    }
+}
+
+/// The block a replica holds: twice what it `spent` since the last look, at least one token,
+/// at most a quarter of the burst (at least one).
+fn block_size(burst: u32, spent: u64) -> u64 {
+    let most = (u64::from(burst) / 4).max(1);
+    spent.saturating_mul(2).clamp(1, most)
+}
+
+/// A limiter's interval and tolerance in µs, as `rate.lua` takes them.
+fn gcra(config: &RateLimiterConfig) -> [String; 2] {
+    let interval = config.per.as_secs_f64() * 1e6 / config.rate as f64;
+    [
+        interval.to_string(),
+        (interval * f64::from(config.burst)).to_string(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_limit_has_a_hash_slot_of_its_own() {
+        assert_eq!(
+            bulkhead_keys("crm", "zoho_org"),
+            [
+                "resilience:{crm:bulkhead:zoho_org}:slots",
+                "resilience:{crm:bulkhead:zoho_org}:short"
+            ]
+        );
+        assert_eq!(
+            rate_limiter_key("crm", "zoho_credits"),
+            "resilience:{crm:rate_limiter:zoho_credits}:tat"
+        );
+    }
+
+    #[test]
+    fn a_block_follows_the_recent_use_within_a_quarter_of_the_burst() {
+        assert_eq!(block_size(100, 0), 1);
+        assert_eq!(block_size(100, 5), 10);
+        assert_eq!(block_size(100, 500), 25);
+        assert_eq!(block_size(2, 500), 1);
+    }
+}
