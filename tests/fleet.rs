@@ -753,5 +753,35 @@ fn an_attributes_bulkhead_and_rate_limit_are_the_fleets_with_no_change_to_its_co
         redis.command(&["EXISTS", key]),
         ":1",
         "its state is in Redis"
+
+/// A breaker whose record in Redis is malformed "decides alone until it is fixed" (the
+/// warning's words): once its open period ends it must probe on its own. Its probe grant is
+/// the fleet's, which never answers for it, so it stays half-open refusing every call.
+#[test]
+fn a_breaker_with_a_malformed_record_probes_alone_once_its_open_period_ends() {
+    let redis = RedisServer::start();
+    let key = "resilience:{badprobe:tier1_mcp}:state";
+    assert_eq!(redis.command(&["SET", key, "garbage"]), "+OK");
+    let mut args = breaker("tier1_mcp:1:200:1:1").to_vec();
+    args.extend(breaker("tier2_sdk:1:60000:1:1"));
+    let mut a = Replica::start(&redis, "badprobe", &args);
+    a.expect_reachable(true);
+    assert_eq!(a.ask("fail tier1_mcp"), "failed");
+    assert_eq!(a.ask("state tier1_mcp"), "open");
+    std::thread::sleep(Duration::from_millis(300));
+    // The open period has ended: within 5 s (50 reconciliations), a call is let through as
+    // the probe, and it closes the breaker.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut answer = a.ask("ok tier1_mcp");
+    while answer != "ok" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        answer = a.ask("ok tier1_mcp");
+    }
+    let state = a.ask("state tier1_mcp");
+    assert_eq!(
+        (answer.as_str(), state.as_str()),
+        ("ok", "closed"),
+        "log:\n{}",
+        a.log()
     );
 }
