@@ -785,3 +785,36 @@ fn a_breaker_with_a_malformed_record_probes_alone_once_its_open_period_ends() {
         a.log()
     );
 }
+
+/// A replica that asked for the fleet's probe slot keeps renewing its lease for as long as its
+/// breaker is half-open, calls or no calls: a replica that got one call after the open period
+/// (refused, its grant not yet there) and none since holds the only slot, and every other
+/// replica refuses every call, although none is probing.
+#[test]
+fn an_idle_replica_does_not_hold_the_fleets_probe_slot_for_ever() {
+    let redis = RedisServer::start();
+    let args = breaker("tier1_mcp:1:300:1:1");
+    let mut a = Replica::start(&redis, "idle", &args);
+    let mut b = Replica::start(&redis, "idle", &args);
+    a.expect_reachable(true);
+    b.expect_reachable(true);
+    assert_eq!(a.ask("fail tier1_mcp"), "failed");
+    b.expect_state("tier1_mcp", "open", 5_000);
+    std::thread::sleep(Duration::from_millis(400));
+    // a's one call after the open period: it goes half-open and takes the fleet's slot.
+    assert_eq!(a.ask("ok tier1_mcp"), "rejected");
+    b.expect_state("tier1_mcp", "half_open", 5_000);
+    // a gets no more calls. b does, for 5 s (50 reconciliations, 5 s of probe lease).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut answer = b.ask("ok tier1_mcp");
+    while answer != "ok" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        answer = b.ask("ok tier1_mcp");
+    }
+    assert_eq!(
+        (answer.as_str(), b.ask("state tier1_mcp").as_str()),
+        ("ok", "closed"),
+        "b never probed; a: {}",
+        a.ask("state tier1_mcp")
+    );
+}
