@@ -753,6 +753,8 @@ fn an_attributes_bulkhead_and_rate_limit_are_the_fleets_with_no_change_to_its_co
         redis.command(&["EXISTS", key]),
         ":1",
         "its state is in Redis"
+    );
+}
 
 /// A breaker whose record in Redis is malformed "decides alone until it is fixed" (the
 /// warning's words): once its open period ends it must probe on its own. Its probe grant is

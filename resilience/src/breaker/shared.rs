@@ -47,6 +47,20 @@ impl CircuitBreaker {
             .store(if shared { 0 } else { LOCAL }, Ordering::Release);
     }
 
+    /// How many probes this replica should hold slots for now: `half_open_max_calls` while a
+    /// probe is in flight or a half-open call was refused for want of one since the last
+    /// look, none otherwise (an idle replica gives its slots back for the others' calls).
+    pub(crate) fn probes_wanted(&self) -> u32 {
+        let wanted = self.probe_wanted.swap(false, Ordering::Relaxed);
+        let word = self.word.load(Ordering::Acquire);
+        let probing = state_of(word) == CircuitState::HalfOpen && in_flight_of(word) > 0;
+        if wanted || probing {
+            self.config.half_open_max_calls
+        } else {
+            0
+        }
+    }
+
     /// Lets this replica make `probes` probes at once in its current half-open state. Returns
     /// `false`, granting nothing, when the breaker is not half-open or the fleet does not
     /// decide its probes.

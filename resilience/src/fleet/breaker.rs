@@ -206,6 +206,8 @@ struct Tracked {
     /// Transitions this task made on the breaker, whose state changes are still to come
     /// through the manager's subscription: they are the fleet's, not to be reported back.
     echoes: VecDeque<(CircuitState, CircuitState)>,
+    /// Its record in Redis is malformed: it decides its probes alone until a good answer.
+    alone: bool,
 }
 
 /// Settings of the breakers' part of the fleet.
@@ -329,6 +331,7 @@ impl Breakers {
                     known: 0,
                     pending: None,
                     echoes: VecDeque::new(),
+                    alone: false,
                 },
             );
             if reachable {
@@ -361,12 +364,13 @@ impl Breakers {
         let keys = tracked.keys.clone();
         let answer = match read(redis, &keys).await {
             Ok(answer) => answer,
-            Err(error) => return self.failed(error),
+            Err(error) => return self.failed(name, error),
         };
         self.go_shared();
         let Some(tracked) = self.tracked.get_mut(name) else {
             return true;
         };
+        tracked.answered();
         let local = tracked.breaker.state();
         if answer.epoch < tracked.known {
             // The fleet's record was lost (Redis restarted empty): this replica's own
@@ -427,6 +431,7 @@ impl Breakers {
                     replica,
                     &config.half_open_max_calls.to_string(),
                     &millis(self.settings.probe_lease).to_string(),
+                    &breaker.probes_wanted().to_string(),
                 ];
                 redis.run(&PROBE, &keys.all(), &args).await
             }
@@ -438,12 +443,13 @@ impl Breakers {
         };
         let answer = match reply.and_then(|r| Answer::from_reply(&keys.state, r)) {
             Ok(answer) => answer,
-            Err(error) => return self.failed(error),
+            Err(error) => return self.failed(&name, error),
         };
         self.go_shared();
         let Some(tracked) = self.tracked.get_mut(&name) else {
             return true;
         };
+        tracked.answered();
         tracked.pending = None;
         match (report, answer.state) {
             // Waiting for a quorum: this replica's breaker stays open on its own judgement.
@@ -466,8 +472,10 @@ impl Breakers {
         true
     }
 
-    /// Handles an error of an operation; `false` when Redis is unreachable.
-    fn failed(&mut self, error: FleetError) -> bool {
+    /// Handles an error of an operation on `name`; `false` when Redis is unreachable. Any
+    /// other error (a malformed record) leaves that breaker alone deciding its probes until
+    /// its record answers well again: a record the fleet cannot read grants no probes.
+    fn failed(&mut self, name: &str, error: FleetError) -> bool {
         match error {
             FleetError::Unreachable(_) => {
                 self.go_local();
@@ -475,6 +483,10 @@ impl Breakers {
             }
             error => {
                 self.log_bad(&error);
+                if let Some(tracked) = self.tracked.get_mut(name) {
+                    tracked.alone = true;
+                    tracked.breaker.share_probes(false);
+                }
                 true
             }
         }
@@ -508,7 +520,7 @@ impl Breakers {
     /// slots at its next reconciliation).
     fn go_shared(&mut self) {
         if !std::mem::replace(&mut self.shared, true) {
-            for tracked in self.tracked.values() {
+            for tracked in self.tracked.values().filter(|t| !t.alone) {
                 tracked.breaker.share_probes(true);
             }
         }
@@ -519,6 +531,16 @@ impl Breakers {
         self.go_local();
         for tracked in self.tracked.values() {
             tracked.breaker.share_probes(false);
+        }
+    }
+}
+
+impl Tracked {
+    /// Its record answered well: if it was deciding alone for a malformed record, the fleet
+    /// decides its probes again (this is reached only while Redis answers).
+    fn answered(&mut self) {
+        if std::mem::replace(&mut self.alone, false) {
+            self.breaker.share_probes(true);
         }
     }
 }
