@@ -60,10 +60,14 @@ pub(super) fn sites(limits: &Limits, function: &Ident, rp: &TokenStream) -> Toke
             quote!(.burst(#n))
         });
         let max_wait = r.max_wait.as_ref().map(|d| duration_call("max_wait", d));
+        let cost = r.cost.as_ref().map(|c| {
+            let n = c.value;
+            quote!(.cost(#n))
+        });
         let handle = Ident::new("__limiter", Span::mixed_site());
         out.extend(quote! {
             let #handle = {
-                static #site: #rp::RateLimiterSite = #new #burst #max_wait;
+                static #site: #rp::RateLimiterSite = #new #burst #max_wait #cost;
                 #rp::submit!(rate_limit #site);
                 #site.limiter()
             };

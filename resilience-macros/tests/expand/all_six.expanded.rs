@@ -19,7 +19,8 @@ impl ZohoClient {
                     100000u64,
                     ::core::time::Duration::new(86400u64, 0u32),
                 )
-                .burst(500u32);
+                .burst(500u32)
+                .cost(1u32);
             ::resilience::__private::submit!(rate_limit __SITE);
             __SITE.limiter()
         };

@@ -127,6 +127,8 @@ pub struct RateLimiterBuilder {
     burst: Option<u32>,
     max_wait: Duration,
     read_env: bool,
+    /// The largest cost a call written for this limiter takes: the burst may not go below it.
+    min_burst: u32,
 }
 
 /// The settings as resolved: code, then the environment.
@@ -136,6 +138,7 @@ struct Resolved {
     per: Duration,
     burst: Option<u32>,
     max_wait: Duration,
+    min_burst: u32,
 }
 
 impl Resolved {
@@ -181,6 +184,16 @@ impl Resolved {
                 format!("must be from 1 to {MAX_BURST}"),
             ));
         }
+        if burst < self.min_burst {
+            return Err((
+                "burst",
+                burst.to_string(),
+                format!(
+                    "must be at least {}, the cost of a call written for this limiter (a call costing more than the burst is never admitted)",
+                    self.min_burst
+                ),
+            ));
+        }
         match interval.checked_mul(u64::from(burst)) {
             Some(tolerance) if tolerance <= MAX_TOLERANCE => Ok((burst, interval, tolerance)),
             _ => Err((
@@ -196,6 +209,13 @@ impl Resolved {
 }
 
 impl RateLimiterBuilder {
+    /// The burst may not go below `cost`, the largest cost of a call written for this limiter
+    /// (in a `#[rate_limit]`): an environment variable that would put it there is ignored.
+    pub(crate) fn min_burst(mut self, cost: u32) -> Self {
+        self.min_burst = cost.max(1);
+        self
+    }
+
     /// The most tokens that can be taken at once, 1 to [`MAX_BURST`]. Default: `rate`.
     pub fn burst(mut self, burst: u32) -> Self {
         self.burst = Some(burst);
@@ -266,6 +286,7 @@ impl RateLimiterBuilder {
             per: self.per,
             burst: self.burst,
             max_wait: self.max_wait,
+            min_burst: self.min_burst,
         };
         written.derive().map_err(invalid)?;
         if written.max_wait > crate::config::MAX_DURATION {
@@ -322,6 +343,7 @@ fn apply_vars(
         per: vars.per.filter(|_| mask & 2 != 0).unwrap_or(written.per),
         burst: vars.burst.filter(|_| mask & 4 != 0).or(written.burst),
         max_wait: vars.max_wait.unwrap_or(written.max_wait),
+        min_burst: written.min_burst,
     };
     let all = 0b111;
     let full = with(all);
@@ -446,6 +468,7 @@ impl RateLimiter {
             burst: None,
             max_wait: Duration::ZERO,
             read_env: true,
+            min_burst: 1,
         }
     }
 

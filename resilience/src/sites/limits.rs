@@ -191,6 +191,9 @@ impl fmt::Display for RateLimitWritten {
 pub struct RateLimiterSite {
     place: Place,
     settings: RateLimitWritten,
+    /// The tokens a call of this site takes (not a setting of the limiter: each function
+    /// naming it has its own).
+    cost: u32,
     limiter: OnceLock<Arc<RateLimiter>>,
 }
 
@@ -228,6 +231,7 @@ impl RateLimiterSite {
                 burst: None,
                 max_wait: None,
             },
+            cost: 1,
             limiter: OnceLock::new(),
         }
     }
@@ -259,6 +263,13 @@ impl RateLimiterSite {
         self
     }
 
+    /// `cost = n`: the tokens a call of this site takes. The limiter's burst never goes below
+    /// the largest cost of the sites naming it: a variable that would put it there is ignored.
+    pub const fn cost(mut self, n: u32) -> Self {
+        self.cost = n;
+        self
+    }
+
     /// The site's rate limiter: one atomic load once registered.
     #[inline]
     pub fn limiter(&'static self) -> &'static RateLimiter {
@@ -272,7 +283,13 @@ fn register_limiter(
     name: Name,
 ) -> Arc<RateLimiter> {
     let s = &site.settings;
-    let mut builder = RateLimiter::builder(cow(&name), s.rate, s.per);
+    // The largest cost of the sites naming this limiter: the burst may not go below it.
+    let cost = collected()
+        .1
+        .iter()
+        .filter(|other| other.place.given_name() == name)
+        .fold(site.cost, |cost, other| cost.max(other.cost));
+    let mut builder = RateLimiter::builder(cow(&name), s.rate, s.per).min_burst(cost);
     if let Some(n) = s.burst {
         builder = builder.burst(n);
     }
