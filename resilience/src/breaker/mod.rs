@@ -128,9 +128,6 @@ pub struct CircuitBreaker {
     /// by half-open admission.
     #[cfg(feature = "fleet")]
     probe_grant: AtomicU64,
-    /// Set when a half-open call is refused for want of a probe: the fleet asks for a slot.
-    #[cfg(feature = "fleet")]
-    probe_wanted: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for CircuitBreaker {
@@ -172,8 +169,6 @@ impl CircuitBreaker {
             parent_hub,
             #[cfg(feature = "fleet")]
             probe_grant: AtomicU64::new(shared::LOCAL),
-            #[cfg(feature = "fleet")]
-            probe_wanted: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -291,7 +286,7 @@ impl CircuitBreaker {
                     let in_flight = in_flight_of(word);
                     if in_flight >= self.probe_limit(word) {
                         #[cfg(feature = "fleet")]
-                        self.probe_wanted.store(true, Ordering::Relaxed);
+                        self.want_probe();
                         return Err(self.reject(CircuitState::HalfOpen, Some(0)));
                     }
                     let next = half_open_word(word, in_flight + 1, successes_of(word));

@@ -11,6 +11,11 @@ use super::*;
 /// `probe_grant` when the breaker alone decides its probes (`half_open_max_calls` at once).
 pub(super) const LOCAL: u64 = u64::MAX;
 
+/// Set in `probe_grant` (below the generation, above any count of probes) when a half-open
+/// call is refused for want of a probe: the fleet then asks for a slot. In the grant's word so
+/// that a breaker stays the size it is.
+const WANTED: u64 = 1 << 31;
+
 /// The state a fleet asks a replica's breaker to take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SharedState {
@@ -34,7 +39,7 @@ impl CircuitBreaker {
         if grant == LOCAL {
             local
         } else if grant >> 32 == word >> GEN_SHIFT {
-            (grant & u64::from(u32::MAX)).min(local)
+            (grant & (u64::from(u32::MAX) & !WANTED)).min(local)
         } else {
             0
         }
@@ -51,7 +56,12 @@ impl CircuitBreaker {
     /// probe is in flight or a half-open call was refused for want of one since the last
     /// look, none otherwise (an idle replica gives its slots back for the others' calls).
     pub(crate) fn probes_wanted(&self) -> u32 {
-        let wanted = self.probe_wanted.swap(false, Ordering::Relaxed);
+        let before = self
+            .probe_grant
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |grant| {
+                (grant != LOCAL && grant & WANTED != 0).then_some(grant & !WANTED)
+            });
+        let wanted = before.is_ok();
         let word = self.word.load(Ordering::Acquire);
         let probing = state_of(word) == CircuitState::HalfOpen && in_flight_of(word) > 0;
         if wanted || probing {
@@ -59,6 +69,16 @@ impl CircuitBreaker {
         } else {
             0
         }
+    }
+
+    /// Notes that a half-open call was refused for want of a probe (see [`WANTED`]).
+    #[cold]
+    pub(super) fn want_probe(&self) {
+        let _ = self
+            .probe_grant
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |grant| {
+                (grant != LOCAL && grant & WANTED == 0).then_some(grant | WANTED)
+            });
     }
 
     /// Lets this replica make `probes` probes at once in its current half-open state. Returns
@@ -69,7 +89,7 @@ impl CircuitBreaker {
         if state_of(word) != CircuitState::HalfOpen {
             return false;
         }
-        let grant = (word >> GEN_SHIFT) << 32 | u64::from(probes);
+        let grant = (word >> GEN_SHIFT) << 32 | u64::from(probes.min(u32::MAX >> 1));
         self.probe_grant
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
                 (current != LOCAL).then_some(grant)
