@@ -877,6 +877,9 @@ pub struct Measurements {
     pub redis_commands: u64,
     /// Redis commands per 1,000 healthy calls.
     pub commands_per_1000_calls: f64,
+    /// The mean time of one of those calls (a closed breaker around a future that succeeds
+    /// at once), in ns.
+    pub closed_call_ns: f64,
 }
 
 /// Measures, on the scenario's replicas: `rounds` times, one replica's
@@ -884,7 +887,7 @@ pub struct Measurements {
 /// taken from their state changes' timestamps (one host, one clock); then the breaker is
 /// reset everywhere. Then `calls` healthy calls per replica, with the Redis commands counted
 /// around them. Run it with a reconciliation interval longer than the measurement, so that
-/// every command counted is the calls' doing.
+/// every command counted is the calls' doing. Without the fleet, only the calls are measured.
 pub async fn measure(
     scenario: &mut FleetScenario,
     rounds: usize,
@@ -892,10 +895,13 @@ pub async fn measure(
 ) -> Result<Measurements, FleetDemoError> {
     let name = PROPAGATION_BREAKER;
     let url = scenario.redis_url().to_owned();
+    let scenario_fleet = scenario.config.fleet;
     let replicas = scenario.replicas();
     let n = replicas.len();
     let mut delays = Vec::with_capacity(rounds);
     let mut missed = 0;
+    // Without the fleet nothing propagates: only the calls are measured.
+    let rounds = if scenario_fleet { rounds } else { 0 };
     for round in 0..rounds {
         let tripper = round % n;
         for r in replicas.iter_mut() {
@@ -936,10 +942,15 @@ pub async fn measure(
     for r in replicas.iter_mut() {
         r.send(&format!("calls {name} {calls}")).await?;
     }
+    let mut nanos = 0u128;
     for r in replicas.iter_mut() {
         let answer = r.answer().await?;
-        if answer != "ok" {
-            return Err(r.error(format!("calls answered {answer:?}")));
+        match answer
+            .strip_prefix("ok ")
+            .and_then(|ns| ns.parse::<u128>().ok())
+        {
+            Some(ns) => nanos += ns,
+            None => return Err(r.error(format!("calls answered {answer:?}"))),
         }
     }
     let after = commands(&url)?;
@@ -954,6 +965,7 @@ pub async fn measure(
         healthy_calls,
         redis_commands,
         commands_per_1000_calls: redis_commands as f64 * 1000.0 / healthy_calls.max(1) as f64,
+        closed_call_ns: nanos as f64 / healthy_calls.max(1) as f64,
     })
 }
 

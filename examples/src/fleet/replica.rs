@@ -11,7 +11,7 @@
 //! | `arm NAME` | `armed`: from now on, the breaker's state changes are kept |
 //! | `opened NAME MS` | when the armed breaker opened (µs since the Unix epoch), or `timeout` |
 //! | `trip NAME` | fails calls through the breaker until it opens: when it opened (µs) |
-//! | `calls NAME N` | `N` successful calls through the breaker: `ok` |
+//! | `calls NAME N` | `N` successful calls through the breaker: `ok <ns they took>` |
 //! | `reset NAME` | `ok` (the fleet closes the breaker everywhere) |
 //! | `quit` | `bye` |
 
@@ -91,10 +91,11 @@ pub async fn serve(settings: ReplicaSettings) -> Result<(), String> {
             ["trip", name] => trip(name).await,
             ["calls", name, n] => match (breaker(name), n.parse::<u32>()) {
                 (Some(b), Ok(n)) => {
+                    let started = std::time::Instant::now();
                     for _ in 0..n {
                         let _ = b.call(|| async { Ok::<(), ()>(()) }).await;
                     }
-                    "ok".to_owned()
+                    format!("ok {}", started.elapsed().as_nanos())
                 }
                 _ => format!("unknown breaker {name:?} or bad count {n:?}"),
             },
