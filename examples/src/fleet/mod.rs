@@ -559,9 +559,10 @@ impl FleetReport {
             ));
             if !b.fleet_wide_limits {
                 lines.push(
-                    "  Each replica kept its own bulkhead and rate limiter, each set to the \
-                     whole organisation's limits: together they can pass them. Fleet-wide \
-                     limits (one budget for every replica) bring the 429s to 0."
+                    "  Each replica kept its own bulkhead and rate limiter, each sized for the \
+                     whole organisation: together the replicas pass its limits, and Zoho \
+                     answers 429. Limits shared by the fleet (one budget for every replica) \
+                     are attached where examples/src/fleet/replica.rs marks it."
                         .to_owned(),
                 );
             }
