@@ -99,7 +99,7 @@ async fn main() -> ExitCode {
                 "fleet_demo: {} replicas, Redis at {}; per line: each replica's breakers \
                  tier1 tier2 tier3 (C closed, O open, H half-open)",
                 cli.replicas,
-                scenario.redis_url()
+                fleet::masked(scenario.redis_url())
             );
             let mut last = String::new();
             scenario.on_frame(move |frame| {

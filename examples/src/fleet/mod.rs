@@ -477,7 +477,7 @@ pub struct FleetBurst {
 pub struct FleetReport {
     /// The settings.
     pub config: FleetConfig,
-    /// The Redis URL (as given; the demo's own server has no password).
+    /// The Redis URL, its password (if any) shown as `***`.
     pub redis: String,
     /// Requests sent to the replicas one at a time (the burst aside).
     pub requests: usize,
@@ -726,7 +726,7 @@ impl FleetScenario {
         let n = self.replicas.len();
         let mut report = FleetReport {
             config: self.config.clone(),
-            redis: self.redis.url().to_owned(),
+            redis: masked(self.redis.url()),
             requests: 0,
             served: [0; 3],
             all_tiers_failed: 0,
@@ -970,6 +970,28 @@ pub async fn measure(
     })
 }
 
+/// `url` with the password of its user info, if any, replaced by `***`.
+///
+/// ```
+/// use resilience_examples::fleet::masked;
+///
+/// assert_eq!(masked("redis://app:s3cret@10.0.0.5:6379/2"), "redis://app:***@10.0.0.5:6379/2");
+/// assert_eq!(masked("redis://127.0.0.1:6379/"), "redis://127.0.0.1:6379/");
+/// ```
+pub fn masked(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split_once(':').map_or("", |(user, _)| user);
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 async fn expect(r: &mut ReplicaProcess, command: &str, wanted: &str) -> Result<(), FleetDemoError> {
     let answer = r.ask(command).await?;
     if answer == wanted {
@@ -992,7 +1014,7 @@ async fn parse<T: std::str::FromStr>(
 /// The commands a Redis server has run (`INFO commandstats`), `INFO` itself aside.
 fn commands(url: &str) -> Result<u64, FleetDemoError> {
     use std::io::{BufRead, BufReader, Read, Write};
-    let bad = |m: String| FleetDemoError::Redis(format!("{url}: {m}"));
+    let bad = |m: String| FleetDemoError::Redis(format!("{}: {m}", masked(url)));
     let authority = url
         .strip_prefix("redis://")
         .ok_or_else(|| bad("counting commands needs a redis:// URL".into()))?;
