@@ -1,0 +1,139 @@
+//! The fleet demo's scenario, shortened, with four replica processes and a real
+//! `redis-server`: it checks the summary's claims. Tier 1's failures stop once one replica's
+//! breaker opens (every other replica opens from the fleet, failing no call of its own
+//! beyond those made before the first open), the recovery takes no more probes than one
+//! breaker's `half_open_max_calls`, and no request is lost.
+//!
+//! No test harness: the replicas are this binary again, run with `--replica`. Fails with the
+//! install hint when `redis-server` is missing.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use resilience_examples::fleet::{
+    self, FleetConfig, FleetReport, FleetScenario, ReplicaSettings, TIER1_HALF_OPEN,
+    TIER1_THRESHOLD,
+};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    if let Some(("--replica", settings)) = args.split_first().map(|(f, r)| (f.as_str(), r)) {
+        let settings = ReplicaSettings::parse(settings).expect("the demo's settings");
+        return match runtime.block_on(fleet::replica::serve(settings)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("replica: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    // `cargo test -- --list` and filters: one test, run unless filtered out.
+    if args.iter().any(|a| a == "--list") {
+        println!("fleet_demo: test");
+        return ExitCode::SUCCESS;
+    }
+    println!("running the fleet demo's scenario, shortened, with and without the fleet");
+    runtime.block_on(the_fleet_opens_and_closes_tier1_with_few_calls());
+    println!("test the_fleet_opens_and_closes_tier1_with_few_calls ... ok");
+    runtime.block_on(without_the_fleet_every_replica_fails_and_probes_alone());
+    println!("test without_the_fleet_every_replica_fails_and_probes_alone ... ok");
+    ExitCode::SUCCESS
+}
+
+fn config(fleet: bool) -> FleetConfig {
+    FleetConfig {
+        replicas: 4,
+        warmup_requests: 4,
+        burst: 40,
+        // Generous for a loaded machine: a healthy loopback answer takes milliseconds.
+        client_timeout: Duration::from_millis(1000),
+        op_timeout: Duration::from_millis(1000),
+        reconcile_interval: Duration::from_millis(500),
+        fleet,
+        ..FleetConfig::default()
+    }
+}
+
+async fn play(config: FleetConfig) -> FleetReport {
+    let program = std::env::current_exe().expect("this test's binary");
+    let scenario = match FleetScenario::start(config, program, Vec::new()).await {
+        Ok(scenario) => scenario,
+        // No redis-server: the error carries the install hint.
+        Err(e) => panic!("{e}"),
+    };
+    let report = tokio::time::timeout(Duration::from_secs(120), scenario.run())
+        .await
+        .expect("the scenario ends within two minutes")
+        .expect("the scenario runs");
+    for line in report.summary() {
+        println!("{line}");
+    }
+    assert_eq!(report.lost, 0, "no request lost: {report:?}");
+    assert_eq!(
+        report.served.iter().sum::<usize>() + report.all_tiers_failed,
+        report.requests,
+        "{report:?}"
+    );
+    let burst = report.burst.expect("a burst");
+    assert_eq!(
+        burst.served + burst.shed + burst.failed,
+        burst.issued,
+        "{burst:?}"
+    );
+    report
+}
+
+async fn the_fleet_opens_and_closes_tier1_with_few_calls() {
+    let report = play(config(true)).await;
+    let n = report.config.replicas;
+    let o = report.opening;
+    assert!(o.all_opened, "every replica's breaker opened: {o:?}");
+    // Requests go one at a time: each replica fails at most `threshold - 1` calls before the
+    // first opening, the one that opens fails `threshold`, and none fails after it.
+    assert_eq!(
+        o.failed_before_all_open, o.failed_before_first_open,
+        "no replica failed a call once the first had opened: {o:?}"
+    );
+    assert!(
+        o.failed_before_all_open
+            <= (n - 1) * (TIER1_THRESHOLD as usize - 1) + TIER1_THRESHOLD as usize,
+        "{o:?}"
+    );
+    assert!(o.failed_before_all_open < o.without_fleet, "{o:?}");
+    assert_eq!(o.without_fleet, n * TIER1_THRESHOLD as usize);
+
+    let c = report.closing;
+    assert!(c.all_closed, "every replica's breaker closed: {c:?}");
+    assert!(
+        c.probes >= 1 && c.probes <= TIER1_HALF_OPEN as usize,
+        "the fleet's probes stay within half_open_max_calls: {c:?}"
+    );
+}
+
+/// The same scenario, each replica deciding alone: the figures the fleet's are compared
+/// with, and what the checks above catch.
+async fn without_the_fleet_every_replica_fails_and_probes_alone() {
+    let report = play(config(false)).await;
+    let n = report.config.replicas;
+    let o = report.opening;
+    assert!(o.all_opened, "{o:?}");
+    assert_eq!(
+        o.failed_before_all_open,
+        n * TIER1_THRESHOLD as usize,
+        "{o:?}"
+    );
+    assert!(
+        o.failed_before_first_open < o.failed_before_all_open,
+        "{o:?}"
+    );
+    let c = report.closing;
+    assert!(
+        c.probes > TIER1_HALF_OPEN as usize,
+        "each replica probed alone: {c:?}"
+    );
+}
