@@ -90,6 +90,11 @@ async fn play(config: FleetConfig) -> FleetReport {
 
 async fn the_fleet_opens_and_closes_tier1_with_few_calls() {
     let report = play(config(true)).await;
+    // The client's bulkhead and rate limiter are the fleet's: the replicas together keep
+    // within the organisation's limits, and Zoho never answers 429.
+    let burst = report.burst.expect("a burst");
+    assert_eq!(burst.too_many_requests, 0, "{burst:?}");
+    assert!(burst.peak_in_flight <= 15, "{burst:?}");
     let n = report.config.replicas;
     let o = report.opening;
     assert!(o.all_opened, "every replica's breaker opened: {o:?}");

@@ -60,6 +60,9 @@ pub struct ReplicaSettings {
     pub op_timeout: Duration,
     /// Whether the replica attaches to the fleet (`false`: its breakers decide alone).
     pub fleet: bool,
+    /// How many replicas the fleet has: while Redis is unreachable, each runs on this share
+    /// of the organisation's limits.
+    pub replicas: u32,
 }
 
 impl ReplicaSettings {
@@ -79,6 +82,8 @@ impl ReplicaSettings {
             ms(self.reconcile_interval),
             "--op-timeout-ms".into(),
             ms(self.op_timeout),
+            "--replicas".into(),
+            self.replicas.to_string(),
         ];
         if !self.fleet {
             args.extend(["--fleet".into(), "off".into()]);
@@ -100,6 +105,7 @@ impl ReplicaSettings {
     ///     reconcile_interval: Duration::from_secs(1),
     ///     op_timeout: Duration::from_millis(100),
     ///     fleet: true,
+    ///     replicas: 4,
     /// };
     /// assert_eq!(ReplicaSettings::parse(&settings.to_args()), Ok(settings));
     /// let error = ReplicaSettings::parse(&["--reconcile-ms".into(), "soon".into()]).unwrap_err();
@@ -111,6 +117,7 @@ impl ReplicaSettings {
         let mut reconcile_interval = Duration::from_secs(1);
         let mut op_timeout = Duration::from_millis(100);
         let mut fleet = true;
+        let mut replicas = 1;
         let mut pairs = args.chunks(2);
         for pair in &mut pairs {
             let [flag, value] = pair else {
@@ -137,6 +144,13 @@ impl ReplicaSettings {
                 "--client-timeout-ms" => client_timeout = ms()?,
                 "--reconcile-ms" => reconcile_interval = ms()?,
                 "--op-timeout-ms" => op_timeout = ms()?,
+                "--replicas" => {
+                    replicas = value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| format!("--replicas {value:?}: a positive number"))?;
+                }
                 "--fleet" => {
                     fleet = match value.as_str() {
                         "on" => true,
@@ -155,6 +169,7 @@ impl ReplicaSettings {
             reconcile_interval,
             op_timeout,
             fleet,
+            replicas,
         })
     }
 }
@@ -561,8 +576,8 @@ impl FleetReport {
                 lines.push(
                     "  Each replica kept its own bulkhead and rate limiter, each sized for the \
                      whole organisation: together the replicas pass its limits, and Zoho \
-                     answers 429. Limits shared by the fleet (one budget for every replica) \
-                     are attached where examples/src/fleet/replica.rs marks it."
+                     answers 429. With the fleet, the client's bulkhead and rate limiter are \
+                     the fleet's: one budget for every replica."
                         .to_owned(),
                 );
             }
@@ -622,6 +637,7 @@ impl FleetScenario {
             reconcile_interval: config.reconcile_interval,
             op_timeout: config.op_timeout,
             fleet: config.fleet,
+            replicas: u32::try_from(config.replicas).unwrap_or(u32::MAX),
         };
         let mut replicas = Vec::with_capacity(config.replicas);
         for number in 1..=config.replicas {
@@ -812,7 +828,7 @@ impl FleetScenario {
             let share = self.config.burst.div_ceil(n);
             let mut burst = FleetBurst {
                 issued: 0,
-                fleet_wide_limits: false,
+                fleet_wide_limits: self.config.fleet,
                 ..FleetBurst::default()
             };
             for r in &mut self.replicas {

@@ -48,15 +48,18 @@ pub async fn serve(settings: ReplicaSettings) -> Result<(), String> {
             .reconcile_interval(settings.reconcile_interval)
             .probe_lease(settings.reconcile_interval * 10)
             .op_timeout(settings.op_timeout)
+            .expected_replicas(settings.replicas)
             .attach()
             .map_err(|e| e.to_string())?;
+        // Serve on the fleet's leases and blocks, not on the local share of the limits.
+        fleet.ready().await;
         Some(fleet)
     } else {
         None
     };
-    // Fleet-wide limits: the bulkhead `zoho_org` and the rate limiter `zoho_credits` are each
-    // replica's own here, so the replicas together can pass the organisation's limits. Once
-    // the fleet shares limits too, they are attached to the fleet at this point.
+    // With the fleet, the client's bulkhead `zoho_org` and rate limiter `zoho_credits` (its
+    // attributes) are the fleet's too: the replicas together keep within the organisation's
+    // limits. Without it, each replica has the whole of them, and together they pass them.
     let client = Arc::new(
         ZohoClient::new(settings.tiers.clone(), settings.client_timeout)
             .map_err(|e| e.to_string())?,
