@@ -358,3 +358,52 @@ async fn a_breaker_and_a_bulkhead_registered_after_attach_are_the_fleets_at_once
     .await;
     first_fleet.detach().await;
 }
+
+/// A wrong password is no new way to fail: every operation is refused by Redis, so the fleet is
+/// unreachable (logged once, the password masked in the URL), and the breaker decides alone.
+#[tokio::test]
+async fn a_wrong_password_is_an_outage_and_the_breaker_decides_alone() {
+    let _serial = SERIAL.lock().await;
+    let redis = resilience_test_support::RedisServer::start();
+    assert_eq!(
+        redis.command(&["CONFIG", "SET", "requirepass", "the-right-one"]),
+        "+OK"
+    );
+    let (events, _capture) = support::capture();
+    let manager = Arc::new(CircuitBreakerManager::new());
+    let breaker = manager
+        .register(CircuitBreaker::builder("fleet_password_tier").failure_threshold(2))
+        .unwrap();
+    let url = format!("redis://:a-wrong-one@127.0.0.1:{}/", redis.port());
+    let fleet = Fleet::builder()
+        .url(&url)
+        .namespace("password")
+        .manager(Arc::clone(&manager))
+        .op_timeout(Duration::from_secs(1))
+        .reconcile_interval(Duration::from_millis(50))
+        .attach()
+        .expect("attaching never waits for Redis");
+    tokio::time::timeout(Duration::from_secs(10), fleet.ready())
+        .await
+        .expect("ready once Redis has answered or refused");
+    assert!(!fleet.is_reachable());
+    for _ in 0..2 {
+        let r = breaker.call(|| async { Err::<(), _>("down") }).await;
+        assert!(matches!(r, Err(CallError::Failed("down"))));
+    }
+    assert_eq!(breaker.state(), CircuitState::Open, "it decides alone");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logged = events.named("fleet_unreachable");
+    assert_eq!(logged.len(), 1, "{:?}", events.names());
+    let shown = logged[0].field("redis");
+    assert!(
+        !shown.contains("a-wrong-one"),
+        "the password is masked: {shown}"
+    );
+    let error = logged[0].field("error").to_lowercase();
+    assert!(
+        error.contains("pass") || error.contains("auth"),
+        "the error says why: {error}"
+    );
+    fleet.detach().await;
+}
