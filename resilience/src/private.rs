@@ -374,10 +374,10 @@ impl Judged for Verdict {
 /// open circuit), else the backoff delay.
 #[inline]
 pub fn hinted(retry: bool, hint: Option<Duration>) -> Verdict {
-    match (retry, hint) {
-        (false, _) => Verdict::Stop,
-        (true, Some(wait)) => Verdict::RetryAfter(wait),
-        (true, None) => Verdict::Retry,
+    if retry {
+        Verdict::after(hint)
+    } else {
+        Verdict::Stop
     }
 }
 
@@ -392,11 +392,7 @@ pub fn verdict_call<E, V: Judged>(
     match &error.0 {
         Failure::Failed(e) => judge(e).verdict(),
         Failure::Rejected(open) => Verdict::for_rejection(open),
-        Failure::Limited(Error::RateLimited(limited)) => match limited.retry_after() {
-            Some(wait) => Verdict::RetryAfter(wait),
-            None => Verdict::Stop,
-        },
-        Failure::Limited(_) => Verdict::Retry,
+        Failure::Limited(limited) => Verdict::for_error(limited),
     }
 }
 
