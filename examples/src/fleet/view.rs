@@ -118,9 +118,13 @@ impl LimitsReader {
                 credits: CREDITS_BURST,
             };
         };
+        // Both on one connection at once: one round trip.
         let read = async {
-            let slots = view.shared_bulkhead(BULKHEAD).await?;
-            let credits = view.shared_rate_limiter(RATE_LIMITER).await?;
+            let (slots, credits) = tokio::join!(
+                view.shared_bulkhead(BULKHEAD),
+                view.shared_rate_limiter(RATE_LIMITER)
+            );
+            let (slots, credits) = (slots?, credits?);
             Ok::<_, FleetError>(LimitsView::Fleet {
                 slots: (slots.leased, slots.max_concurrent),
                 replicas: slots.replicas,
