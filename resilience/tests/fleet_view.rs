@@ -18,7 +18,11 @@ const HOUR_US: u64 = 3_600_000_000;
 fn limits() -> Arc<CircuitBreakerManager> {
     let manager = Arc::new(CircuitBreakerManager::new());
     manager
-        .register_bulkhead(Bulkhead::builder("view_org").max_concurrent(15))
+        .register_bulkhead(
+            Bulkhead::builder("view_org")
+                .max_concurrent(15)
+                .max_wait(Duration::from_secs(5)),
+        )
         .unwrap();
     manager
         .register_rate_limiter(
@@ -99,6 +103,14 @@ async fn the_view_counts_live_leases_and_the_replicas_holding_them() {
     // Read only: the expired lease is still there for the next lease to remove.
     assert_eq!(redis.command(&["ZCARD", slots]), ":3");
 
+    // A breaker's state reads as through an attached fleet.
+    assert_eq!(view.namespace(), "leases");
+    let tier = view.shared_state("view_tier").await.unwrap();
+    assert_eq!(
+        (tier.state, tier.epoch),
+        (resilience::fleet::FleetState::Closed, 0)
+    );
+
     let short = "resilience:{leases:bulkhead:view_org}:short";
     assert_eq!(redis.command(&["SET", short, "r3"]), "+OK");
     assert!(view.shared_bulkhead("view_org").await.unwrap().short);
@@ -116,9 +128,11 @@ async fn the_view_follows_a_replicas_lease() {
         .unwrap();
     fleet.ready().await;
 
-    let mut permits: Vec<_> = (0..3)
-        .map(|_| bulkhead.try_acquire().expect("a leased slot"))
-        .collect();
+    // A call that waits for a slot makes the replica ask the fleet for more.
+    let mut permits = Vec::new();
+    for _ in 0..3 {
+        permits.push(bulkhead.acquire().await.expect("a leased slot"));
+    }
     let held = eventually(
         "three calls in flight and a spare",
         || fleet.shared_bulkhead("view_org"),
@@ -220,6 +234,8 @@ async fn a_malformed_value_is_an_error_naming_its_key_and_value() {
         .probe_lease(Duration::from_secs(7200))
         .attach()
         .unwrap();
+    // Its first leases are taken before the keys are spoilt; the next are an hour away.
+    fleet.ready().await;
     let view = builder(&redis, "malformed", manager).view().unwrap();
     let slots = "resilience:{malformed:bulkhead:view_org}:slots";
     let tat = "resilience:{malformed:rate_limiter:view_credits}:tat";

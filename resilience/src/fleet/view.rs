@@ -68,9 +68,10 @@ impl Fleet {
     /// the slots leased by live leases, against the `max_concurrent` of the bulkhead of that
     /// name in the fleet's manager.
     ///
-    /// A name the manager has no bulkhead under is [`FleetError::Unknown`]; a value in Redis
-    /// that the fleet does not write there is [`FleetError::BadValue`], naming its key and
-    /// value; no answer within the operation timeout is [`FleetError::Unreachable`].
+    /// No answer within the operation timeout is [`FleetError::Unreachable`]; a value in
+    /// Redis that the fleet does not write there is [`FleetError::BadValue`], naming its key
+    /// and value; a name the manager has no bulkhead under is [`FleetError::Unknown`] (an
+    /// attribute's bulkhead is registered at its first call).
     ///
     /// ```no_run
     /// use std::sync::Arc;
@@ -243,13 +244,13 @@ async fn read_bulkhead(
     manager: &ManagerRef<'static>,
     name: &str,
 ) -> Result<SharedBulkhead, FleetError> {
+    let [slots, short] = bulkhead_keys(namespace, name);
+    let (leased, replicas, short): (u32, u32, u8) =
+        redis.run(&VIEW_BULKHEAD, &[&slots, &short], &[]).await?;
     let bulkhead = manager.bulkhead(name).ok_or_else(|| FleetError::Unknown {
         kind: "bulkhead",
         name: name.to_owned(),
     })?;
-    let [slots, short] = bulkhead_keys(namespace, name);
-    let (leased, replicas, short): (u32, u32, u8) =
-        redis.run(&VIEW_BULKHEAD, &[&slots, &short], &[]).await?;
     Ok(SharedBulkhead {
         leased,
         max_concurrent: bulkhead.config().max_concurrent,
@@ -264,14 +265,14 @@ async fn read_rate_limiter(
     manager: &ManagerRef<'static>,
     name: &str,
 ) -> Result<SharedRateLimiter, FleetError> {
+    let key = rate_limiter_key(namespace, name);
+    let (now, stored): (u64, Option<String>) = redis.run(&VIEW_RATE, &[&key], &[]).await?;
     let limiter = manager
         .rate_limiter(name)
         .ok_or_else(|| FleetError::Unknown {
             kind: "rate limiter",
             name: name.to_owned(),
         })?;
-    let key = rate_limiter_key(namespace, name);
-    let (now, stored): (u64, Option<String>) = redis.run(&VIEW_RATE, &[&key], &[]).await?;
     let tat = match stored {
         None => now,
         Some(value) => parse_tat(&value).ok_or_else(|| FleetError::BadValue {
