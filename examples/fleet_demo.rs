@@ -5,7 +5,9 @@
 //! 429 past them), and four replicas: child processes of this program, each the Zoho client
 //! attached to the fleet. Requests reach the replicas in turn; tier 1 fails until every
 //! replica's breaker is open, then recovers until the fleet's probes have closed them all;
-//! then a burst of requests at once over the four replicas.
+//! then a burst of requests at once over the four replicas. The live view shows each
+//! replica's breakers, the fleet's bulkhead slots and rate-limiter credits as Redis holds them
+//! (read by this process, which serves no calls), and the organisation's as Zoho counts them.
 //!
 //! ```text
 //! cargo run -p resilience-examples --example fleet_demo
@@ -97,21 +99,25 @@ async fn main() -> ExitCode {
         if !cli.json {
             println!(
                 "fleet_demo: {} replicas, Redis at {}; per line: each replica's breakers \
-                 tier1 tier2 tier3 (C closed, O open, H half-open)",
+                 tier1 tier2 tier3 (C closed, O open, H half-open), {}, and the \
+                 organisation's calls in flight and credits as Zoho counts them",
                 cli.replicas,
-                fleet::masked(scenario.redis_url())
+                fleet::masked(scenario.redis_url()),
+                if cli.no_fleet {
+                    "the limits of each replica's own bulkhead and rate limiter"
+                } else {
+                    "the fleet's bulkhead slots leased and rate-limiter credits left, as Redis \
+                     holds them"
+                }
             );
-            let mut last = String::new();
+            let mut last = None;
             scenario.on_frame(move |frame| {
-                // A line when the phase or a breaker changed.
-                let line = frame.line();
-                let key = line
-                    .split_once(']')
-                    .and_then(|(_, rest)| rest.split_once("  org"))
-                    .map_or("", |(states, _)| states)
-                    .to_owned();
+                // A line when the phase or a breaker changed, and during the burst when the
+                // limits changed.
+                let limits = (frame.phase == "burst").then(|| frame.limits.clone());
+                let key = Some((frame.phase, frame.replicas.clone(), limits));
                 if key != last {
-                    println!("{line}");
+                    println!("{}", frame.line());
                     last = key;
                 }
             });

@@ -2,17 +2,21 @@
 //! `redis-server`: it checks the summary's claims. Tier 1's failures stop once one replica's
 //! breaker opens (every other replica opens from the fleet, failing no call of its own
 //! beyond those made before the first open), the recovery takes no more probes than one
-//! breaker's `half_open_max_calls`, and no request is lost.
+//! breaker's `half_open_max_calls`, and no request is lost. The live view shows the fleet's
+//! bulkhead slots and rate-limiter credits as Redis holds them (each replica's without the
+//! fleet).
 //!
 //! No test harness: the replicas are this binary again, run with `--replica`. Fails with the
 //! install hint when `redis-server` is missing.
 
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use resilience_examples::fleet::view::{CREDITS_BURST, ORG_SLOTS};
 use resilience_examples::fleet::{
-    self, FleetConfig, FleetReport, FleetScenario, ReplicaSettings, TIER1_HALF_OPEN,
-    TIER1_THRESHOLD,
+    self, FleetConfig, FleetFrame, FleetReport, FleetScenario, LimitsView, ReplicaSettings,
+    TIER1_HALF_OPEN, TIER1_THRESHOLD,
 };
 
 fn main() -> ExitCode {
@@ -59,13 +63,16 @@ fn config(fleet: bool) -> FleetConfig {
     }
 }
 
-async fn play(config: FleetConfig) -> FleetReport {
+async fn play(config: FleetConfig) -> (FleetReport, Vec<FleetFrame>) {
     let program = std::env::current_exe().expect("this test's binary");
-    let scenario = match FleetScenario::start(config, program, Vec::new()).await {
+    let mut scenario = match FleetScenario::start(config, program, Vec::new()).await {
         Ok(scenario) => scenario,
         // No redis-server: the error carries the install hint.
         Err(e) => panic!("{e}"),
     };
+    let frames = Arc::new(Mutex::new(Vec::new()));
+    let drawn = Arc::clone(&frames);
+    scenario.on_frame(move |frame| drawn.lock().unwrap().push(frame.clone()));
     let report = tokio::time::timeout(Duration::from_secs(120), scenario.run())
         .await
         .expect("the scenario ends within two minutes")
@@ -85,11 +92,45 @@ async fn play(config: FleetConfig) -> FleetReport {
         burst.issued,
         "{burst:?}"
     );
-    report
+    let frames = std::mem::take(&mut *frames.lock().unwrap());
+    assert!(
+        frames.iter().any(|f| f.phase == "burst"),
+        "frames during the burst"
+    );
+    (report, frames)
 }
 
 async fn the_fleet_opens_and_closes_tier1_with_few_calls() {
-    let report = play(config(true)).await;
+    let (report, frames) = play(config(true)).await;
+    // The view shows the fleet's limits, read from Redis at every frame.
+    for frame in &frames {
+        let line = frame.line();
+        match frame.limits {
+            LimitsView::Fleet {
+                slots,
+                replicas,
+                credits,
+            } => {
+                assert_eq!((slots.1, credits.1), (ORG_SLOTS, CREDITS_BURST), "{line}");
+                assert!(slots.0 <= ORG_SLOTS && replicas <= 4, "{line}");
+                assert!(credits.0 <= u64::from(CREDITS_BURST), "{line}");
+                let shown = format!(
+                    "fleet {}/{ORG_SLOTS} slots, {}/{CREDITS_BURST} credits",
+                    slots.0, credits.0
+                );
+                assert!(line.contains(&shown), "{line}");
+            }
+            ref other => panic!("the fleet's limits unread: {other:?} in {line}"),
+        }
+    }
+    // Once the replicas call Zoho, they hold slots and credits of the fleet's.
+    assert!(
+        frames.iter().any(|f| matches!(f.limits,
+            LimitsView::Fleet { slots, credits, .. }
+                if slots.0 > 0 && credits.0 < u64::from(CREDITS_BURST))),
+        "{:#?}",
+        frames.iter().map(FleetFrame::line).collect::<Vec<_>>()
+    );
     // The client's bulkhead and rate limiter are the fleet's: the replicas together keep
     // within the organisation's limits, and Zoho never answers 429.
     let burst = report.burst.expect("a burst");
@@ -123,7 +164,21 @@ async fn the_fleet_opens_and_closes_tier1_with_few_calls() {
 /// The same scenario, each replica deciding alone: the figures the fleet's are compared
 /// with, and what the checks above catch.
 async fn without_the_fleet_every_replica_fails_and_probes_alone() {
-    let report = play(config(false)).await;
+    let (report, frames) = play(config(false)).await;
+    for frame in &frames {
+        assert_eq!(
+            frame.limits,
+            LimitsView::EachReplica {
+                slots: ORG_SLOTS,
+                credits: CREDITS_BURST
+            }
+        );
+        let line = frame.line();
+        assert!(
+            line.contains("limits each replica's: 15 slots, 100 credits"),
+            "{line}"
+        );
+    }
     let n = report.config.replicas;
     let o = report.opening;
     assert!(o.all_opened, "{o:?}");

@@ -72,3 +72,32 @@ async fn calls_past_the_concurrency_are_answered_429() {
     assert_eq!(org.peak_concurrency(), 2);
     assert_eq!(org.in_flight(), 0);
 }
+
+/// The fleet demo's view measures what Redis holds against the client's bulkhead and rate
+/// limiter settings: the ones its attributes register.
+#[tokio::test]
+async fn the_fleet_views_settings_are_the_clients() {
+    use resilience_examples::fleet::view::{CREDITS_BURST, CREDITS_PER, CREDITS_RATE, ORG_SLOTS};
+    use resilience_examples::zoho::ZohoClient;
+    use resilience_examples::zoho::burst::{BULKHEAD, RATE_LIMITER};
+
+    let org = Arc::new(OrgLimits::new(15, 1000, Duration::from_secs(3600)));
+    let mut tiers = Vec::new();
+    for id in TierId::ALL {
+        tiers.push(tier(id, &org).await);
+    }
+    let client = ZohoClient::new(
+        TierId::ALL.map(|t| tiers[t.index()].base_url()),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    client.get_account("42").await.unwrap();
+    let bulkhead = resilience::registry().bulkhead(BULKHEAD).unwrap();
+    assert_eq!(bulkhead.config().max_concurrent, ORG_SLOTS);
+    let limiter = resilience::registry().rate_limiter(RATE_LIMITER).unwrap();
+    let config = limiter.config();
+    assert_eq!(
+        (config.rate, config.per, config.burst),
+        (CREDITS_RATE, CREDITS_PER, CREDITS_BURST)
+    );
+}

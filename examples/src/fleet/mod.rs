@@ -7,6 +7,8 @@
 //!   replicas, plays tier 1 failing and recovering and a burst, and reports a [`FleetReport`].
 //! * [`measure`]: how long an open takes to reach every replica, and the Redis commands that
 //!   healthy calls cost.
+//! * [`view`]: the fleet's bulkhead slots and rate-limiter credits as Redis holds them, read
+//!   for the live view by the demo's own process, which serves no calls.
 //!
 //! Requests reach the replicas one at a time, in turn, as through a load balancer. What the
 //! report counts happens at the Zoho stand-in: the account requests tier 1 received while it
@@ -31,6 +33,9 @@ use crate::zoho::report::secs;
 use crate::zoho::server::{FakeServer, FaultMode, ServerConfig};
 
 pub mod replica;
+pub mod view;
+
+pub use view::{LimitsReader, LimitsView};
 
 /// The breaker each replica registers for [`measure`]: opens at one failure, for a minute.
 pub const PROPAGATION_BREAKER: &str = "fleet_propagation";
@@ -42,6 +47,9 @@ pub const TIER1_HALF_OPEN: u32 = 3;
 
 /// The longest a replica may take to answer a command (a `wait` answers within its own bound).
 const ANSWER: Duration = Duration::from_secs(20);
+
+/// How often the live view draws a frame during the burst.
+const BURST_FRAME: Duration = Duration::from_millis(200);
 
 /// What a replica process needs, passed on its command line after `--replica`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -390,8 +398,9 @@ pub struct ReplicaView {
     pub breakers: [String; 3],
 }
 
-/// What the live view draws: the phase, each replica's breakers, and the organisation's
-/// calls in flight and credits as Zoho counts them.
+/// What the live view draws: the phase, each replica's breakers, the client's limits (the
+/// fleet's, as Redis holds them, or each replica's), and the organisation's calls in flight
+/// and credits as Zoho counts them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FleetFrame {
     /// Time since the scenario started.
@@ -401,6 +410,8 @@ pub struct FleetFrame {
     pub phase: &'static str,
     /// Each replica.
     pub replicas: Vec<ReplicaView>,
+    /// The client's bulkhead and rate limiter.
+    pub limits: LimitsView,
     /// The organisation's calls in flight now, and its limit.
     pub org_in_flight: (u32, u32),
     /// The organisation's credits spent in the current window, and its limit.
@@ -408,8 +419,9 @@ pub struct FleetFrame {
 }
 
 impl FleetFrame {
-    /// One line: `[  1.2s] tier1 failing   r1 O C C  r2 ...  org 2/15 in flight, 120/400 credits`
-    /// (`C` closed, `O` open, `H` half-open).
+    /// One line: `[  1.2s] tier1 failing   r1 OCC  r2 ...  fleet 4/15 slots, 93/100 credits
+    /// org 2/15 in flight, 120/400 credits` (`C` closed, `O` open, `H` half-open; the fleet's
+    /// bulkhead slots leased and rate-limiter credits left, as Redis holds them).
     pub fn line(&self) -> String {
         let replicas: Vec<String> = self
             .replicas
@@ -420,10 +432,11 @@ impl FleetFrame {
             })
             .collect();
         format!(
-            "[{:>6.1}s] {:<16} {}  org {}/{} in flight, {}/{} credits",
+            "[{:>6.1}s] {:<16} {}  {}  org {}/{} in flight, {}/{} credits",
             self.elapsed.as_secs_f64(),
             self.phase,
             replicas.join("  "),
+            self.limits.text(),
             self.org_in_flight.0,
             self.org_in_flight.1,
             self.org_credits.0,
@@ -593,6 +606,8 @@ pub struct FleetScenario {
     org: Arc<OrgLimits>,
     servers: Vec<FakeServer>,
     replicas: Vec<ReplicaProcess>,
+    /// Reads the client's limits for the live view.
+    limits: LimitsReader,
     started: Instant,
     /// Called with every new frame of the live view.
     on_frame: Box<dyn FnMut(&FleetFrame) + Send>,
@@ -639,6 +654,13 @@ impl FleetScenario {
             fleet: config.fleet,
             replicas: u32::try_from(config.replicas).unwrap_or(u32::MAX),
         };
+        let limits = LimitsReader::new(
+            settings.fleet,
+            &settings.redis,
+            &settings.namespace,
+            settings.op_timeout,
+        )
+        .map_err(|e| FleetDemoError::Redis(e.to_string()))?;
         let mut replicas = Vec::with_capacity(config.replicas);
         for number in 1..=config.replicas {
             replicas.push(ReplicaProcess::spawn(number, &program, &args, &settings)?);
@@ -649,6 +671,7 @@ impl FleetScenario {
             org,
             servers,
             replicas,
+            limits,
             started: Instant::now(),
             on_frame: Box::new(|_| {}),
         })
@@ -693,15 +716,22 @@ impl FleetScenario {
                 breakers,
             });
         }
+        self.draw(phase, views.clone()).await;
+        Ok(views)
+    }
+
+    /// Draws a frame of the replicas' breakers `views`, with the limits read now.
+    async fn draw(&mut self, phase: &'static str, views: Vec<ReplicaView>) {
+        let limits = self.limits.read().await;
         let frame = FleetFrame {
             elapsed: self.started.elapsed(),
             phase,
-            replicas: views.clone(),
+            replicas: views,
+            limits,
             org_in_flight: (self.org.in_flight(), self.org.max_concurrent()),
             org_credits: (self.org.credits_used(), self.org.credits()),
         };
         (self.on_frame)(&frame);
-        Ok(views)
     }
 
     /// Waits (at most `timeout`) for tier 1's breaker to be `state` on every replica.
@@ -817,7 +847,7 @@ impl FleetScenario {
             }
         }
         report.closing.probes = self.tier1_received() - before;
-        self.frame("tier1 recovered").await?;
+        let recovered = self.frame("tier1 recovered").await?;
 
         // 4. The burst: every tier busy, requests at once spread over the replicas.
         if self.config.burst > 0 {
@@ -835,8 +865,17 @@ impl FleetScenario {
                 r.send(&format!("burst {share}")).await?;
                 burst.issued += share;
             }
-            for r in &mut self.replicas {
-                let answer = r.answer().await?;
+            // While the replicas are busy with the burst, frames show the limits at work
+            // beside the breakers as last seen.
+            let mut frames = tokio::time::interval(BURST_FRAME);
+            for i in 0..n {
+                let answer = loop {
+                    tokio::select! {
+                        answer = self.replicas[i].answer() => break answer?,
+                        _ = frames.tick() => self.draw("burst", recovered.clone()).await,
+                    }
+                };
+                let r = &self.replicas[i];
                 let counts: Vec<usize> = answer.split(' ').filter_map(|c| c.parse().ok()).collect();
                 let [served, shed, failed] = counts[..] else {
                     return Err(r.error(format!("burst answered {answer:?}")));

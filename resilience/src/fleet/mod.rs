@@ -100,6 +100,14 @@
 //! # }
 //! ```
 //!
+//! # Seeing the fleet
+//!
+//! [`Fleet::shared_state`], [`Fleet::shared_bulkhead`] and [`Fleet::shared_rate_limiter`]
+//! read a breaker's state, a bulkhead's slots leased and a rate limiter's tokens in the
+//! fleet's bucket from Redis, without changing them. A process that shows the fleet and serves
+//! no calls reads the same through a [`FleetView`] ([`FleetBuilder::view`]): it takes no lease
+//! and no block.
+//!
 //! # Redis keys
 //!
 //! Each object's keys are in one hash slot of their own, so that Redis Cluster works, in
@@ -108,8 +116,8 @@
 //! | object | keys | script |
 //! |---|---|---|
 //! | breaker `<name>` | `resilience:{<ns>:<name>}:state` (a hash: `state`, `epoch`, `until`, `by`), `…:probes` (probe leases: `<replica>#<n>` → expiry, ms), `…:votes` (quorum votes) | `read.lua`, `open.lua`, `probe.lua`, `close.lua` |
-//! | bulkhead `<name>` | `resilience:{<ns>:bulkhead:<name>}:slots` (slot leases: `<replica>#<n>` → expiry, ms), `…:short` (set while a replica is short of slots) | `bulkhead.lua` |
-//! | rate limiter `<name>` | `resilience:{<ns>:rate_limiter:<name>}:tat` (the theoretical arrival time, whole µs on Redis' clock) | `rate.lua` |
+//! | bulkhead `<name>` | `resilience:{<ns>:bulkhead:<name>}:slots` (slot leases: `<replica>#<n>` → expiry, ms), `…:short` (set while a replica is short of slots) | `bulkhead.lua`; `view_bulkhead.lua` reads |
+//! | rate limiter `<name>` | `resilience:{<ns>:rate_limiter:<name>}:tat` (the theoretical arrival time, whole µs on Redis' clock) | `rate.lua`; `view_rate.lua` reads |
 //!
 //! Breaker transitions are published on `resilience:{<ns>}:breakers`. Every update is a Lua
 //! script run with `EVALSHA`, never a read followed by a write from the client; every time is
@@ -141,8 +149,10 @@ macro_rules! script {
 mod breaker;
 mod connection;
 mod limits;
+mod view;
 
 pub use breaker::{FleetState, SharedBreaker};
+pub use view::{FleetView, SharedBulkhead, SharedRateLimiter};
 
 use breaker::{Breakers, Published, Settings};
 use connection::Redis;
@@ -219,6 +229,14 @@ pub enum FleetError {
         key: String,
         /// Redis' error.
         error: String,
+    },
+    /// A name the fleet's manager has no such object under.
+    #[error("the fleet's manager has no {kind} named {name:?}")]
+    Unknown {
+        /// What was asked for: `bulkhead` or `rate limiter`.
+        kind: &'static str,
+        /// The name.
+        name: String,
     },
 }
 
@@ -332,11 +350,9 @@ impl FleetBuilder {
         self
     }
 
-    /// Checks the settings and starts the fleet's task on the current tokio runtime. Does not
-    /// wait for Redis: a replica starts even while Redis is down, its breakers deciding alone
-    /// until it answers.
-    pub fn attach(self) -> Result<Fleet, FleetError> {
-        let (url, input) = match self.url {
+    /// Every setting checked: the Redis client, its URL as shown, and the local share.
+    fn checked(&self) -> Result<Checked, FleetError> {
+        let (url, input) = match self.url.clone() {
             Some(url) => (url, Input::Setting),
             None => match std::env::var(REDIS_URL_VAR) {
                 Ok(url) => (url, Input::Env),
@@ -426,6 +442,22 @@ impl FleetBuilder {
             Some(f) => f,
             None => 1.0 / f64::from(self.expected_replicas),
         };
+        Ok(Checked {
+            client,
+            shown,
+            local_share,
+        })
+    }
+
+    /// Checks the settings and starts the fleet's task on the current tokio runtime. Does not
+    /// wait for Redis: a replica starts even while Redis is down, its breakers deciding alone
+    /// until it answers.
+    pub fn attach(self) -> Result<Fleet, FleetError> {
+        let Checked {
+            client,
+            shown,
+            local_share,
+        } = self.checked()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
         let replica = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
         let redis = Arc::new(Redis::new(
@@ -434,6 +466,7 @@ impl FleetBuilder {
             self.op_timeout,
             self.connect_timeout,
         ));
+        let manager = self.manager.clone();
         let changes = self.manager.subscribe();
         let registrations = self.manager.registrations();
         let limits = Limits::new(
@@ -475,10 +508,18 @@ impl FleetBuilder {
             ready,
             namespace: self.namespace,
             replica,
+            manager,
             stop: Some(stop),
             task: Some(task),
         })
     }
+}
+
+/// What [`FleetBuilder::checked`] found.
+struct Checked {
+    client: redis::Client,
+    shown: String,
+    local_share: f64,
 }
 
 #[derive(Clone, Copy)]
@@ -536,6 +577,8 @@ pub struct Fleet {
     ready: tokio::sync::watch::Receiver<bool>,
     namespace: String,
     replica: String,
+    /// Where the limits' settings are read for the view.
+    manager: ManagerRef<'static>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
