@@ -59,7 +59,7 @@ mod permit;
 #[cfg(feature = "fleet")]
 mod shared;
 #[cfg(feature = "fleet")]
-pub(crate) use shared::SharedState;
+pub(crate) use shared::{Marks, SharedState};
 mod state;
 mod window;
 
@@ -128,6 +128,9 @@ pub struct CircuitBreaker {
     /// by half-open admission.
     #[cfg(feature = "fleet")]
     probe_grant: AtomicU64,
+    /// Failures (and resets) not yet sent to the fleet's shared count (see `shared.rs`).
+    #[cfg(feature = "fleet")]
+    fleet_marks: shared::FailureMarks,
 }
 
 impl fmt::Debug for CircuitBreaker {
@@ -169,6 +172,8 @@ impl CircuitBreaker {
             parent_hub,
             #[cfg(feature = "fleet")]
             probe_grant: AtomicU64::new(shared::LOCAL),
+            #[cfg(feature = "fleet")]
+            fleet_marks: shared::FailureMarks::default(),
         }
     }
 
@@ -424,6 +429,8 @@ impl CircuitBreaker {
             }
         };
         self.window.record(slot, tally, failed);
+        #[cfg(feature = "fleet")]
+        self.mark_for_fleet(failed, count_of(word));
         if failed {
             self.last_failure.store(clock::stamp(), Ordering::Relaxed);
             events::call_failed(&self.name, failures, threshold);

@@ -1,10 +1,16 @@
 //! What the fleet (`crate::fleet`, feature `fleet`) needs from a breaker: moving it to the
-//! fleet's state, and leave for its half-open probes.
+//! fleet's state, leave for its half-open probes, and its failures for the fleet's count.
 //!
 //! Nothing here is on the call path of a closed or open breaker. The fleet moves a breaker
 //! through the transition path an operator's controls take, under the transition lock, with
 //! the open deadline the fleet decided. Half-open admission, the one place that reads
-//! `probe_grant`, is already out of line.
+//! `probe_grant`, is already out of line. A closed breaker's failure (and the success that
+//! ends a run of failures) reads one flag; while the fleet counts failures, it also adds a mark
+//! to an atomic word and, when none was pending, wakes the fleet's task, which sends the marks
+//! to Redis. Nothing waits for Redis, and a healthy success (no failure before it) is not
+//! touched at all.
+
+use futures_util::task::AtomicWaker;
 
 use super::*;
 
@@ -15,6 +21,33 @@ pub(super) const LOCAL: u64 = u64::MAX;
 /// call is refused for want of a probe: the fleet then asks for a slot. In the grant's word so
 /// that a breaker stays the size it is.
 const WANTED: u64 = 1 << 31;
+
+/// Set in [`FailureMarks`] while the fleet counts this breaker's failures.
+const COUNTING: u64 = 1 << 63;
+/// Set in [`FailureMarks`] when a success ended a run of this replica's failures: the fleet's
+/// count starts again from zero, before the failures pending are added.
+const RESET: u64 = 1 << 62;
+/// The failures pending in [`FailureMarks`].
+const FAILURES: u64 = RESET - 1;
+
+/// A closed breaker's failures and resets not yet sent to the fleet's count (policy
+/// `share_open`): [`COUNTING`], [`RESET`] and a count of failures in one word, so that marking
+/// takes one atomic operation, and the fleet's task, woken when a mark finds none pending.
+/// Marks made while the task is busy are coalesced in the word: never more than one word.
+#[derive(Default)]
+pub(crate) struct FailureMarks {
+    word: AtomicU64,
+    task: AtomicWaker,
+}
+
+/// What [`CircuitBreaker::take_failure_marks`] hands the fleet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Marks {
+    /// A success ended a run of this replica's failures: the fleet's count is zeroed first.
+    pub(crate) reset: bool,
+    /// Failures recorded since (or since the last marks taken).
+    pub(crate) failures: u64,
+}
 
 /// The state a fleet asks a replica's breaker to take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +161,71 @@ impl CircuitBreaker {
             }
         }
     }
+
+    /// A closed breaker recorded an outcome: a failure (`failed`), or a success; `before` is
+    /// its consecutive failure count before it. Marked for the fleet's count, while the fleet
+    /// counts: a failure below the threshold (the one that reaches it opens the breaker, and
+    /// the open is shared), or the success that ends a run of failures (`before > 0`). A
+    /// success with no failure before it marks nothing. No fleet counting: one relaxed load.
+    #[inline]
+    pub(super) fn mark_for_fleet(&self, failed: bool, before: u32) {
+        if self.fleet_marks.word.load(Ordering::Relaxed) & COUNTING != 0 && (failed || before > 0) {
+            self.mark(failed, before);
+        }
+    }
+
+    #[inline(never)]
+    fn mark(&self, failed: bool, before: u32) {
+        let marks = &self.fleet_marks;
+        let prior = if failed {
+            if before.saturating_add(1) >= self.config.failure_threshold {
+                return;
+            }
+            marks.word.fetch_add(1, Ordering::AcqRel)
+        } else {
+            // The failures pending came before this success: they no longer count.
+            match marks
+                .word
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+                    (word & COUNTING != 0).then_some(COUNTING | RESET)
+                }) {
+                Ok(prior) => prior,
+                Err(_) => return,
+            }
+        };
+        if prior & (RESET | FAILURES) == 0 {
+            marks.task.wake();
+        }
+    }
+
+    /// Whether the fleet counts this breaker's failures (its task sends them), or not (none are
+    /// marked). Either way, the marks pending are dropped.
+    pub(crate) fn count_failures(&self, counting: bool) {
+        self.fleet_marks
+            .word
+            .store(if counting { COUNTING } else { 0 }, Ordering::Release);
+    }
+
+    /// Takes the marks pending, if any, while the fleet counts.
+    pub(crate) fn take_failure_marks(&self) -> Option<Marks> {
+        let word = self.fleet_marks.word.load(Ordering::Acquire);
+        if word & COUNTING == 0 || word & (RESET | FAILURES) == 0 {
+            return None;
+        }
+        let word = self.fleet_marks.word.fetch_and(COUNTING, Ordering::AcqRel);
+        (word & COUNTING != 0 && word & (RESET | FAILURES) != 0).then_some(Marks {
+            reset: word & RESET != 0,
+            failures: word & FAILURES,
+        })
+    }
+
+    /// Whether marks are pending (while the fleet counts); if not, the task of `cx` is woken
+    /// by the next mark.
+    pub(crate) fn poll_failure_marks(&self, cx: &mut std::task::Context<'_>) -> bool {
+        self.fleet_marks.task.register(cx.waker());
+        let word = self.fleet_marks.word.load(Ordering::Acquire);
+        word & COUNTING != 0 && word & (RESET | FAILURES) != 0
+    }
 }
 
 #[cfg(test)]
@@ -207,6 +305,115 @@ mod tests {
             Some((CircuitState::HalfOpen, CircuitState::Closed))
         );
         assert_eq!(b.apply_shared(SharedState::Closed), None);
+    }
+
+    fn counted(threshold: u32) -> CircuitBreaker {
+        CircuitBreaker::builder("counted_test")
+            .failure_threshold(threshold)
+            .recovery_timeout(Duration::from_secs(60))
+            .build()
+            .unwrap()
+    }
+
+    fn fail(b: &CircuitBreaker) {
+        b.try_acquire().unwrap().record_failure();
+    }
+
+    fn succeed(b: &CircuitBreaker) {
+        b.try_acquire().unwrap().record_success();
+    }
+
+    fn marks(reset: bool, failures: u64) -> Option<Marks> {
+        Some(Marks { reset, failures })
+    }
+
+    #[test]
+    fn failures_are_marked_for_the_fleet_only_while_it_counts_them() {
+        let b = counted(5);
+        fail(&b);
+        assert_eq!(b.take_failure_marks(), None, "no fleet counts them");
+        succeed(&b);
+        b.count_failures(true);
+        fail(&b);
+        fail(&b);
+        assert_eq!(b.take_failure_marks(), marks(false, 2));
+        assert_eq!(b.take_failure_marks(), None, "taken");
+        fail(&b);
+        b.count_failures(false);
+        assert_eq!(
+            b.take_failure_marks(),
+            None,
+            "dropped when the fleet stops counting"
+        );
+        fail(&b);
+        b.count_failures(true);
+        assert_eq!(b.take_failure_marks(), None, "made while it did not count");
+    }
+
+    #[test]
+    fn the_success_that_ends_a_run_of_failures_resets_and_a_healthy_one_marks_nothing() {
+        let b = counted(5);
+        b.count_failures(true);
+        succeed(&b);
+        assert_eq!(b.take_failure_marks(), None, "a healthy success");
+        fail(&b);
+        fail(&b);
+        succeed(&b);
+        // The failures before the success no longer count.
+        assert_eq!(b.take_failure_marks(), marks(true, 0));
+        fail(&b);
+        succeed(&b);
+        fail(&b);
+        assert_eq!(b.take_failure_marks(), marks(true, 1));
+        succeed(&b);
+        succeed(&b);
+        assert_eq!(
+            b.take_failure_marks(),
+            marks(true, 0),
+            "the first success only"
+        );
+        succeed(&b);
+        assert_eq!(b.take_failure_marks(), None);
+    }
+
+    #[test]
+    fn the_failure_that_opens_the_breaker_is_shared_by_its_open_not_marked() {
+        let b = counted(3);
+        b.count_failures(true);
+        for _ in 0..3 {
+            fail(&b);
+        }
+        assert_eq!(b.state(), CircuitState::Open);
+        assert_eq!(b.take_failure_marks(), marks(false, 2));
+    }
+
+    #[test]
+    fn a_mark_wakes_the_fleets_task_once_until_it_takes_the_marks() {
+        struct Count(std::sync::atomic::AtomicUsize);
+        impl std::task::Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(std::sync::atomic::AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(Arc::clone(&count));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let woken = || count.0.load(Ordering::SeqCst);
+        let b = counted(100);
+        b.count_failures(true);
+        assert!(!b.poll_failure_marks(&mut cx));
+        fail(&b);
+        assert_eq!(woken(), 1);
+        assert!(b.poll_failure_marks(&mut cx), "marked");
+        for _ in 0..10 {
+            fail(&b);
+            succeed(&b);
+        }
+        assert_eq!(woken(), 1, "coalesced while pending");
+        assert_eq!(b.take_failure_marks(), marks(true, 0));
+        assert!(!b.poll_failure_marks(&mut cx));
+        fail(&b);
+        assert_eq!(woken(), 2);
     }
 
     #[tokio::test(start_paused = true)]

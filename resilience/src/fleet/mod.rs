@@ -784,6 +784,7 @@ async fn run(
                 Err(_) => break,
             },
             () = demand.notified() => task.adjust(&redis, Cause::Demand).await,
+            () = task.breakers.marked() => task.breakers.send_failures(&redis).await,
             message = incoming.recv() => match message {
                 Some(Incoming::Message(payload)) => match Published::parse(&channel, &payload) {
                     Ok(published) => task.breakers.on_published(&published),
