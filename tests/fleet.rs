@@ -500,6 +500,31 @@ fn the_fleet_opens_after_failure_threshold_failures_in_all_spread_over_its_repli
     let shared = replicas[0].ask("shared tier1_mcp");
     assert!(shared.contains("Open"), "{shared}");
 
+    // Requests paced as a service gets them (50 ms apart, in turn), the calls going on until
+    // every replica rejects: 5 failed, 6 if one call was made while the open was on its way.
+    let mut paced: Vec<Replica> = (0..4)
+        .map(|_| Replica::start(&redis, "count_paced", &spec))
+        .collect();
+    for r in &mut paced {
+        r.expect_reachable(true);
+    }
+    let (mut failed, mut rejecting) = (0, [false; 4]);
+    for i in 0..40 {
+        match paced[i % 4].ask("fail tier1_mcp").as_str() {
+            "failed" => failed += 1,
+            _ => rejecting[i % 4] = true,
+        }
+        if rejecting.iter().all(|r| *r) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(rejecting.iter().all(|r| *r), "{rejecting:?}");
+    assert!(
+        (5..=6).contains(&failed),
+        "{failed} failed calls before every replica rejected"
+    );
+
     // The control: each replica alone.
     let mut alone: Vec<Replica> = (0..4)
         .map(|i| Replica::start(&redis, &format!("count_alone{i}"), &spec))
