@@ -124,13 +124,11 @@ pub struct CircuitBreaker {
     config: CircuitBreakerConfig,
     hub: Hub,
     parent_hub: Option<Arc<Hub>>,
-    /// How many half-open probes the fleet lets this replica make (see `shared.rs`); read only
-    /// by half-open admission.
+    /// What a fleet shares with this breaker, made when one first follows it (see
+    /// `shared.rs`): its half-open probe grant, read only by half-open admission, and its
+    /// failures for the fleet's count.
     #[cfg(feature = "fleet")]
-    probe_grant: AtomicU64,
-    /// Failures (and resets) not yet sent to the fleet's shared count (see `shared.rs`).
-    #[cfg(feature = "fleet")]
-    fleet_marks: shared::FailureMarks,
+    fleet: shared::FleetLink,
 }
 
 impl fmt::Debug for CircuitBreaker {
@@ -171,9 +169,7 @@ impl CircuitBreaker {
             hub: Hub::default(),
             parent_hub,
             #[cfg(feature = "fleet")]
-            probe_grant: AtomicU64::new(shared::LOCAL),
-            #[cfg(feature = "fleet")]
-            fleet_marks: shared::FailureMarks::default(),
+            fleet: shared::FleetLink::new(),
         }
     }
 

@@ -5,40 +5,66 @@
 //! through the transition path an operator's controls take, under the transition lock, with
 //! the open deadline the fleet decided. Half-open admission, the one place that reads
 //! `probe_grant`, is already out of line. A closed breaker's failure (and the success that
-//! ends a run of failures) reads one flag; while the fleet counts failures, it also adds a mark
-//! to an atomic word and, when none was pending, wakes the fleet's task, which sends the marks
-//! to Redis. Nothing waits for Redis, and a healthy success (no failure before it) is not
-//! touched at all.
+//! ends a run of failures) reads one pointer, null unless a fleet has followed the breaker,
+//! and then one flag; while the fleet counts failures, it also adds a mark to an atomic word
+//! and, when none was pending, wakes the fleet's task, which sends the marks to Redis. Nothing
+//! waits for Redis, and a healthy success (no failure before it) is not touched at all.
+//!
+//! All of it lives in a [`FleetPart`] made on the heap when a fleet first follows the breaker,
+//! so that a breaker no fleet follows carries one null pointer, and keeps the size it had.
 
 use futures_util::task::AtomicWaker;
+use once_cell::race::OnceBox;
 
 use super::*;
 
+/// A breaker's part in a fleet, made when a fleet first follows it (see the [module](self)).
+pub(crate) type FleetLink = OnceBox<FleetPart>;
+
+/// What a fleet shares with a breaker.
+pub(crate) struct FleetPart {
+    /// How many half-open probes the fleet lets this replica make: [`LOCAL`], or the
+    /// generation of the half-open state granted in (from bit 32), [`WANTED`] and the count.
+    probe_grant: AtomicU64,
+    /// Failures and resets not yet sent to the fleet's count (policy `share_open`):
+    /// [`COUNTING`], [`RESET`] and a count of failures in one word, so that marking takes one
+    /// atomic operation. Marks made while the fleet's task is busy are coalesced in the word:
+    /// never more than one word.
+    marks: AtomicU64,
+    /// The fleet's task, woken when a mark finds none pending.
+    task: AtomicWaker,
+}
+
+impl Default for FleetPart {
+    fn default() -> Self {
+        Self {
+            probe_grant: AtomicU64::new(LOCAL),
+            marks: AtomicU64::new(0),
+            task: AtomicWaker::new(),
+        }
+    }
+}
+
+// Atomics and a waker, each changed in one atomic step: a panic leaves nothing half written for
+// a later call to see (at worst a wake is lost, and the marks go when the fleet's task next
+// runs, at its next reconciliation). A breaker is unwind safe with or without a fleet.
+impl std::panic::RefUnwindSafe for FleetPart {}
+
 /// `probe_grant` when the breaker alone decides its probes (`half_open_max_calls` at once).
-pub(super) const LOCAL: u64 = u64::MAX;
+const LOCAL: u64 = u64::MAX;
 
 /// Set in `probe_grant` (below the generation, above any count of probes) when a half-open
 /// call is refused for want of a probe: the fleet then asks for a slot. In the grant's word so
 /// that a breaker stays the size it is.
 const WANTED: u64 = 1 << 31;
 
-/// Set in [`FailureMarks`] while the fleet counts this breaker's failures.
+/// Set in `marks` while the fleet counts this breaker's failures.
 const COUNTING: u64 = 1 << 63;
-/// Set in [`FailureMarks`] when a success ended a run of this replica's failures: the fleet's
-/// count starts again from zero, before the failures pending are added.
+/// Set in `marks` when a success ended a run of this replica's failures: the fleet's count
+/// starts again from zero, before the failures pending are added.
 const RESET: u64 = 1 << 62;
-/// The failures pending in [`FailureMarks`].
+/// The failures pending in `marks`.
 const FAILURES: u64 = RESET - 1;
-
-/// A closed breaker's failures and resets not yet sent to the fleet's count (policy
-/// `share_open`): [`COUNTING`], [`RESET`] and a count of failures in one word, so that marking
-/// takes one atomic operation, and the fleet's task, woken when a mark finds none pending.
-/// Marks made while the task is busy are coalesced in the word: never more than one word.
-#[derive(Default)]
-pub(crate) struct FailureMarks {
-    word: AtomicU64,
-    task: AtomicWaker,
-}
 
 /// What [`CircuitBreaker::take_failure_marks`] hands the fleet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +94,10 @@ impl CircuitBreaker {
     #[inline]
     pub(super) fn probe_limit(&self, word: u64) -> u64 {
         let local = u64::from(self.config.half_open_max_calls);
-        let grant = self.probe_grant.load(Ordering::Acquire);
+        let grant = self
+            .fleet
+            .get()
+            .map_or(LOCAL, |part| part.probe_grant.load(Ordering::Acquire));
         if grant == LOCAL {
             local
         } else if grant >> 32 == word >> GEN_SHIFT {
@@ -81,20 +110,32 @@ impl CircuitBreaker {
     /// Whether the fleet decides this breaker's half-open probes (`true`: none until it grants
     /// some), or the breaker alone (`false`: the local rule, as without a fleet).
     pub(crate) fn share_probes(&self, shared: bool) {
-        self.probe_grant
-            .store(if shared { 0 } else { LOCAL }, Ordering::Release);
+        if let Some(part) = self.fleet_part(shared) {
+            part.probe_grant
+                .store(if shared { 0 } else { LOCAL }, Ordering::Release);
+        }
+    }
+
+    /// The breaker's part in a fleet, made now if `make` (and none was made yet).
+    fn fleet_part(&self, make: bool) -> Option<&FleetPart> {
+        if make {
+            Some(self.fleet.get_or_init(Box::default))
+        } else {
+            self.fleet.get()
+        }
     }
 
     /// How many probes this replica should hold slots for now: `half_open_max_calls` while a
     /// probe is in flight or a half-open call was refused for want of one since the last
     /// look, none otherwise (an idle replica gives its slots back for the others' calls).
     pub(crate) fn probes_wanted(&self) -> u32 {
-        let before = self
-            .probe_grant
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |grant| {
-                (grant != LOCAL && grant & WANTED != 0).then_some(grant & !WANTED)
-            });
-        let wanted = before.is_ok();
+        let wanted = self.fleet.get().is_some_and(|part| {
+            part.probe_grant
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |grant| {
+                    (grant != LOCAL && grant & WANTED != 0).then_some(grant & !WANTED)
+                })
+                .is_ok()
+        });
         let word = self.word.load(Ordering::Acquire);
         let probing = state_of(word) == CircuitState::HalfOpen && in_flight_of(word) > 0;
         if wanted || probing {
@@ -107,11 +148,13 @@ impl CircuitBreaker {
     /// Notes that a half-open call was refused for want of a probe (see [`WANTED`]).
     #[cold]
     pub(super) fn want_probe(&self) {
-        let _ = self
-            .probe_grant
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |grant| {
-                (grant != LOCAL && grant & WANTED == 0).then_some(grant | WANTED)
-            });
+        if let Some(part) = self.fleet.get() {
+            let _ = part
+                .probe_grant
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |grant| {
+                    (grant != LOCAL && grant & WANTED == 0).then_some(grant | WANTED)
+                });
+        }
     }
 
     /// Lets this replica make `probes` probes at once in its current half-open state. Returns
@@ -123,11 +166,13 @@ impl CircuitBreaker {
             return false;
         }
         let grant = (word >> GEN_SHIFT) << 32 | u64::from(probes.min(u32::MAX >> 1));
-        self.probe_grant
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
-                (current != LOCAL).then_some(grant)
-            })
-            .is_ok()
+        self.fleet.get().is_some_and(|part| {
+            part.probe_grant
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |current| {
+                    (current != LOCAL).then_some(grant)
+                })
+                .is_ok()
+        })
     }
 
     /// Moves the breaker to the fleet's state, as an operator's control would, unless an
@@ -166,26 +211,27 @@ impl CircuitBreaker {
     /// its consecutive failure count before it. Marked for the fleet's count, while the fleet
     /// counts: a failure below the threshold (the one that reaches it opens the breaker, and
     /// the open is shared), or the success that ends a run of failures (`before > 0`). A
-    /// success with no failure before it marks nothing. No fleet counting: one relaxed load.
+    /// success with no failure before it marks nothing. No fleet: one load of a null pointer.
     #[inline]
     pub(super) fn mark_for_fleet(&self, failed: bool, before: u32) {
-        if self.fleet_marks.word.load(Ordering::Relaxed) & COUNTING != 0 && (failed || before > 0) {
-            self.mark(failed, before);
+        if let Some(part) = self.fleet.get() {
+            if part.marks.load(Ordering::Relaxed) & COUNTING != 0 && (failed || before > 0) {
+                self.mark(part, failed, before);
+            }
         }
     }
 
     #[inline(never)]
-    fn mark(&self, failed: bool, before: u32) {
-        let marks = &self.fleet_marks;
+    fn mark(&self, part: &FleetPart, failed: bool, before: u32) {
         let prior = if failed {
             if before.saturating_add(1) >= self.config.failure_threshold {
                 return;
             }
-            marks.word.fetch_add(1, Ordering::AcqRel)
+            part.marks.fetch_add(1, Ordering::AcqRel)
         } else {
             // The failures pending came before this success: they no longer count.
-            match marks
-                .word
+            match part
+                .marks
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
                     (word & COUNTING != 0).then_some(COUNTING | RESET)
                 }) {
@@ -194,25 +240,26 @@ impl CircuitBreaker {
             }
         };
         if prior & (RESET | FAILURES) == 0 {
-            marks.task.wake();
+            part.task.wake();
         }
     }
 
     /// Whether the fleet counts this breaker's failures (its task sends them), or not (none are
     /// marked). Either way, the marks pending are dropped.
     pub(crate) fn count_failures(&self, counting: bool) {
-        self.fleet_marks
-            .word
-            .store(if counting { COUNTING } else { 0 }, Ordering::Release);
+        if let Some(part) = self.fleet_part(counting) {
+            part.marks
+                .store(if counting { COUNTING } else { 0 }, Ordering::Release);
+        }
     }
 
     /// Takes the marks pending, if any, while the fleet counts.
     pub(crate) fn take_failure_marks(&self) -> Option<Marks> {
-        let word = self.fleet_marks.word.load(Ordering::Acquire);
-        if word & COUNTING == 0 || word & (RESET | FAILURES) == 0 {
+        let part = self.fleet.get()?;
+        if part.marks.load(Ordering::Acquire) & (RESET | FAILURES) == 0 {
             return None;
         }
-        let word = self.fleet_marks.word.fetch_and(COUNTING, Ordering::AcqRel);
+        let word = part.marks.fetch_and(COUNTING, Ordering::AcqRel);
         (word & COUNTING != 0 && word & (RESET | FAILURES) != 0).then_some(Marks {
             reset: word & RESET != 0,
             failures: word & FAILURES,
@@ -222,8 +269,11 @@ impl CircuitBreaker {
     /// Whether marks are pending (while the fleet counts); if not, the task of `cx` is woken
     /// by the next mark.
     pub(crate) fn poll_failure_marks(&self, cx: &mut std::task::Context<'_>) -> bool {
-        self.fleet_marks.task.register(cx.waker());
-        let word = self.fleet_marks.word.load(Ordering::Acquire);
+        let Some(part) = self.fleet.get() else {
+            return false;
+        };
+        part.task.register(cx.waker());
+        let word = part.marks.load(Ordering::Acquire);
         word & COUNTING != 0 && word & (RESET | FAILURES) != 0
     }
 }
@@ -325,6 +375,13 @@ mod tests {
 
     fn marks(reset: bool, failures: u64) -> Option<Marks> {
         Some(Marks { reset, failures })
+    }
+
+    #[test]
+    fn a_breaker_is_unwind_safe_with_the_fleet_feature_as_without() {
+        fn unwind_safe<T: std::panic::RefUnwindSafe + std::panic::UnwindSafe>() {}
+        unwind_safe::<CircuitBreaker>();
+        unwind_safe::<Arc<CircuitBreaker>>();
     }
 
     #[test]
