@@ -1,14 +1,15 @@
 //! What the fleet (`crate::fleet`, feature `fleet`) needs from a breaker: moving it to the
 //! fleet's state, leave for its half-open probes, and its failures for the fleet's count.
 //!
-//! Nothing here is on the call path of a closed or open breaker. The fleet moves a breaker
-//! through the transition path an operator's controls take, under the transition lock, with
-//! the open deadline the fleet decided. Half-open admission, the one place that reads
-//! `probe_grant`, is already out of line. A closed breaker's failure (and the success that
-//! ends a run of failures) reads one pointer, null unless a fleet has followed the breaker,
-//! and then one flag; while the fleet counts failures, it also adds a mark to an atomic word
-//! and, when none was pending, wakes the fleet's task, which sends the marks to Redis. Nothing
-//! waits for Redis, and a healthy success (no failure before it) is not touched at all.
+//! Nothing here is on the hot paths (a closed breaker's success, an open breaker's rejection).
+//! The fleet moves a breaker through the transition path an operator's controls take, under
+//! the transition lock, with the open deadline the fleet decided. Half-open admission, the one
+//! place that reads `probe_grant`, is already out of line. A closed breaker's failure (and the
+//! success that ends a run of failures) reads one pointer, null unless a fleet has followed
+//! the breaker, and then one flag; while the fleet counts failures, it also adds a mark to an
+//! atomic word and, when none was pending, wakes the fleet's task, which sends the marks to
+//! Redis. Nothing waits for Redis, and a healthy success (no failure before it) is not touched
+//! at all.
 //!
 //! All of it lives in a [`FleetPart`] made on the heap when a fleet first follows the breaker,
 //! so that a breaker no fleet follows carries one null pointer, and keeps the size it had.
@@ -54,8 +55,8 @@ impl std::panic::RefUnwindSafe for FleetPart {}
 const LOCAL: u64 = u64::MAX;
 
 /// Set in `probe_grant` (below the generation, above any count of probes) when a half-open
-/// call is refused for want of a probe: the fleet then asks for a slot. In the grant's word so
-/// that a breaker stays the size it is.
+/// call is refused for want of a probe: the fleet then asks for a slot. In the grant's word, so
+/// that one atomic holds both.
 const WANTED: u64 = 1 << 31;
 
 /// Set in `marks` while the fleet counts this breaker's failures.
