@@ -409,6 +409,312 @@ fn a_lost_subscription_is_made_again_and_is_no_outage() {
     assert_eq!(log.matches("fleet_unreachable").count(), 0, "{log}");
 }
 
+// ----- the fleet's count of failures -----
+
+/// The fleet's count of `breaker`'s consecutive failures in namespace `ns`, as Redis holds it
+/// (0 when it holds none).
+fn fleet_failures(redis: &RedisServer, ns: &str, breaker: &str) -> u64 {
+    let key = format!("resilience:{{{ns}:{breaker}}}:failures");
+    let count = redis.command(&["HGET", &key, "count"]);
+    if count == "$-1" {
+        return 0;
+    }
+    count
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} count: {count:?}"))
+}
+
+/// Waits (at most 5 s) until the fleet's count of `breaker` is `n`.
+fn expect_fleet_failures(redis: &RedisServer, ns: &str, breaker: &str, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let count = fleet_failures(redis, ns, breaker);
+        if count == n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the fleet's count of {breaker} failures is {count}, never {n}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// How many commands Redis ran since it started, `INFO` (the tests' own reading) aside.
+fn commands(redis: &RedisServer) -> u64 {
+    redis
+        .command(&["INFO", "commandstats"])
+        .lines()
+        .filter(|line| line.starts_with("cmdstat_") && !line.starts_with("cmdstat_info:"))
+        .filter_map(|line| {
+            line.split_once("calls=")?
+                .1
+                .split(',')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+/// Waits (at most 5 s) until Redis has run no command for 300 ms, then returns the count.
+fn quiet_commands(redis: &RedisServer) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut last = commands(redis);
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = commands(redis);
+        if now == last {
+            return now;
+        }
+        assert!(Instant::now() < deadline, "Redis never went quiet");
+        last = now;
+    }
+}
+
+/// Failures spread over four replicas one at a time: the fleet opens after
+/// `failure_threshold` (5) failures in all, and every replica rejects after the 5th. Each
+/// replica alone (a fleet of its own) fails 5 calls itself: 4 × 5.
+#[test]
+fn the_fleet_opens_after_failure_threshold_failures_in_all_spread_over_its_replicas() {
+    let redis = RedisServer::start();
+    let spec = breaker("tier1_mcp:5:60000:1:1");
+    let mut replicas: Vec<Replica> = (0..4)
+        .map(|_| Replica::start(&redis, "count", &spec))
+        .collect();
+    for r in &mut replicas {
+        r.expect_reachable(true);
+    }
+    for i in 0..5 {
+        assert_eq!(replicas[i % 4].ask("fail tier1_mcp"), "failed", "call {i}");
+        if i < 4 {
+            // One at a time: this failure is the fleet's before the next call.
+            expect_fleet_failures(&redis, "count", "tier1_mcp", i as u64 + 1);
+        }
+    }
+    // The 5th failure in all: the fleet is open, though no replica failed 5 calls of its own.
+    for (i, r) in replicas.iter_mut().enumerate() {
+        r.expect_state("tier1_mcp", "open", 5_000);
+        assert_eq!(r.ask("fail tier1_mcp"), "rejected", "replica {i}");
+    }
+    let shared = replicas[0].ask("shared tier1_mcp");
+    assert!(shared.contains("Open"), "{shared}");
+
+    // Requests paced as a service gets them (50 ms apart, in turn), the calls going on until
+    // every replica rejects: 5 failed, 6 if one call was made while the open was on its way.
+    let mut paced: Vec<Replica> = (0..4)
+        .map(|_| Replica::start(&redis, "count_paced", &spec))
+        .collect();
+    for r in &mut paced {
+        r.expect_reachable(true);
+    }
+    let (mut failed, mut rejecting) = (0, [false; 4]);
+    for i in 0..40 {
+        match paced[i % 4].ask("fail tier1_mcp").as_str() {
+            "failed" => failed += 1,
+            _ => rejecting[i % 4] = true,
+        }
+        if rejecting.iter().all(|r| *r) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(rejecting.iter().all(|r| *r), "{rejecting:?}");
+    assert!(
+        (5..=6).contains(&failed),
+        "{failed} failed calls before every replica rejected"
+    );
+
+    // The control: each replica alone.
+    let mut alone: Vec<Replica> = (0..4)
+        .map(|i| Replica::start(&redis, &format!("count_alone{i}"), &spec))
+        .collect();
+    let failed = (0..40)
+        .filter(|i| alone[i % 4].ask("fail tier1_mcp") == "failed")
+        .count();
+    assert_eq!(failed, 20, "alone, each replica fails its own 5");
+}
+
+/// A success resets the fleet's count when it ends a run of its replica's own failures:
+/// F, F, S, F, F, F, F over two replicas in turn is six failures, but never five with no
+/// success in between, and the fleet stays closed; the next failure is the fifth. A success on
+/// a replica with no failure of its own since its last success sends nothing (a healthy call
+/// makes no round trip), and resets nothing.
+#[test]
+fn a_success_after_failures_resets_the_fleets_count() {
+    let redis = RedisServer::start();
+    let spec = breaker("tier1_mcp:5:60000:1:1");
+    let mut a = Replica::start(&redis, "reset", &spec);
+    let mut b = Replica::start(&redis, "reset", &spec);
+    let mut c = Replica::start(&redis, "reset", &spec);
+    for r in [&mut a, &mut b, &mut c] {
+        r.expect_reachable(true);
+    }
+    let count = |n| expect_fleet_failures(&redis, "reset", "tier1_mcp", n);
+    assert_eq!(a.ask("fail tier1_mcp"), "failed");
+    count(1);
+    assert_eq!(b.ask("fail tier1_mcp"), "failed");
+    count(2);
+    // C's success follows no failure of C's: nothing is sent.
+    assert_eq!(c.ask("ok tier1_mcp"), "ok");
+    std::thread::sleep(Duration::from_millis(200));
+    count(2);
+    // A's success ends A's failures: the fleet's count starts again.
+    assert_eq!(a.ask("ok tier1_mcp"), "ok");
+    count(0);
+    for i in 0..4 {
+        let r = if i % 2 == 0 { &mut b } else { &mut a };
+        assert_eq!(r.ask("fail tier1_mcp"), "failed");
+        count(i + 1);
+    }
+    for r in [&mut a, &mut b, &mut c] {
+        assert_eq!(
+            r.ask("state tier1_mcp"),
+            "closed",
+            "4 failures since the success"
+        );
+    }
+    assert_eq!(b.ask("fail tier1_mcp"), "failed");
+    for r in [&mut a, &mut b, &mut c] {
+        r.expect_state("tier1_mcp", "open", 5_000);
+    }
+}
+
+/// Under a quorum one replica's failures do not open the fleet, and neither do failures
+/// spread over the replicas: each replica counts its own.
+#[test]
+fn under_a_quorum_failure_counts_stay_each_replicas() {
+    let redis = RedisServer::start();
+    let mut args = breaker("tier1_mcp:5:60000:1:1").to_vec();
+    args.extend(["--quorum", "2", "--window-ms", "10000"]);
+    let mut replicas: Vec<Replica> = (0..4)
+        .map(|_| Replica::start(&redis, "quorum_count", &args))
+        .collect();
+    for r in &mut replicas {
+        r.expect_reachable(true);
+    }
+    for i in 0..8 {
+        assert_eq!(replicas[i % 4].ask("fail tier1_mcp"), "failed", "call {i}");
+    }
+    for r in &mut replicas {
+        assert_eq!(r.ask("wait tier1_mcp open 300"), "timeout closed");
+    }
+    let key = "resilience:{quorum_count:tier1_mcp}:failures";
+    assert_eq!(redis.command(&["EXISTS", key]), ":0", "no count in Redis");
+}
+
+/// Healthy calls make no Redis command at all; after failures, the first success makes one
+/// (the reset of the fleet's count), and the successes after it none.
+#[test]
+fn healthy_calls_make_no_round_trip_and_the_first_success_after_failures_makes_one() {
+    let redis = RedisServer::start();
+    let mut args = breaker("tier1_mcp:5:60000:1:1").to_vec();
+    // No reconciliation while measuring: every command counted is the calls'.
+    args.extend(["--reconcile-ms", "600000", "--lease-ms", "1200000"]);
+    let mut a = Replica::start(&redis, "trips", &args);
+    a.expect_reachable(true);
+    let before = quiet_commands(&redis);
+    assert_eq!(
+        a.ask("repeat tier1_mcp 1000 ok"),
+        "ok 1000 failed 0 rejected 0"
+    );
+    assert_eq!(commands(&redis) - before, 0, "1,000 healthy calls");
+    assert_eq!(a.ask("repeat tier1_mcp 2 fail"), "ok 0 failed 2 rejected 0");
+    expect_fleet_failures(&redis, "trips", "tier1_mcp", 2);
+    let scripts = evalsha_calls(&redis);
+    assert_eq!(
+        a.ask("repeat tier1_mcp 1000 ok"),
+        "ok 1000 failed 0 rejected 0"
+    );
+    expect_fleet_failures(&redis, "trips", "tier1_mcp", 0);
+    let before = quiet_commands(&redis);
+    assert_eq!(
+        evalsha_calls(&redis) - scripts,
+        1,
+        "the reset, and nothing else"
+    );
+    assert_eq!(
+        a.ask("repeat tier1_mcp 1000 ok"),
+        "ok 1000 failed 0 rejected 0"
+    );
+    assert_eq!(commands(&redis) - before, 0, "1,000 healthy calls");
+}
+
+/// A storm of failures while Redis is frozen, then killed: every call fails at once as the
+/// dependency does, none waits for Redis, the local breaker decides alone; the fleet counts
+/// again once Redis is back.
+#[test]
+fn a_failure_storm_while_redis_is_frozen_or_down_never_blocks_a_call() {
+    let mut redis = RedisServer::start();
+    let mut args = breaker("tier1_mcp:1000000:60000:1:1").to_vec();
+    args.extend(breaker("tier2_sdk:3:60000:1:1"));
+    args.extend(["--op-timeout-ms", "200"]);
+    let mut a = Replica::start(&redis, "storm", &args);
+    a.expect_reachable(true);
+    let storm = "repeat tier1_mcp 5000 fail";
+    let all_failed = "ok 0 failed 5000 rejected 0";
+    redis.pause();
+    assert_eq!(a.ask(storm), all_failed);
+    a.expect_reachable(false);
+    assert_eq!(a.ask(storm), all_failed);
+    // The local breaker still decides alone.
+    assert_eq!(a.ask("repeat tier2_sdk 4 fail"), "ok 0 failed 3 rejected 1");
+    redis.resume();
+    a.expect_reachable(true);
+    redis.stop();
+    assert_eq!(a.ask(storm), all_failed);
+    a.expect_reachable(false);
+    assert_eq!(a.ask(storm), all_failed);
+    redis.restart();
+    a.expect_reachable(true);
+    // Counted again (Redis came back empty).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while fleet_failures(&redis, "storm", "tier1_mcp") == 0 {
+        assert!(Instant::now() < deadline, "never counted again");
+        assert_eq!(a.ask("fail tier1_mcp"), "failed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(a.ask("outages"), "2");
+    let log = a.quit();
+    assert_eq!(log.matches("fleet_unreachable").count(), 2, "{log}");
+}
+
+/// A foreign value where the fleet keeps its count is named with its key and value, left as
+/// found, and stops nothing: the breaker counts its own failures, opens, and its open is the
+/// fleet's.
+#[test]
+fn a_malformed_failure_count_is_named_with_its_key_and_the_breaker_goes_on() {
+    let redis = RedisServer::start();
+    let key = "resilience:{bad_count:tier1_mcp}:failures";
+    assert_eq!(redis.command(&["SET", key, "garbage"]), "+OK");
+    let spec = breaker("tier1_mcp:2:60000:1:1");
+    let mut a = Replica::start(&redis, "bad_count", &spec);
+    let mut b = Replica::start(&redis, "bad_count", &spec);
+    a.expect_reachable(true);
+    b.expect_reachable(true);
+    assert_eq!(a.ask("fail tier1_mcp"), "failed");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !(a.log().contains("fleet_bad_value") && a.log().contains(key)) {
+        assert!(
+            Instant::now() < deadline,
+            "the malformed count was never named; log:\n{}",
+            a.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(a.ask("fail tier1_mcp"), "failed");
+    assert_eq!(a.ask("ok tier1_mcp"), "rejected", "opened on its own count");
+    b.expect_state("tier1_mcp", "open", 5_000);
+    assert_eq!(redis.command(&["GET", key]), "garbage", "left as found");
+    let log = a.quit();
+    assert!(
+        log.contains(&format!(
+            "malformed value in Redis at {key}, field value: \"garbage\""
+        )),
+        "{log}"
+    );
+}
+
 // ----- bulkheads and rate limiters -----
 
 /// A loopback server that counts the calls in flight across every replica: a call is counted

@@ -21,7 +21,8 @@
 //! HOLD_MS: `admitted A refused R`; `attr_org` is the bulkhead of an attribute), `spend NAME MS`
 //! (a token taken from the rate limiter every millisecond for MS: `admitted A refused R`;
 //! `attr_credits` is the limiter of an attribute), `take NAME` (one token: `admitted` or
-//! `refused`), `quit`.
+//! `refused`), `repeat NAME N ok|fail` (N calls one after the other, each succeeding or
+//! failing: `ok A failed F rejected R`), `quit`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -174,6 +175,18 @@ async fn replica() {
                 }
                 None => "none held".to_owned(),
             },
+            ["repeat", name, n, outcome] => {
+                let b = breaker(name);
+                let (mut ok, mut failed, mut rejected) = (0, 0, 0);
+                for _ in 0..n.parse::<u32>().expect("a number of calls") {
+                    match call(&b, outcome == "ok").await.as_str() {
+                        "ok" => ok += 1,
+                        "failed" => failed += 1,
+                        _ => rejected += 1,
+                    }
+                }
+                format!("ok {ok} failed {failed} rejected {rejected}")
+            }
             ["reset", name] => {
                 breaker(name).reset();
                 "ok".to_owned()

@@ -59,7 +59,7 @@ mod permit;
 #[cfg(feature = "fleet")]
 mod shared;
 #[cfg(feature = "fleet")]
-pub(crate) use shared::SharedState;
+pub(crate) use shared::{Marks, SharedState};
 mod state;
 mod window;
 
@@ -124,10 +124,11 @@ pub struct CircuitBreaker {
     config: CircuitBreakerConfig,
     hub: Hub,
     parent_hub: Option<Arc<Hub>>,
-    /// How many half-open probes the fleet lets this replica make (see `shared.rs`); read only
-    /// by half-open admission.
+    /// What a fleet shares with this breaker, made when one first follows it (see
+    /// `shared.rs`): its half-open probe grant, read only by half-open admission, and its
+    /// failures for the fleet's count.
     #[cfg(feature = "fleet")]
-    probe_grant: AtomicU64,
+    fleet: shared::FleetLink,
 }
 
 impl fmt::Debug for CircuitBreaker {
@@ -168,7 +169,7 @@ impl CircuitBreaker {
             hub: Hub::default(),
             parent_hub,
             #[cfg(feature = "fleet")]
-            probe_grant: AtomicU64::new(shared::LOCAL),
+            fleet: shared::FleetLink::new(),
         }
     }
 
@@ -424,6 +425,8 @@ impl CircuitBreaker {
             }
         };
         self.window.record(slot, tally, failed);
+        #[cfg(feature = "fleet")]
+        self.mark_for_fleet(failed, count_of(word));
         if failed {
             self.last_failure.store(clock::stamp(), Ordering::Relaxed);
             events::call_failed(&self.name, failures, threshold);

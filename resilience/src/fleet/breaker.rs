@@ -13,23 +13,29 @@
 //!   half-open when the fleet's deadline ends.
 //! - The fleet's epoch (a count of its transitions) orders it all: a replica takes what has a
 //!   newer epoch than it knows, and a close from a replica that missed a transition is refused.
+//! - Under [`Policy::ShareOpen`], a closed breaker's failures are the fleet's to count too: the
+//!   failure path marks them (and the success that ends a run of this replica's failures marks
+//!   a reset) in the breaker, and wakes this task, which sends what is marked in one `fail.lua`;
+//!   at `failure_threshold` the script opens the breaker for the fleet as `open.lua` does.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::sync::{Arc, LazyLock};
-
+use std::task::Poll;
 use std::time::Duration;
 
 use redis::Script;
 
 use super::connection::Redis;
 use super::{BadValues, FleetError, Policy, millis};
-use crate::breaker::SharedState;
+use crate::breaker::{Marks, SharedState};
 use crate::{CircuitBreaker, CircuitState, ManagerRef, StateChange};
 
 static READ: LazyLock<Script> = script!("read.lua");
 static OPEN: LazyLock<Script> = script!("open.lua");
 static PROBE: LazyLock<Script> = script!("probe.lua");
 static CLOSE: LazyLock<Script> = script!("close.lua");
+static FAIL: LazyLock<Script> = script!("fail.lua");
 
 /// A breaker's keys, in one hash slot (`{<namespace>:<breaker>}`) so that a script can touch
 /// them all on Redis Cluster.
@@ -38,6 +44,7 @@ pub(super) struct Keys {
     state: String,
     probes: String,
     votes: String,
+    failures: String,
 }
 
 impl Keys {
@@ -47,11 +54,17 @@ impl Keys {
             state: format!("{base}:state"),
             probes: format!("{base}:probes"),
             votes: format!("{base}:votes"),
+            failures: format!("{base}:failures"),
         }
     }
 
     fn all(&self) -> [&str; 3] {
         [&self.state, &self.probes, &self.votes]
+    }
+
+    /// Every key, the failure count's last (`fail.lua`).
+    fn with_failures(&self) -> [&str; 4] {
+        [&self.state, &self.probes, &self.votes, &self.failures]
     }
 }
 
@@ -268,6 +281,10 @@ impl Breakers {
         let Some(tracked) = self.tracked.get_mut(name) else {
             return;
         };
+        if change.new_state != CircuitState::Closed {
+            // Marked in the closed state that ended: the fleet's count is not theirs now.
+            let _ = tracked.breaker.take_failure_marks();
+        }
         if tracked.echoes.front() == Some(&(change.old_state, change.new_state)) {
             tracked.echoes.pop_front();
             return;
@@ -321,7 +338,7 @@ impl Breakers {
             let Some(breaker) = self.manager.get(&name) else {
                 continue;
             };
-            breaker.share_probes(self.shared);
+            self.share(&breaker, self.shared);
             let keys = Keys::new(&self.settings.namespace, &name);
             self.tracked.insert(
                 name.clone(),
@@ -367,10 +384,11 @@ impl Breakers {
             Err(error) => return self.failed(name, error),
         };
         self.go_shared();
+        let counts = self.counts();
         let Some(tracked) = self.tracked.get_mut(name) else {
             return true;
         };
-        tracked.answered();
+        tracked.answered(counts);
         let local = tracked.breaker.state();
         if answer.epoch < tracked.known {
             // The fleet's record was lost (Redis restarted empty): this replica's own
@@ -446,10 +464,11 @@ impl Breakers {
             Err(error) => return self.failed(&name, error),
         };
         self.go_shared();
+        let counts = self.counts();
         let Some(tracked) = self.tracked.get_mut(&name) else {
             return true;
         };
-        tracked.answered();
+        tracked.answered(counts);
         tracked.pending = None;
         match (report, answer.state) {
             // Waiting for a quorum: this replica's breaker stays open on its own judgement.
@@ -485,7 +504,7 @@ impl Breakers {
                 self.log_bad(&error);
                 if let Some(tracked) = self.tracked.get_mut(name) {
                     tracked.alone = true;
-                    tracked.breaker.share_probes(false);
+                    share(&tracked.breaker, false, false);
                 }
                 true
             }
@@ -507,21 +526,22 @@ impl Breakers {
         self.log_bad(error);
     }
 
-    /// Redis is unreachable: every breaker decides its probes alone.
+    /// Redis is unreachable: every breaker decides its probes alone, and counts its failures
+    /// alone (the marks pending are dropped, and no more are made until Redis answers).
     fn go_local(&mut self) {
         if std::mem::replace(&mut self.shared, false) {
             for tracked in self.tracked.values() {
-                tracked.breaker.share_probes(false);
+                share(&tracked.breaker, false, false);
             }
         }
     }
 
     /// Redis answered: the fleet decides the probes again (a half-open breaker takes its
-    /// slots at its next reconciliation).
+    /// slots at its next reconciliation), and counts the failures from now on.
     fn go_shared(&mut self) {
         if !std::mem::replace(&mut self.shared, true) {
             for tracked in self.tracked.values().filter(|t| !t.alone) {
-                tracked.breaker.share_probes(true);
+                share(&tracked.breaker, true, self.counts());
             }
         }
     }
@@ -530,19 +550,109 @@ impl Breakers {
     pub(super) fn detach(&mut self) {
         self.go_local();
         for tracked in self.tracked.values() {
-            tracked.breaker.share_probes(false);
+            share(&tracked.breaker, false, false);
         }
+    }
+
+    /// Whether the fleet counts the breakers' failures: under [`Policy::ShareOpen`] only (a
+    /// quorum's point is that one replica's failures do not open the fleet).
+    fn counts(&self) -> bool {
+        self.settings.policy == Policy::ShareOpen
+    }
+
+    /// `breaker` shared (Redis answers, its record is well formed) or deciding alone.
+    fn share(&self, breaker: &CircuitBreaker, shared: bool) {
+        share(breaker, shared, shared && self.counts());
+    }
+
+    /// Resolves once a breaker has failures (or a reset) marked for the fleet's count.
+    pub(super) fn marked(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            let mut marked = false;
+            for tracked in self.tracked.values() {
+                marked |= tracked.breaker.poll_failure_marks(cx);
+            }
+            if marked {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+
+    /// Sends every breaker's marked failures and resets, each in one `fail.lua`. Stops at the
+    /// first sign that Redis is unreachable (the marks are dropped then).
+    pub(super) async fn send_failures(&mut self, redis: &Redis) {
+        let marked: Vec<(String, Marks)> = self
+            .tracked
+            .iter()
+            .filter_map(|(name, t)| Some((name.clone(), t.breaker.take_failure_marks()?)))
+            .collect();
+        for (name, marks) in marked {
+            if !self.count(redis, &name, marks).await {
+                return;
+            }
+        }
+    }
+
+    /// Adds `marks` to the fleet's count of `name`; `false` when Redis is unreachable. A
+    /// malformed count is logged (once) and the marks dropped: the breaker goes on, counting
+    /// its own failures, its transitions shared as ever.
+    async fn count(&mut self, redis: &Redis, name: &str, marks: Marks) -> bool {
+        let Some(tracked) = self.tracked.get(name) else {
+            return true;
+        };
+        let keys = tracked.keys.clone();
+        let config = tracked.breaker.config();
+        let args = [
+            self.channel.as_str(),
+            name,
+            self.settings.replica.as_str(),
+            &tracked.known.to_string(),
+            if marks.reset { "1" } else { "0" },
+            &marks.failures.to_string(),
+            &config.failure_threshold.to_string(),
+            &millis(config.recovery_timeout).to_string(),
+        ];
+        let reply = redis.run(&FAIL, &keys.with_failures(), &args).await;
+        let answer = match reply.and_then(|r| Answer::from_reply(&keys.state, r)) {
+            Ok(answer) => answer,
+            Err(FleetError::BadValue { key, field, value }) if key == keys.failures => {
+                self.log_bad(&FleetError::BadValue { key, field, value });
+                return true;
+            }
+            Err(error) => return self.failed(name, error),
+        };
+        self.go_shared();
+        let counts = self.counts();
+        let Some(tracked) = self.tracked.get_mut(name) else {
+            return true;
+        };
+        tracked.answered(counts);
+        // Opened by these failures, or a transition this replica has not taken yet.
+        if answer.epoch > tracked.known {
+            adopt(tracked, &answer);
+        }
+        true
     }
 }
 
 impl Tracked {
     /// Its record answered well: if it was deciding alone for a malformed record, the fleet
-    /// decides its probes again (this is reached only while Redis answers).
-    fn answered(&mut self) {
+    /// decides its probes (and counts its failures, if it `counts`) again (this is reached only
+    /// while Redis answers).
+    fn answered(&mut self, counts: bool) {
         if std::mem::replace(&mut self.alone, false) {
-            self.breaker.share_probes(true);
+            share(&self.breaker, true, counts);
         }
     }
+}
+
+/// Whether the fleet decides `breaker`'s probes (`shared`) and counts its failures (`counts`),
+/// or the breaker alone.
+fn share(breaker: &CircuitBreaker, shared: bool, counts: bool) {
+    breaker.share_probes(shared);
+    breaker.count_failures(counts);
 }
 
 /// Takes the fleet's newer state: the breaker moves to it as an operator's control would.

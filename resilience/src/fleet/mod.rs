@@ -12,6 +12,9 @@
 //!   window ([`Policy::quorum`]: a fault of one replica's own network stays its own). The open
 //!   deadline is one for the fleet, timed on Redis' clock (`TIME`), never on the replicas'
 //!   wall clocks agreeing; each replica's breaker goes half-open when it ends.
+//! - **Failures counted for the fleet.** Under [`Policy::ShareOpen`], a dead tier costs the
+//!   fleet `failure_threshold` failed calls (plus those already in flight), however the calls
+//!   are spread over the replicas: see [below](#failures-counted-for-the-fleet).
 //! - **Probes for the fleet.** Half-open admits `half_open_max_calls` probes for the whole
 //!   fleet, not per replica: the slots are leases in Redis, so the slots of a replica that dies
 //!   come free when its lease runs out. A failed probe reopens the breaker everywhere; the
@@ -25,6 +28,29 @@
 //!   Operators' controls stay local: [`force_open`](crate::CircuitBreaker::force_open) and
 //!   [`disable`](crate::CircuitBreaker::disable) are not shared and are never overridden by
 //!   the fleet; [`reset`](crate::CircuitBreaker::reset) closes the breaker everywhere.
+//!
+//! # Failures counted for the fleet
+//!
+//! Under [`Policy::ShareOpen`], each failure a replica's closed breaker records is also
+//! counted by the fleet, in Redis: the breaker opens for the fleet after `failure_threshold`
+//! failures across the fleet with no reset in between, in the order Redis receives them. A
+//! reset is the success that ends a run of a replica's own failures (its consecutive count
+//! going from more than 0 to 0): it zeroes the fleet's count. A success on a replica whose
+//! last recorded call succeeded too is not sent, so that healthy calls make no round trip: it
+//! does not reset what other replicas counted. Each replica's breaker still counts its own
+//! failures as well, and opens on its own at `failure_threshold`, as without a fleet (its open
+//! is then shared); the failure-rate rule stays each replica's, on its own window.
+//!
+//! The call's path only marks the failure (an atomic add in the breaker, and a wake of the
+//! fleet's task when none was pending); the task sends what is marked in one script
+//! (`fail.lua`), however many failures were marked meanwhile. The count is tagged with the
+//! fleet's epoch: failures counted before a transition do not carry over, and a replica that
+//! has not taken the fleet's latest transition has its failures dropped. While Redis is
+//! unreachable nothing is marked, and failures count on each replica alone; the fleet's count
+//! resumes when Redis answers again, without the failures of the outage.
+//!
+//! Under [`Policy::Quorum`] failure counts stay each replica's: the point of a quorum is that
+//! one replica's failures do not open the fleet.
 //!
 //! # Bulkheads: `max_concurrent` for the fleet
 //!
@@ -69,7 +95,7 @@
 //!
 //! A closed breaker's call and an open breaker's rejection make no round trip, nor does a
 //! call a bulkhead or rate limiter admits: the fleet works on a task of its own, on
-//! transitions, refusals and reconciliations. Every Redis operation has a timeout (20 ms by
+//! transitions, failures, refusals and reconciliations. Every Redis operation has a timeout (20 ms by
 //! default). While Redis is unreachable each replica's breaker decides alone, as without a
 //! fleet, and each limit runs on the replica's local share of its settings
 //! ([`local_share`](FleetBuilder::local_share), `1 /`
@@ -115,7 +141,7 @@
 //!
 //! | object | keys | script |
 //! |---|---|---|
-//! | breaker `<name>` | `resilience:{<ns>:<name>}:state` (a hash: `state`, `epoch`, `until`, `by`), `…:probes` (probe leases: `<replica>#<n>` → expiry, ms), `…:votes` (quorum votes) | `read.lua`, `open.lua`, `probe.lua`, `close.lua` |
+//! | breaker `<name>` | `resilience:{<ns>:<name>}:state` (a hash: `state`, `epoch`, `until`, `by`), `…:probes` (probe leases: `<replica>#<n>` → expiry, ms), `…:votes` (quorum votes), `…:failures` (the fleet's count of consecutive failures, a hash: `epoch`, `count`) | `read.lua`, `open.lua`, `probe.lua`, `close.lua`, `fail.lua` |
 //! | bulkhead `<name>` | `resilience:{<ns>:bulkhead:<name>}:slots` (slot leases: `<replica>#<n>` → expiry, ms), `…:short` (set while a replica is short of slots) | `bulkhead.lua`; `view_bulkhead.lua` reads |
 //! | rate limiter `<name>` | `resilience:{<ns>:rate_limiter:<name>}:tat` (the theoretical arrival time, whole µs on Redis' clock) | `rate.lua`; `view_rate.lua` reads |
 //!
@@ -168,11 +194,12 @@ pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_millis(20);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Policy {
-    /// As soon as it opens on one replica (the default).
+    /// As soon as it opens on one replica, or once `failure_threshold` failures were counted
+    /// across the replicas (the default). See the [module](self#failures-counted-for-the-fleet).
     ShareOpen,
     /// Once `replicas` replicas have opened it within `window`: until then, each replica's
     /// breaker is open on its own judgement alone, so that a fault on one replica's own
-    /// network does not stop the others.
+    /// network does not stop the others. Failure counts stay each replica's.
     Quorum {
         /// How many replicas must have opened it.
         replicas: u32,
@@ -827,6 +854,7 @@ async fn run(
                 Err(_) => break,
             },
             () = demand.notified() => task.adjust(&redis, Cause::Demand).await,
+            () = task.breakers.marked() => task.breakers.send_failures(&redis).await,
             message = incoming.recv() => match message {
                 Some(Incoming::Message(payload)) => match Published::parse(&channel, &payload) {
                     Ok(published) => task.breakers.on_published(&published),

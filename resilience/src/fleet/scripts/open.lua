@@ -19,9 +19,4 @@ if quorum > 1 and state ~= 'half_open' then
     return {2, state, epoch, votes}
   end
 end
-epoch = epoch + 1
-redis.call('HSET', KEYS[1], 'state', 'open', 'epoch', epoch, 'until', now + recovery,
-  'by', replica)
-redis.call('DEL', KEYS[2], KEYS[3])
-publish(channel, breaker, replica, 'open', epoch, recovery)
-return answer(1, 'open', epoch, now, now + recovery)
+return open_fleet(channel, breaker, replica, epoch, now, recovery)

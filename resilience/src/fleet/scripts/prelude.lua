@@ -5,6 +5,8 @@
 --            replica that made the last transition)
 --   KEYS[2]  its half-open probe leases, a sorted set: "<replica>#<n>" -> expiry (ms)
 --   KEYS[3]  its quorum votes, a sorted set: replica -> time of its vote (ms)
+--   KEYS[4]  (fail.lua) the fleet's count of its consecutive failures, a hash: epoch (the
+--            fleet's epoch it was counted in: a count of another epoch is stale), count
 -- Each script answers {changed, state, epoch, n}: the state after it ran; n is the open time
 -- left (ms) when open, the probes granted by probe.lua when half-open.
 
@@ -46,6 +48,17 @@ end
 local function publish(channel, breaker, replica, state, epoch, ms)
   redis.call('PUBLISH', channel,
     breaker .. ' ' .. epoch .. ' ' .. state .. ' ' .. ms .. ' ' .. replica)
+end
+
+-- Opens the breaker for the fleet, from `epoch`: one deadline for every replica, `recovery`
+-- ms from now on Redis' clock; the probe leases and quorum votes cleared; every replica told.
+local function open_fleet(channel, breaker, replica, epoch, now, recovery)
+  epoch = epoch + 1
+  redis.call('HSET', KEYS[1], 'state', 'open', 'epoch', epoch, 'until', now + recovery,
+    'by', replica)
+  redis.call('DEL', KEYS[2], KEYS[3])
+  publish(channel, breaker, replica, 'open', epoch, recovery)
+  return {1, 'open', epoch, recovery}
 end
 
 local function answer(changed, state, epoch, now, untl)
