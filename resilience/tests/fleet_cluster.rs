@@ -342,13 +342,16 @@ async fn a_cluster_node_list_that_does_not_parse_is_an_error_naming_it() {
     let bad = error(builder().cluster(["redis://:s3cret@127.0.0.1:7000", "http://cache:7001"]));
     assert!(
         bad.starts_with(
-            "invalid cluster = redis://:***@127.0.0.1:7000,http://cache:7001: node 2 (http://cache:7001)"
+            "invalid cluster = redis://:***@127.0.0.1:7000,http://cache:7001 for the fleet: node 2 (http://cache:7001) is not a Redis URL"
         ),
         "{bad}"
     );
     assert!(!bad.contains("s3cret"), "{bad}");
     let empty = error(builder().cluster(Vec::<String>::new()));
-    assert!(empty.starts_with("invalid cluster = : "), "{empty}");
+    assert!(
+        empty.starts_with("invalid cluster =  for the fleet: no node"),
+        "{empty}"
+    );
 
     // SAFETY: the tests of this binary run one at a time (SERIAL), and only this one reads or
     // writes the process environment's fleet variables.

@@ -297,6 +297,24 @@ fn slot_range(i: usize, n: usize) -> std::ops::RangeInclusive<u16> {
     narrow(start)..=narrow(end)
 }
 
+/// Whether a `CLUSTER NODES` reply lists `masters` masters, each connected, with an address
+/// and slots.
+fn knows_every_master(nodes: &str, masters: usize) -> bool {
+    let ready = nodes
+        .lines()
+        .filter(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            fields.len() > 8
+                && fields[2].contains("master")
+                && !fields[2].contains("handshake")
+                && !fields[2].contains("noaddr")
+                && !fields[2].contains("fail")
+                && fields[7] == "connected"
+        })
+        .count();
+    ready == masters
+}
+
 fn start_cluster(program: Option<PathBuf>, masters: usize) -> Result<RedisCluster, String> {
     if masters == 0 {
         return Err("a cluster needs at least one master".to_owned());
@@ -357,9 +375,15 @@ fn start_cluster(program: Option<PathBuf>, masters: usize) -> Result<RedisCluste
             .iter()
             .map(|n| n.command(&["CLUSTER", "INFO"]))
             .collect();
+        // `cluster_state:ok` alone can come while a node still lists another without its
+        // slots (its `CLUSTER SLOTS` then leaves them out, and a client misroutes them).
         let formed = infos
             .iter()
-            .all(|info| info.contains("cluster_state:ok") && info.contains(&known));
+            .all(|info| info.contains("cluster_state:ok") && info.contains(&known))
+            && cluster
+                .nodes
+                .iter()
+                .all(|n| knows_every_master(&n.command(&["CLUSTER", "NODES"]), masters));
         if formed {
             return Ok(cluster);
         }
