@@ -474,6 +474,30 @@ mod tests {
         assert_eq!(masked("not a url"), "not a url");
     }
 
+    /// On a Redis Cluster a script may touch only the keys it is given, all in one slot: a
+    /// key name built inside a script could be on another node.
+    #[test]
+    fn scripts_touch_only_the_keys_they_are_given() {
+        let scripts = [
+            ("prelude.lua", include_str!("scripts/prelude.lua")),
+            ("read.lua", include_str!("scripts/read.lua")),
+            ("open.lua", include_str!("scripts/open.lua")),
+            ("probe.lua", include_str!("scripts/probe.lua")),
+            ("close.lua", include_str!("scripts/close.lua")),
+            ("bulkhead.lua", include_str!("scripts/bulkhead.lua")),
+            ("rate.lua", include_str!("scripts/rate.lua")),
+        ];
+        for (file, script) in scripts {
+            for (n, line) in script.lines().enumerate() {
+                let code = line.split("--").next().unwrap_or_default();
+                for command in ["'KEYS'", "'SCAN'", "'MGET'", "'MSET'"] {
+                    assert!(!code.contains(command), "{file}:{}: {line}", n + 1);
+                }
+                assert!(!code.contains("resilience:"), "{file}:{}: {line}", n + 1);
+            }
+        }
+    }
+
     #[test]
     fn a_bad_value_reply_names_key_field_and_value() {
         let error = bad_value(

@@ -116,6 +116,19 @@
 //! Redis' (`TIME`). A malformed value is reported with its key and value (`fleet_bad_value`,
 //! WARN, once) and only that breaker (alone) or limit (on its local share) leaves the fleet
 //! until it is fixed.
+//!
+//! # Redis Cluster
+//!
+//! Give the nodes of a Redis Cluster (some of them: the others are found) with
+//! [`cluster`](FleetBuilder::cluster), or comma-separated in [`REDIS_CLUSTER_VAR`]
+//! (`RESILIENCE_REDIS_CLUSTER=redis://10.0.0.1:6379,redis://10.0.0.2:6379`). Each script runs
+//! on the master serving its object's slot, following the cluster's redirections; transitions
+//! are heard on one node given (a cluster's `PUBLISH` reaches every node), the next when it is
+//! lost. A node that does not answer is an outage of the objects whose keys it serves (logged
+//! once as any outage, [`is_reachable`](Fleet::is_reachable) false until it answers again):
+//! those breakers decide alone and those limits run on their local share, while the other
+//! nodes' stay the fleet's. Run the cluster with `cluster-require-full-coverage no` for the
+//! other nodes to go on serving meanwhile.
 
 use std::sync::Arc;
 use std::time::Duration;
