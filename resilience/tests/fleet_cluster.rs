@@ -205,16 +205,15 @@ async fn a_bulkhead_and_a_rate_limiter_on_a_cluster_stay_within_their_limits() {
     second_fleet.detach().await;
 }
 
-/// One node of three stopped: the operations on its slots fail at the operation timeout, as an
-/// outage logged once; the breakers and limits whose keys are on the other nodes stay the
-/// fleet's; no call waits.
+/// One node of three stopped (the one the replicas listen on): the operations on its slots fail
+/// at the operation timeout, as an outage logged once; the replicas listen on another node; the
+/// breakers and limits whose keys are on the other nodes stay the fleet's; no call waits.
 #[tokio::test(flavor = "current_thread")]
 async fn a_stopped_node_is_an_outage_for_its_slots_alone() {
     let _serial = SERIAL.lock().await;
     let mut cluster = RedisCluster::start(3);
     let (events, _capture) = support::capture();
-    // tier4 on node 0, tier1 on node 1, tier2 on node 2 (stopped below); the bulkhead and the
-    // rate limiter on node 1.
+    // tier4 on node 0 (stopped below), tier1 on node 1, tier2 on node 2; the bulkhead on node 1.
     for (name, node) in [("tier4", 0), ("tier1", 1), ("tier2", 2)] {
         assert_eq!(cluster.node_of(&state_key("outage", name)), node, "{name}");
     }
@@ -253,20 +252,36 @@ async fn a_stopped_node_is_an_outage_for_its_slots_alone() {
     first_fleet.ready().await;
     second_fleet.ready().await;
     assert!(first_fleet.is_reachable());
+    // Both listen on the first node given.
+    eventually("both replicas subscribed", || {
+        subscribers(&cluster) == 2
+            && cluster
+                .node(0)
+                .command(&["CLIENT", "LIST", "TYPE", "pubsub"])
+                .lines()
+                .count()
+                == 2
+    })
+    .await;
 
-    cluster.node_mut(2).stop();
+    cluster.node_mut(0).stop();
     let stopped = Instant::now();
     // An operation on the stopped node's slots gives up at its timeout, with the node's key.
-    let error = tokio::time::timeout(Duration::from_secs(5), first_fleet.shared_state("tier2"))
+    let error = tokio::time::timeout(Duration::from_secs(5), first_fleet.shared_state("tier4"))
         .await
         .expect("an operation never waits beyond its timeout")
         .unwrap_err();
     assert!(
-        matches!(&error, FleetError::NodeUnreachable { key, .. } if key.contains("outage:tier2")),
+        matches!(&error, FleetError::NodeUnreachable { key, .. } if key.contains("outage:tier4")),
         "{error}"
     );
     eventually("the outage", || !first_fleet.is_reachable()).await;
     assert_eq!(first_fleet.outages(), 1);
+    eventually(
+        "both replicas subscribed again, on the nodes that run",
+        || subscribers(&cluster) == 2,
+    )
+    .await;
 
     // Calls go on, on every breaker, whatever the fleet's task is doing.
     let breakers: Vec<_> = ["tier4", "tier1", "tier2"]
@@ -291,10 +306,10 @@ async fn a_stopped_node_is_an_outage_for_its_slots_alone() {
         matches!(shared.state, FleetState::Open { .. }),
         "{shared:?}"
     );
-    // tier2's keys are on the stopped node: it decides alone, and opens on its own failure.
-    let r = breakers[2].call(|| async { Err::<(), _>("down") }).await;
+    // tier4's keys are on the stopped node: it decides alone, and opens on its own failure.
+    let r = breakers[0].call(|| async { Err::<(), _>("down") }).await;
     assert!(matches!(r, Err(CallError::Failed(_))));
-    assert_eq!(breakers[2].state(), CircuitState::Open);
+    assert_eq!(breakers[0].state(), CircuitState::Open);
     // The bulkhead's keys are on a node that answers: its slots are still the fleet's (more
     // than its local share of 2, once the other replica's spare is given back).
     let mut permits = Vec::new();
@@ -318,7 +333,7 @@ async fn a_stopped_node_is_an_outage_for_its_slots_alone() {
         assert_eq!(event.field("redis"), cluster.urls().join(","));
         // The error names the key whose node did not answer.
         assert!(
-            event.field("error").contains("{outage:tier2}"),
+            event.field("error").contains("{outage:tier4}"),
             "{:?}",
             event.fields
         );
@@ -326,6 +341,93 @@ async fn a_stopped_node_is_an_outage_for_its_slots_alone() {
     assert!(events.named("fleet_reconnected").is_empty());
     assert!(events.named("fleet_bad_value").is_empty());
     drop(permits);
+    first_fleet.detach().await;
+    second_fleet.detach().await;
+}
+
+/// Every node stopped, then started again (from its cluster configuration, empty): one outage,
+/// logged once; when the nodes answer again it ends, and the open a replica decided alone
+/// meanwhile reaches the fleet.
+#[tokio::test(flavor = "current_thread")]
+async fn a_cluster_stopped_and_started_again_is_one_outage_and_the_fleet_is_shared_again() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = RedisCluster::start(3);
+    let (events, _capture) = support::capture();
+    let replica = || {
+        let manager = Arc::new(CircuitBreakerManager::new());
+        let breaker = manager
+            .register(
+                CircuitBreaker::builder("tier1")
+                    .failure_threshold(1)
+                    .recovery_timeout(Duration::from_secs(60)),
+            )
+            .unwrap();
+        let fleet = Fleet::builder()
+            .cluster(cluster.urls())
+            .namespace("restart")
+            .manager(manager)
+            .op_timeout(Duration::from_millis(500))
+            .reconcile_interval(Duration::from_millis(50))
+            .probe_lease(Duration::from_secs(5))
+            .attach()
+            .unwrap();
+        (breaker, fleet)
+    };
+    let (first, first_fleet) = replica();
+    let (second, second_fleet) = replica();
+    first_fleet.ready().await;
+    second_fleet.ready().await;
+    assert!(first_fleet.is_reachable());
+
+    for i in 0..3 {
+        cluster.node_mut(i).stop();
+    }
+    eventually("the outage", || !first_fleet.is_reachable()).await;
+    let r = first.call(|| async { Err::<(), _>("down") }).await;
+    assert!(matches!(r, Err(CallError::Failed(_))));
+    assert_eq!(first.state(), CircuitState::Open, "decided alone");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(second.state(), CircuitState::Closed);
+
+    for i in 0..3 {
+        cluster.restart(i);
+    }
+    eventually("reachable again", || first_fleet.is_reachable()).await;
+    eventually(
+        "the open made during the outage reaches the other replica",
+        || second.state() == CircuitState::Open,
+    )
+    .await;
+    assert_eq!(first_fleet.outages(), 1);
+    let unreachable = events.named("fleet_unreachable");
+    assert_eq!(
+        unreachable.len(),
+        2,
+        "once per replica: {:?}",
+        events.names()
+    );
+    eventually("both reconnected", || {
+        events.named("fleet_reconnected").len() == 2
+    })
+    .await;
+
+    // A breaker no replica follows, read once while its node is down: the outage ends when
+    // that node answers again, though no operation of the fleet's is on its slots.
+    assert_eq!(cluster.node_of(&state_key("restart", "tier1")), 1);
+    assert_eq!(cluster.node_of(&state_key("restart", "elsewhere")), 2);
+    cluster.node_mut(2).stop();
+    let error = first_fleet.shared_state("elsewhere").await.unwrap_err();
+    assert!(
+        matches!(error, FleetError::NodeUnreachable { .. }),
+        "{error}"
+    );
+    assert!(!first_fleet.is_reachable());
+    assert_eq!(first_fleet.outages(), 2);
+    cluster.restart(2);
+    eventually("reachable once the node answers", || {
+        first_fleet.is_reachable()
+    })
+    .await;
     first_fleet.detach().await;
     second_fleet.detach().await;
 }

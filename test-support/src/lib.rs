@@ -255,6 +255,23 @@ impl RedisCluster {
         &mut self.nodes[i]
     }
 
+    /// Starts node `i` again on its port, from its cluster configuration (its slots, the
+    /// other nodes), its data empty; once every node runs, waits until the cluster is formed
+    /// again.
+    ///
+    /// # Panics
+    ///
+    /// When the node does not answer, or the cluster is not formed again, within thirty
+    /// seconds.
+    pub fn restart(&mut self, i: usize) {
+        self.nodes[i].restart();
+        if self.nodes.iter().all(RedisServer::is_running) {
+            if let Err(e) = wait_formed(self) {
+                panic!("{e}");
+            }
+        }
+    }
+
     /// The slots node `i` serves.
     pub fn slots(&self, i: usize) -> std::ops::RangeInclusive<u16> {
         slot_range(i, self.nodes.len())
@@ -367,6 +384,14 @@ fn start_cluster(program: Option<PathBuf>, masters: usize) -> Result<RedisCluste
             .unwrap_or_default();
         expect_ok(first, &["CLUSTER", "MEET", "127.0.0.1", &port, &bus])?;
     }
+    wait_formed(&cluster)?;
+    Ok(cluster)
+}
+
+/// Waits until every node of `cluster` says `cluster_state:ok` and lists every master with
+/// its slots.
+fn wait_formed(cluster: &RedisCluster) -> Result<(), String> {
+    let masters = cluster.nodes.len();
     let known = format!("cluster_known_nodes:{masters}");
     let started = Instant::now();
     loop {
@@ -385,7 +410,7 @@ fn start_cluster(program: Option<PathBuf>, masters: usize) -> Result<RedisCluste
                 .iter()
                 .all(|n| knows_every_master(&n.command(&["CLUSTER", "NODES"]), masters));
         if formed {
-            return Ok(cluster);
+            return Ok(());
         }
         if started.elapsed() > CLUSTER_TIMEOUT {
             return Err(format!(

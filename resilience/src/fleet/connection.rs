@@ -3,7 +3,7 @@
 //! operation, and the outage: noticed once, logged once, counted, and over once every operation
 //! that failed succeeds again.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -63,8 +63,9 @@ struct Down {
     since: Option<Instant>,
     /// Redis itself (a server, or a cluster to which no connection can be made).
     whole: bool,
-    /// On a cluster: the slots whose node did not answer their last operation.
-    slots: HashSet<Route>,
+    /// On a cluster: the slots whose node did not answer their last operation, with the key
+    /// of that operation and when it failed.
+    slots: HashMap<Route, (String, Instant)>,
 }
 
 impl std::fmt::Debug for Redis {
@@ -302,6 +303,47 @@ impl Redis {
         self.settle(&mut down);
     }
 
+    /// On a cluster, asks again (`EXISTS`) about each slot down whose last operation failed
+    /// `stale_after` ago or more: one the fleet's own operations no longer touch (a key read
+    /// once) would otherwise keep the outage going after its node answers again.
+    pub(super) async fn recheck(&self, stale_after: Duration) {
+        if self.healthy() {
+            return;
+        }
+        let stale: Vec<(Route, String)> = {
+            let down = self.down.lock().unwrap_or_else(PoisonError::into_inner);
+            down.slots
+                .iter()
+                .filter(|(_, (_, failed))| failed.elapsed() >= stale_after)
+                .map(|(route, (key, _))| (*route, key.clone()))
+                .collect()
+        };
+        if stale.is_empty() {
+            return;
+        }
+        let Ok(Connection::Cluster(conn)) = self.connection().await else {
+            return;
+        };
+        for (route, key) in stale {
+            let mut on_slot = OnSlot {
+                conn: conn.clone(),
+                route,
+            };
+            let mut exists = redis::cmd("EXISTS");
+            exists.arg(&key);
+            let asked = exists.query_async::<u8>(&mut on_slot);
+            match tokio::time::timeout(self.op_timeout, asked).await {
+                Ok(Ok(_)) => self.answered(route),
+                Ok(Err(e)) => {
+                    let _ = self.failed_on(route, e, &key);
+                }
+                Err(_) => {
+                    let _ = self.unreachable_on(route, &key, "no answer".to_owned());
+                }
+            }
+        }
+    }
+
     /// Ends the outage once nothing is down.
     fn settle(&self, down: &mut Down) {
         if down.whole || !down.slots.is_empty() {
@@ -341,8 +383,11 @@ impl Redis {
     /// stays: the cluster's client reconnects to the node and follows the slot if it moves.
     fn unreachable_on(&self, route: Route, key: &str, error: String) -> FleetError {
         let error = format!("{key}: {error}");
+        // The cluster itself is reachable: a connection to it is made.
+        self.reachable.store(true, Ordering::Release);
         let mut down = self.down.lock().unwrap_or_else(PoisonError::into_inner);
-        down.slots.insert(route);
+        down.whole = false;
+        down.slots.insert(route, (key.to_owned(), Instant::now()));
         self.begin(&mut down, &error);
         FleetError::NodeUnreachable {
             key: key.to_owned(),

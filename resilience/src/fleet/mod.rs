@@ -955,6 +955,7 @@ async fn run(
             },
             _ = tick.tick() => {
                 task.reconcile(&redis).await;
+                redis.recheck(reconcile_interval).await;
                 reconciled.send_if_modified(|done| !std::mem::replace(done, true));
             }
         }
