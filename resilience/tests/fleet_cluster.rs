@@ -265,7 +265,6 @@ async fn a_stopped_node_is_an_outage_for_its_slots_alone() {
     .await;
 
     cluster.node_mut(0).stop();
-    let stopped = Instant::now();
     // An operation on the stopped node's slots gives up at its timeout, with the node's key.
     let error = tokio::time::timeout(Duration::from_secs(5), first_fleet.shared_state("tier4"))
         .await
@@ -323,7 +322,6 @@ async fn a_stopped_node_is_an_outage_for_its_slots_alone() {
 
     // Many reconciliations later, the outage is still one, logged once.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(stopped.elapsed() >= Duration::from_millis(500));
     assert_eq!(first_fleet.outages(), 1);
     assert_eq!(second_fleet.outages(), 1);
     let logged = events.named("fleet_unreachable");

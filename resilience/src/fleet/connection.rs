@@ -382,13 +382,12 @@ impl Redis {
     /// slot (logged and counted once, with the outage under way if any). The connection
     /// stays: the cluster's client reconnects to the node and follows the slot if it moves.
     fn unreachable_on(&self, route: Route, key: &str, error: String) -> FleetError {
-        let error = format!("{key}: {error}");
         // The cluster itself is reachable: a connection to it is made.
         self.reachable.store(true, Ordering::Release);
         let mut down = self.down.lock().unwrap_or_else(PoisonError::into_inner);
         down.whole = false;
         down.slots.insert(route, (key.to_owned(), Instant::now()));
-        self.begin(&mut down, &error);
+        self.begin(&mut down, &format!("{key}: {error}"));
         FleetError::NodeUnreachable {
             key: key.to_owned(),
             error,
