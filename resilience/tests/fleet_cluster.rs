@@ -447,6 +447,14 @@ async fn a_cluster_node_list_that_does_not_parse_is_an_error_naming_it() {
         "{bad}"
     );
     assert!(!bad.contains("s3cret"), "{bad}");
+    let shown = format!(
+        "{:?}",
+        builder().cluster(["redis://:s3cret@127.0.0.1:7000"])
+    );
+    assert!(
+        shown.contains("redis://:***@127.0.0.1:7000") && !shown.contains("s3cret"),
+        "{shown}"
+    );
     let empty = error(builder().cluster(Vec::<String>::new()));
     assert!(
         empty.starts_with("invalid cluster =  for the fleet: no node"),

@@ -516,10 +516,25 @@ impl FleetBuilder {
 }
 
 /// Where the fleet's keys live, as given.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Target {
     Url(String),
     Cluster(Vec<String>),
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Url(url) => f
+                .debug_tuple("Url")
+                .field(&connection::masked(url))
+                .finish(),
+            Target::Cluster(nodes) => f
+                .debug_tuple("Cluster")
+                .field(&masked_list(nodes.iter().map(String::as_str)))
+                .finish(),
+        }
+    }
 }
 
 /// Where a setting came from: the builder, or an environment variable.
