@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// How to get `redis-server`, in the failure of a test that cannot find it.
-pub const INSTALL_HINT: &str = "the fleet tests need `redis-server` (Redis 6.2 or newer, or \
-     Valkey) on the PATH, or its path in REDIS_SERVER: install it with \
+pub const INSTALL_HINT: &str = "the fleet tests need `redis-server` (Redis 6.2 or newer, 7 or \
+     newer for a cluster, or Valkey) on the PATH, or its path in REDIS_SERVER: install it with \
      `apt-get install -y redis-server` (Debian, Ubuntu) or `brew install redis` (macOS)";
 
 /// How long a started server may take to answer `PING`.
