@@ -343,6 +343,84 @@ async fn a_stopped_node_is_an_outage_for_its_slots_alone() {
     second_fleet.detach().await;
 }
 
+/// One node frozen (connections open, no answers): a script that the other nodes have not
+/// run yet loads and runs on them all the same, its load sent to its key's node alone (not to
+/// every node, the frozen one included), and the frozen node's slots give up at the operation
+/// timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_node_leaves_the_other_nodes_scripts_working() {
+    let _serial = SERIAL.lock().await;
+    let cluster = RedisCluster::start(3);
+    // tier4 on node 0 (frozen below), tier1 on node 1.
+    assert_eq!(cluster.node_of(&state_key("outage", "tier4")), 0);
+    assert_eq!(cluster.node_of(&state_key("outage", "tier1")), 1);
+    let replica = || {
+        let manager = Arc::new(CircuitBreakerManager::new());
+        for name in ["tier4", "tier1"] {
+            manager
+                .register(
+                    CircuitBreaker::builder(name)
+                        .failure_threshold(1)
+                        .recovery_timeout(Duration::from_secs(60)),
+                )
+                .unwrap();
+        }
+        let fleet = Fleet::builder()
+            .cluster(cluster.urls())
+            .namespace("outage")
+            .manager(Arc::clone(&manager))
+            .op_timeout(Duration::from_millis(200))
+            .reconcile_interval(Duration::from_millis(50))
+            .probe_lease(Duration::from_secs(5))
+            .attach()
+            .unwrap();
+        (manager, fleet)
+    };
+    let (first, first_fleet) = replica();
+    let (second, second_fleet) = replica();
+    first_fleet.ready().await;
+    second_fleet.ready().await;
+    assert!(first_fleet.is_reachable());
+
+    cluster.node(0).pause();
+    // No breaker opened yet: the script that opens one has run on no node.
+    let tier1 = first.get("tier1").unwrap();
+    let r = tier1.call(|| async { Err::<(), _>("down") }).await;
+    assert!(matches!(r, Err(CallError::Failed(_))));
+    let second_tier1 = second.get("tier1").unwrap();
+    eventually("tier1 open on the second replica", || {
+        second_tier1.state() == CircuitState::Open
+    })
+    .await;
+    let shared = first_fleet.shared_state("tier1").await.unwrap();
+    assert!(
+        matches!(shared.state, FleetState::Open { .. }),
+        "{shared:?}"
+    );
+    let error = tokio::time::timeout(Duration::from_secs(5), first_fleet.shared_state("tier4"))
+        .await
+        .expect("an operation never waits beyond its timeout")
+        .unwrap_err();
+    assert!(
+        matches!(&error, FleetError::NodeUnreachable { key, .. } if key.contains("outage:tier4")),
+        "{error}"
+    );
+    assert!(!first_fleet.is_reachable());
+    // Scripts were loaded on tier1's node, and none on node 2, which serves no key here.
+    let loads = |node: usize| {
+        let stats = cluster.node(node).command(&["INFO", "commandstats"]);
+        stats.contains("cmdstat_script|load:")
+    };
+    assert!(loads(1));
+    assert!(
+        !loads(2),
+        "a script was loaded on a node that serves none of its keys"
+    );
+    cluster.node(0).resume();
+    first_fleet.detach().await;
+    second_fleet.detach().await;
+}
+
 /// Every node stopped, then started again (from its cluster configuration, empty): one outage,
 /// logged once; when the nodes answer again it ends, and the open a replica decided alone
 /// meanwhile reaches the fleet.
