@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// How to get `redis-server`, in the failure of a test that cannot find it.
-pub const INSTALL_HINT: &str = "the fleet tests need `redis-server` (Redis 6.2 or newer, or \
-     Valkey) on the PATH, or its path in REDIS_SERVER: install it with \
+pub const INSTALL_HINT: &str = "the fleet tests need `redis-server` (Redis 6.2 or newer, 7 or \
+     newer for a cluster, or Valkey) on the PATH, or its path in REDIS_SERVER: install it with \
      `apt-get install -y redis-server` (Debian, Ubuntu) or `brew install redis` (macOS)";
 
 /// How long a started server may take to answer `PING`.
@@ -28,6 +28,8 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     program: PathBuf,
+    /// Arguments beyond the port, the address and the directory (a cluster node's).
+    extra: Vec<String>,
 }
 
 impl RedisServer {
@@ -44,7 +46,7 @@ impl RedisServer {
     /// [`start`](Self::start), returning what went wrong instead of panicking.
     pub fn try_start() -> Result<Self, String> {
         let program = locate(std::env::var_os("REDIS_SERVER"), std::env::var_os("PATH"));
-        start_program(program)
+        start_program(program, Vec::new())
     }
 
     /// The server's port on `127.0.0.1`.
@@ -151,6 +153,7 @@ impl RedisServer {
             .arg(&self.dir)
             .arg("--logfile")
             .arg(&log)
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -188,6 +191,236 @@ impl Drop for RedisServer {
     }
 }
 
+/// The hash slots of a Redis Cluster.
+pub const SLOTS: u16 = 16384;
+
+/// How long a started cluster may take to agree that every slot is served.
+const CLUSTER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A Redis Cluster of masters without replicas on `127.0.0.1`, each a [`RedisServer`] in a
+/// directory of its own, stopped when dropped.
+///
+/// Node `i` of `n` serves the `i`-th of `n` even ranges of the 16384 slots. The nodes run with
+/// `cluster-require-full-coverage no`: when one is stopped, the others go on serving their own
+/// slots, as a production cluster that prefers partial service does.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts `masters` nodes (from `REDIS_SERVER`, else the `PATH`; Redis 7 or newer, or
+    /// Valkey), shares the slots among them (`CLUSTER ADDSLOTSRANGE`), joins them (`CLUSTER
+    /// MEET`) and waits until every node says `cluster_state:ok`.
+    ///
+    /// # Panics
+    ///
+    /// When `redis-server` cannot be found (with [`INSTALL_HINT`]), or the cluster is not
+    /// formed within thirty seconds (with what the nodes said).
+    pub fn start(masters: usize) -> Self {
+        Self::try_start(masters).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`start`](Self::start), returning what went wrong instead of panicking.
+    pub fn try_start(masters: usize) -> Result<Self, String> {
+        let program = locate(std::env::var_os("REDIS_SERVER"), std::env::var_os("PATH"));
+        start_cluster(program, masters)
+    }
+
+    /// The nodes' URLs, `redis://127.0.0.1:<port>/`, in order.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// The nodes, in order.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
+    }
+
+    /// Node `i`.
+    ///
+    /// # Panics
+    ///
+    /// When there is no node `i`.
+    pub fn node(&self, i: usize) -> &RedisServer {
+        &self.nodes[i]
+    }
+
+    /// Node `i`, to stop or pause it.
+    ///
+    /// # Panics
+    ///
+    /// When there is no node `i`.
+    pub fn node_mut(&mut self, i: usize) -> &mut RedisServer {
+        &mut self.nodes[i]
+    }
+
+    /// Starts node `i` again on its port, from its cluster configuration (its slots, the
+    /// other nodes), its data empty; once every node runs, waits until the cluster is formed
+    /// again.
+    ///
+    /// # Panics
+    ///
+    /// When the node does not answer, or the cluster is not formed again, within thirty
+    /// seconds.
+    pub fn restart(&mut self, i: usize) {
+        self.nodes[i].restart();
+        if self.nodes.iter().all(RedisServer::is_running) {
+            if let Err(e) = wait_formed(self) {
+                panic!("{e}");
+            }
+        }
+    }
+
+    /// The slots node `i` serves.
+    pub fn slots(&self, i: usize) -> std::ops::RangeInclusive<u16> {
+        slot_range(i, self.nodes.len())
+    }
+
+    /// The slot of `key`, as the cluster computes it (`CLUSTER KEYSLOT`, asked of a running
+    /// node).
+    ///
+    /// # Panics
+    ///
+    /// When no node runs, or the answer is not a slot.
+    pub fn keyslot(&self, key: &str) -> u16 {
+        let node = self
+            .nodes
+            .iter()
+            .find(|n| n.is_running())
+            .expect("a running node");
+        let reply = node.command(&["CLUSTER", "KEYSLOT", key]);
+        reply
+            .strip_prefix(':')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("CLUSTER KEYSLOT {key}: {reply}"))
+    }
+
+    /// The node that serves `key`'s slot.
+    pub fn node_of(&self, key: &str) -> usize {
+        let slot = self.keyslot(key);
+        (0..self.nodes.len())
+            .find(|&i| self.slots(i).contains(&slot))
+            .expect("every slot is served")
+    }
+}
+
+/// The `i`-th of `n` even ranges of the slots.
+fn slot_range(i: usize, n: usize) -> std::ops::RangeInclusive<u16> {
+    let slots = usize::from(SLOTS);
+    let start = slots * i / n;
+    let end = slots * (i + 1) / n - 1;
+    let narrow = |s: usize| u16::try_from(s).expect("a slot");
+    narrow(start)..=narrow(end)
+}
+
+/// Whether a `CLUSTER NODES` reply lists `masters` masters, each connected, with an address
+/// and slots.
+fn knows_every_master(nodes: &str, masters: usize) -> bool {
+    let ready = nodes
+        .lines()
+        .filter(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            fields.len() > 8
+                && fields[2].contains("master")
+                && !fields[2].contains("handshake")
+                && !fields[2].contains("noaddr")
+                && !fields[2].contains("fail")
+                && fields[7] == "connected"
+        })
+        .count();
+    ready == masters
+}
+
+fn start_cluster(program: Option<PathBuf>, masters: usize) -> Result<RedisCluster, String> {
+    if masters == 0 {
+        return Err("a cluster needs at least one master".to_owned());
+    }
+    let args = [
+        "--cluster-enabled yes",
+        "--cluster-config-file nodes.conf",
+        "--cluster-port {bus}",
+        "--cluster-node-timeout 5000",
+        "--cluster-require-full-coverage no",
+    ];
+    let args: Vec<String> = args
+        .iter()
+        .flat_map(|a| a.split(' ').map(str::to_owned))
+        .collect();
+    let mut nodes = Vec::with_capacity(masters);
+    for _ in 0..masters {
+        nodes.push(start_program(program.clone(), args.clone())?);
+    }
+    let cluster = RedisCluster { nodes };
+    let expect_ok = |node: &RedisServer, args: &[&str]| {
+        let reply = node.command(args);
+        if reply == "+OK" {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} on port {} answered {reply} (a cluster needs Redis 7 or newer, or Valkey)",
+                args.join(" "),
+                node.port()
+            ))
+        }
+    };
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let epoch = (i + 1).to_string();
+        expect_ok(node, &["CLUSTER", "SET-CONFIG-EPOCH", &epoch])?;
+        let range = cluster.slots(i);
+        let (first, last) = (range.start().to_string(), range.end().to_string());
+        expect_ok(node, &["CLUSTER", "ADDSLOTSRANGE", &first, &last])?;
+    }
+    let first = &cluster.nodes[0];
+    for node in &cluster.nodes[1..] {
+        let port = node.port().to_string();
+        // The bus is on a port of its own, not the default port + 10000.
+        let bus = node
+            .extra
+            .iter()
+            .skip_while(|a| *a != "--cluster-port")
+            .nth(1)
+            .cloned()
+            .unwrap_or_default();
+        expect_ok(first, &["CLUSTER", "MEET", "127.0.0.1", &port, &bus])?;
+    }
+    wait_formed(&cluster)?;
+    Ok(cluster)
+}
+
+/// Waits until every node of `cluster` says `cluster_state:ok` and lists every master with
+/// its slots.
+fn wait_formed(cluster: &RedisCluster) -> Result<(), String> {
+    let masters = cluster.nodes.len();
+    let known = format!("cluster_known_nodes:{masters}");
+    let started = Instant::now();
+    loop {
+        let infos: Vec<String> = cluster
+            .nodes
+            .iter()
+            .map(|n| n.command(&["CLUSTER", "INFO"]))
+            .collect();
+        // `cluster_state:ok` alone can come while a node still lists another without its
+        // slots (its `CLUSTER SLOTS` then leaves them out, and a client misroutes them).
+        let formed = infos
+            .iter()
+            .all(|info| info.contains("cluster_state:ok") && info.contains(&known))
+            && cluster
+                .nodes
+                .iter()
+                .all(|n| knows_every_master(&n.command(&["CLUSTER", "NODES"]), masters));
+        if formed {
+            return Ok(());
+        }
+        if started.elapsed() > CLUSTER_TIMEOUT {
+            return Err(format!(
+                "the cluster was not formed within {CLUSTER_TIMEOUT:?}: {infos:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn read_log(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| format!("(no log: {e})"))
 }
@@ -202,18 +435,23 @@ fn locate(redis_server: Option<OsString>, path: Option<OsString>) -> Option<Path
         .find(|p| p.is_file())
 }
 
-fn start_program(program: Option<PathBuf>) -> Result<RedisServer, String> {
+/// Starts `program` with `extra` arguments; `{bus}` in them stands for another free port (a
+/// cluster node's bus).
+fn start_program(program: Option<PathBuf>, extra: Vec<String>) -> Result<RedisServer, String> {
     let program = program.ok_or_else(|| INSTALL_HINT.to_owned())?;
     let mut server = RedisServer {
         child: None,
         port: 0,
         dir: temp_dir(),
         program,
+        extra: Vec::new(),
     };
     // A free port can be taken by someone else before the server binds it: try a few.
     let mut last = String::new();
     for _ in 0..5 {
         server.port = free_port();
+        let bus = free_port().to_string();
+        server.extra = extra.iter().map(|a| a.replace("{bus}", &bus)).collect();
         match server.spawn() {
             Ok(()) => return Ok(server),
             Err(e) => last = e,
@@ -288,11 +526,42 @@ mod tests {
     fn a_missing_server_fails_with_the_install_hint() {
         assert_eq!(locate(Some("/nonexistent/redis-server".into()), None), None);
         assert_eq!(locate(None, Some("/nonexistent:/also/not".into())), None);
-        let error = start_program(None).unwrap_err();
+        let error = start_program(None, Vec::new()).unwrap_err();
         assert!(error.contains("apt-get install -y redis-server"), "{error}");
         assert!(
             locate(None, std::env::var_os("PATH")).is_some(),
             "{INSTALL_HINT}"
         );
+    }
+
+    #[test]
+    fn a_cluster_serves_every_slot_on_its_nodes() {
+        let mut cluster = RedisCluster::start(3);
+        assert_eq!(cluster.urls().len(), 3);
+        assert_eq!(cluster.slots(0), 0..=5460);
+        assert_eq!(cluster.slots(1), 5461..=10921);
+        assert_eq!(cluster.slots(2), 10922..=16383);
+        // `CLUSTER KEYSLOT` agrees with the ranges, and each node refuses another's keys.
+        for key in ["a", "b", "c", "{tag}x"] {
+            let owner = cluster.node_of(key);
+            assert_eq!(cluster.node(owner).command(&["SET", key, "v"]), "+OK");
+            let other = cluster.node((owner + 1) % 3).command(&["GET", key]);
+            assert!(other.starts_with("-MOVED"), "{other}");
+        }
+        let dirs: Vec<PathBuf> = cluster.nodes().iter().map(|n| n.dir().to_owned()).collect();
+        cluster.node_mut(1).stop();
+        assert!(!cluster.node(1).is_running());
+        assert!(cluster.node(0).is_running());
+        drop(cluster);
+        assert!(
+            dirs.iter().all(|d| !d.exists()),
+            "their directories are removed"
+        );
+    }
+
+    #[test]
+    fn a_cluster_without_redis_server_fails_with_the_install_hint() {
+        let error = start_cluster(None, 3).unwrap_err();
+        assert!(error.contains("apt-get install -y redis-server"), "{error}");
     }
 }

@@ -150,6 +150,19 @@
 //! Redis' (`TIME`). A malformed value is reported with its key and value (`fleet_bad_value`,
 //! WARN, once) and only that breaker (alone) or limit (on its local share) leaves the fleet
 //! until it is fixed.
+//!
+//! # Redis Cluster
+//!
+//! Give the nodes of a Redis Cluster (some of them: the others are found) with
+//! [`cluster`](FleetBuilder::cluster), or comma-separated in [`REDIS_CLUSTER_VAR`]
+//! (`RESILIENCE_REDIS_CLUSTER=redis://10.0.0.1:6379,redis://10.0.0.2:6379`). Each script runs
+//! on the master serving its object's slot, following the cluster's redirections; transitions
+//! are heard on one node given (a cluster's `PUBLISH` reaches every node), the next when it is
+//! lost. A node that does not answer is an outage of the objects whose keys it serves (logged
+//! once as any outage, [`is_reachable`](Fleet::is_reachable) false until it answers again):
+//! those breakers decide alone and those limits run on their local share, while the other
+//! nodes' stay the fleet's. Run the cluster with `cluster-require-full-coverage no` for the
+//! other nodes to go on serving meanwhile.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -186,6 +199,11 @@ use limits::{Cause, Limits};
 
 /// The environment variable the Redis URL is read from when the builder is given none.
 pub const REDIS_URL_VAR: &str = "RESILIENCE_REDIS_URL";
+
+/// The environment variable a Redis Cluster's node URLs are read from, comma-separated, when
+/// the builder is given no URL and no nodes: `redis://10.0.0.1:6379,redis://10.0.0.2:6379`.
+/// Set it or [`REDIS_URL_VAR`], not both.
+pub const REDIS_CLUSTER_VAR: &str = "RESILIENCE_REDIS_CLUSTER";
 
 /// The timeout of every Redis operation unless set ([`FleetBuilder::op_timeout`]).
 pub const DEFAULT_OP_TIMEOUT: Duration = Duration::from_millis(20);
@@ -229,6 +247,17 @@ pub enum FleetError {
     /// Redis did not answer (in time).
     #[error("Redis is unreachable: {0}")]
     Unreachable(String),
+    /// The node of a Redis Cluster serving a key did not answer (in time), or the cluster
+    /// cannot serve the key's slot now: what the key belongs to decides alone (a breaker) or
+    /// runs on its local share (a limit) until the node answers, while the keys of the other
+    /// nodes stay the fleet's.
+    #[error("the Redis Cluster node of {key} is unreachable: {error}")]
+    NodeUnreachable {
+        /// The key.
+        key: String,
+        /// Why.
+        error: String,
+    },
     /// A value in Redis that is not what the fleet writes there.
     #[error("malformed value in Redis at {key}, field {field}: {value:?}")]
     BadValue {
@@ -271,7 +300,7 @@ pub enum FleetError {
 #[derive(Debug)]
 #[must_use = "call `attach()` to share the breakers and limits"]
 pub struct FleetBuilder {
-    url: Option<String>,
+    target: Option<Target>,
     namespace: String,
     op_timeout: Duration,
     connect_timeout: Duration,
@@ -286,7 +315,7 @@ pub struct FleetBuilder {
 impl Default for FleetBuilder {
     fn default() -> Self {
         Self {
-            url: None,
+            target: None,
             namespace: "default".to_owned(),
             op_timeout: DEFAULT_OP_TIMEOUT,
             connect_timeout: Duration::from_millis(500),
@@ -301,10 +330,43 @@ impl Default for FleetBuilder {
 }
 
 impl FleetBuilder {
-    /// The Redis (or Valkey) URL, `redis://[user:password@]host:port/[db]`. Without it,
-    /// [`REDIS_URL_VAR`] (`RESILIENCE_REDIS_URL`) is read.
+    /// The Redis (or Valkey) URL, `redis://[user:password@]host:port/[db]`. Without it or
+    /// [`cluster`](Self::cluster), [`REDIS_URL_VAR`] (`RESILIENCE_REDIS_URL`) or
+    /// [`REDIS_CLUSTER_VAR`] (`RESILIENCE_REDIS_CLUSTER`) is read. Replaces the nodes of an
+    /// earlier [`cluster`](Self::cluster).
     pub fn url(mut self, url: impl Into<String>) -> Self {
-        self.url = Some(url.into());
+        self.target = Some(Target::Url(url.into()));
+        self
+    }
+
+    /// A Redis Cluster (or Valkey cluster) instead of one server: the URLs of some of its
+    /// nodes, `redis://[user:password@]host:port`, each the same user and password; the
+    /// others are found from them. Each script runs on the node of its object's keys (one
+    /// hash slot per breaker, bulkhead or rate limiter), and transitions are heard on one
+    /// node given, the next one when it is lost (a cluster's `PUBLISH` reaches every node).
+    /// A node that does not answer is an outage of the objects whose keys it serves: they
+    /// decide alone, or run on their local share, and the others stay the fleet's. Replaces
+    /// an earlier [`url`](Self::url).
+    ///
+    /// ```no_run
+    /// use resilience::fleet::Fleet;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), resilience::fleet::FleetError> {
+    /// let fleet = Fleet::builder()
+    ///     .cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379", "redis://10.0.0.3:6379"])
+    ///     .namespace("crm_sync")
+    ///     .attach()?;
+    /// fleet.ready().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn cluster<I>(mut self, nodes: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.target = Some(Target::Cluster(nodes.into_iter().map(Into::into).collect()));
         self
     }
 
@@ -377,41 +439,13 @@ impl FleetBuilder {
         self
     }
 
-    /// Every setting checked: the Redis client, its URL as shown, and the local share.
+    /// Every setting checked: the Redis link, its URL or nodes as shown, and the local share.
     fn checked(&self) -> Result<Checked, FleetError> {
-        let (url, input) = match self.url.clone() {
-            Some(url) => (url, Input::Setting),
-            None => match std::env::var(REDIS_URL_VAR) {
-                Ok(url) => (url, Input::Env),
-                Err(std::env::VarError::NotPresent) => {
-                    return Err(invalid(
-                        Input::Setting,
-                        "url",
-                        String::new(),
-                        format!("no Redis URL: call `url(..)` or set {REDIS_URL_VAR}"),
-                    )
-                    .into());
-                }
-                Err(std::env::VarError::NotUnicode(value)) => {
-                    return Err(invalid(
-                        Input::Env,
-                        "url",
-                        value.to_string_lossy().into_owned(),
-                        "not valid UTF-8".to_owned(),
-                    )
-                    .into());
-                }
-            },
+        let (target, input) = match self.target.clone() {
+            Some(target) => (target, Input::Setting),
+            None => from_env(&|name| std::env::var(name))?,
         };
-        let shown = connection::masked(&url);
-        let client = redis::Client::open(url.as_str()).map_err(|e| {
-            invalid(
-                input,
-                "url",
-                shown.clone(),
-                format!("not a Redis URL (redis://host:port/): {e}"),
-            )
-        })?;
+        let (link, shown) = target.link(input)?;
         check_namespace(&self.namespace)?;
         for (setting, value) in [
             ("op_timeout", self.op_timeout),
@@ -470,7 +504,7 @@ impl FleetBuilder {
             None => 1.0 / f64::from(self.expected_replicas),
         };
         Ok(Checked {
-            client,
+            link,
             shown,
             local_share,
         })
@@ -481,14 +515,14 @@ impl FleetBuilder {
     /// until it answers.
     pub fn attach(self) -> Result<Fleet, FleetError> {
         let Checked {
-            client,
+            link,
             shown,
             local_share,
         } = self.checked()?;
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| FleetError::NoRuntime)?;
         let replica = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
         let redis = Arc::new(Redis::new(
-            client,
+            link,
             shown,
             self.op_timeout,
             self.connect_timeout,
@@ -544,25 +578,145 @@ impl FleetBuilder {
 
 /// What [`FleetBuilder::checked`] found.
 struct Checked {
-    client: redis::Client,
+    link: connection::Link,
     shown: String,
     local_share: f64,
 }
 
+/// Where the fleet's keys live, as given.
+#[derive(Clone)]
+enum Target {
+    Url(String),
+    Cluster(Vec<String>),
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Url(url) => f
+                .debug_tuple("Url")
+                .field(&connection::masked(url))
+                .finish(),
+            Target::Cluster(nodes) => f
+                .debug_tuple("Cluster")
+                .field(&masked_list(nodes.iter().map(String::as_str)))
+                .finish(),
+        }
+    }
+}
+
+/// Where a setting came from: the builder, or an environment variable.
 #[derive(Clone, Copy)]
 enum Input {
     Setting,
-    Env,
+    Env(&'static str),
 }
 
 fn invalid(input: Input, setting: &'static str, value: String, reason: String) -> ConfigError {
     match input {
         Input::Setting => crate::config::invalid("the fleet", setting, value, reason),
-        Input::Env => ConfigError::InvalidEnv {
-            variable: REDIS_URL_VAR.to_owned(),
+        Input::Env(variable) => ConfigError::InvalidEnv {
+            variable: variable.to_owned(),
             value,
             reason,
         },
+    }
+}
+
+/// The URL or the cluster's nodes from the environment ([`REDIS_URL_VAR`] or
+/// [`REDIS_CLUSTER_VAR`], not both).
+fn from_env(
+    var: &dyn Fn(&str) -> Result<String, std::env::VarError>,
+) -> Result<(Target, Input), ConfigError> {
+    let read = |variable: &'static str| match var(variable) {
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(value)) => Err(invalid(
+            Input::Env(variable),
+            "url",
+            value.to_string_lossy().into_owned(),
+            "not valid UTF-8".to_owned(),
+        )),
+    };
+    match (read(REDIS_URL_VAR)?, read(REDIS_CLUSTER_VAR)?) {
+        (Some(url), None) => Ok((Target::Url(url), Input::Env(REDIS_URL_VAR))),
+        (None, Some(nodes)) => Ok((
+            Target::Cluster(nodes.split(',').map(|n| n.trim().to_owned()).collect()),
+            Input::Env(REDIS_CLUSTER_VAR),
+        )),
+        (Some(_), Some(nodes)) => Err(invalid(
+            Input::Env(REDIS_CLUSTER_VAR),
+            "cluster",
+            masked_list(nodes.split(',')),
+            format!("{REDIS_URL_VAR} is set too: set one of them (a server, or a cluster's nodes)"),
+        )),
+        (None, None) => Err(invalid(
+            Input::Setting,
+            "url",
+            String::new(),
+            format!(
+                "no Redis URL: call `url(..)` or `cluster(..)`, or set {REDIS_URL_VAR} or {REDIS_CLUSTER_VAR}"
+            ),
+        )),
+    }
+}
+
+/// URLs, each with its password masked, comma-separated.
+fn masked_list<'a>(urls: impl IntoIterator<Item = &'a str>) -> String {
+    urls.into_iter()
+        .map(connection::masked)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl Target {
+    /// The client for the URL or the nodes, and how they are shown (passwords masked).
+    fn link(self, input: Input) -> Result<(connection::Link, String), ConfigError> {
+        match self {
+            Target::Url(url) => {
+                let shown = connection::masked(&url);
+                let client = redis::Client::open(url.as_str()).map_err(|e| {
+                    invalid(
+                        input,
+                        "url",
+                        shown.clone(),
+                        format!("not a Redis URL (redis://host:port/): {e}"),
+                    )
+                })?;
+                Ok((connection::Link::Server(client), shown))
+            }
+            Target::Cluster(urls) => {
+                let shown = masked_list(urls.iter().map(String::as_str));
+                let bad = |reason: String| invalid(input, "cluster", shown.clone(), reason);
+                if urls.is_empty() {
+                    return Err(bad(
+                        "no node: give the URL of at least one node (redis://host:port)".to_owned(),
+                    ));
+                }
+                let mut nodes = Vec::with_capacity(urls.len());
+                for (i, url) in urls.iter().enumerate() {
+                    let n = i + 1;
+                    if url.is_empty() {
+                        return Err(bad(format!("node {n} is empty")));
+                    }
+                    let node = connection::masked(url);
+                    let client = redis::Client::open(url.as_str()).map_err(|e| {
+                        bad(format!(
+                            "node {n} ({node}) is not a Redis URL (redis://host:port): {e}"
+                        ))
+                    })?;
+                    if client.get_connection_info().redis_settings().db() != 0 {
+                        return Err(bad(format!(
+                            "node {n} ({node}) names a database: a Redis Cluster has database 0 only"
+                        )));
+                    }
+                    nodes.push(client);
+                }
+                let client = redis::cluster::ClusterClient::new(urls.iter().map(String::as_str))
+                    .map_err(|e| bad(format!("the nodes cannot make one cluster: {e}")))?;
+                Ok((connection::Link::Cluster { client, nodes }, shown))
+            }
+        }
     }
 }
 
@@ -627,12 +781,14 @@ impl Fleet {
         &self.namespace
     }
 
-    /// Whether Redis answered the fleet's last operation.
+    /// Whether Redis answered the fleet's last operation; on a Redis Cluster, whether every
+    /// node answered the last operation on its keys.
     pub fn is_reachable(&self) -> bool {
-        self.redis.reachable()
+        self.redis.healthy()
     }
 
-    /// How many times Redis became unreachable since the fleet was attached.
+    /// How many times Redis became unreachable since the fleet was attached (on a Redis
+    /// Cluster: an outage lasts while any node does not answer for the fleet's keys).
     pub fn outages(&self) -> u64 {
         self.redis.outages()
     }
@@ -714,6 +870,8 @@ impl BadValues {
     /// Logs `error` unless it was logged already.
     pub(super) fn log(&mut self, error: &FleetError) {
         let (key, value) = match error {
+            // Not a value: the outage of a cluster's node, logged once as an outage.
+            FleetError::NodeUnreachable { .. } => return,
             FleetError::BadValue { key, value, .. } => (key.clone(), value.clone()),
             FleetError::Redis { key, error } => (key.clone(), error.clone()),
             FleetError::BadMessage {
@@ -883,6 +1041,7 @@ async fn run(
             },
             _ = tick.tick() => {
                 task.reconcile(&redis).await;
+                redis.recheck(reconcile_interval).await;
                 reconciled.send_if_modified(|done| !std::mem::replace(done, true));
             }
         }
@@ -893,9 +1052,9 @@ async fn run(
 /// is lost.
 async fn listen(redis: Arc<Redis>, channel: String, tx: mpsc::Sender<Incoming>, retry: Duration) {
     use futures_util::StreamExt;
-    loop {
+    for attempt in 0.. {
         let subscribing = async {
-            let mut pubsub = redis.client().get_async_pubsub().await?;
+            let mut pubsub = redis.pubsub(attempt).await?;
             pubsub.subscribe(&channel).await?;
             Ok::<_, redis::RedisError>(pubsub)
         };

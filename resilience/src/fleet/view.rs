@@ -176,7 +176,7 @@ impl FleetBuilder {
         let checked = self.checked()?;
         Ok(FleetView {
             redis: Redis::new(
-                checked.client,
+                checked.link,
                 checked.shown,
                 self.op_timeout,
                 self.connect_timeout,
