@@ -139,15 +139,15 @@ async fn the_fleet_opens_and_closes_tier1_with_few_calls() {
     let n = report.config.replicas;
     let o = report.opening;
     assert!(o.all_opened, "every replica's breaker opened: {o:?}");
-    // Requests go one at a time: each replica fails at most `threshold - 1` calls before the
-    // first opening, the one that opens fails `threshold`, and none fails after it.
+    // The fleet counts failures: requests go one at a time, so the fleet opens after
+    // `threshold` failed calls in all, plus at most the attempts of one request made while the
+    // last failure was on its way to Redis (3 attempts), and none fails after the first open.
     assert_eq!(
         o.failed_before_all_open, o.failed_before_first_open,
         "no replica failed a call once the first had opened: {o:?}"
     );
     assert!(
-        o.failed_before_all_open
-            <= (n - 1) * (TIER1_THRESHOLD as usize - 1) + TIER1_THRESHOLD as usize,
+        o.failed_before_all_open <= TIER1_THRESHOLD as usize + 3,
         "{o:?}"
     );
     assert!(o.failed_before_all_open < o.without_fleet, "{o:?}");
