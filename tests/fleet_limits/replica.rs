@@ -91,7 +91,8 @@ async fn replica() {
         let answer = match words[..] {
             ["saturate", name, from, until, pause] => {
                 let limiter = limiter(name);
-                let (from, until): (u64, u64) = (from.parse().expect("µs"), until.parse().expect("µs"));
+                let (from, until): (u64, u64) =
+                    (from.parse().expect("µs"), until.parse().expect("µs"));
                 let pause = Duration::from_micros(pause.parse().expect("µs"));
                 let wait = from.saturating_sub(unix_us());
                 tokio::time::sleep(Duration::from_micros(wait)).await;

@@ -50,20 +50,32 @@
 //!
 //! A rate limiter's rate and burst are the fleet's (Zoho's credits): one GCRA state in Redis,
 //! its theoretical arrival time on Redis' clock. A replica does not ask Redis per call: it
-//! takes a block of tokens at a time, sized to its recent use (twice the tokens it spent or was
-//! refused since the last look, at least one, at most a quarter of the burst), spends it
-//! locally with no round trip, asks for the next when a call is refused or at the next
-//! reconciliation, and gives back at each reconciliation what it holds beyond its next block
-//! when it spent nothing. Redis sees about one operation per block, not one per call.
+//! reserves a block of tokens at a time, sized to its recent use (twice the tokens it spent,
+//! was refused or waited for since the last look, at least one, at most a quarter of the
+//! burst). A block is reserved as a call that may wait reserves its tokens: those the bucket
+//! holds now, then those the rate earns next, queued behind the blocks other replicas reserved
+//! before it (at most a full bucket's time ahead). Each token is added to the replica's
+//! limiter when it falls due, and spent there with no round trip. The next block is asked for
+//! once the last has fallen due, when a call is refused or waits, or at a reconciliation; an
+//! idle replica gives back at each reconciliation what it holds beyond its next block. At
+//! saturation every ask is a whole block, and Redis sees one round trip per block, not one per
+//! call (one per 25 admitted calls for a burst of 100).
 //!
-//! **The guarantee.** While Redis answers, the calls admitted across the fleet over any
-//! interval of length `T` take at most `burst + rate × T` tokens from Redis, plus the blocks
-//! the replicas held when the interval began: at most `burst + rate × T + replicas ×
-//! max(burst / 4, 1)`. (A replica's limiter earns no tokens of its own meanwhile, but for one
-//! token per `100 years / burst`: one every 73 days for a burst of 500.) A refusal's
-//! `retry_after` is then the time the fleet's rate takes to earn the call's cost; a call with
-//! a `max_wait` is refused when its replica's block is spent, and the fleet's task asks for
-//! the next.
+//! **The guarantee.** While Redis answers, a replica's tokens fall due no earlier than the
+//! fleet's GCRA earns them: the calls admitted across the fleet over any interval of length
+//! `T` take at most `burst + rate × T` tokens, plus what the replicas held when the interval
+//! began (an idle replica keeps its next block: at most `replicas × max(burst / 4, 1)`). (A
+//! replica's limiter earns no tokens of its own meanwhile, but for one token per `100 years /
+//! burst`: one every 73 days for a burst of 500.) A refusal's `retry_after` is then the time
+//! the fleet's rate takes to earn the call's cost. A call with a `max_wait` whose replica has
+//! no tokens left waits up to `max_wait` for the next ones, as it would for its own limiter's
+//! (the fleet's task asks for them at once), and is refused when none came in time.
+//!
+//! **Replicas that end.** A replica that detaches gives back the tokens it holds and those it
+//! reserved that have not fallen due: none is lost. A replica killed takes with it what it
+//! held and had reserved, together at most its block (`max(burst / 4, 1)` tokens); the others
+//! go on at the fleet's rate meanwhile, their reservations queued behind the lost tokens,
+//! which pass within the time they are worth (at most `max(burst / 4, 1) × per / rate`).
 //!
 //! # Never on the hot path, never a new way to fail
 //!
@@ -764,9 +776,17 @@ async fn run(
     let mut subscribed = false;
     let mut tick = tokio::time::interval(reconcile_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // When the next token a rate limiter reserved falls due.
+    let falls_due = tokio::time::sleep(reconcile_interval);
+    tokio::pin!(falls_due);
     // The first tick is at once: every breaker takes the fleet's state now.
     loop {
+        let due = task.limits.next_due();
+        if let Some(at) = due.filter(|at| *at != falls_due.deadline()) {
+            falls_due.as_mut().reset(at);
+        }
         tokio::select! {
+            () = &mut falls_due, if due.is_some() => task.limits.fall_due(),
             _ = &mut stop => {
                 task.limits.release(&redis).await;
                 break;
