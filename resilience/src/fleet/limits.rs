@@ -362,16 +362,21 @@ impl Limits {
         let Some(shared) = self.limiters.get_mut(name) else {
             return true;
         };
+        // A reservation falling due answers the demand and the reconciliation: the next block
+        // is asked for once the last token of this one has fallen due and been spent, so that
+        // each ask at saturation is a whole block.
+        let reserved = shared.pending > 0;
         shared.fall_due(now);
+        if reserved {
+            return true;
+        }
         let config = shared.limiter.config().clone();
         let metrics = shared.limiter.metrics();
         let waited = shared.limiter.waited();
         // Tokens its calls were refused or waited for since the last look.
         let wanted =
             metrics.refused.saturating_sub(shared.refused) + waited.saturating_sub(shared.waited);
-        // A reservation still falling due answers the demand: the next is asked for once it
-        // has, so that each ask is a whole block.
-        if cause == Cause::Demand && (wanted == 0 || now < shared.next_ask || shared.pending > 0) {
+        if cause == Cause::Demand && (wanted == 0 || now < shared.next_ask) {
             return true;
         }
         let left = if shared.shared {
@@ -384,9 +389,7 @@ impl Limits {
         let spent = shared.left.saturating_sub(left) + wanted;
         let block = block_size(config.burst, spent);
         // Idle, it gives back what it holds beyond its next block.
-        let (want, returned) = if shared.pending > 0 {
-            (0, 0)
-        } else if left >= block {
+        let (want, returned) = if left >= block {
             (0, if spent == 0 { left - block } else { 0 })
         } else if now >= shared.next_ask || cause == Cause::Demand {
             (block - left, 0)
