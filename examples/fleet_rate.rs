@@ -187,10 +187,12 @@ impl Default for Outcome {
 
 /// The commands the fleet's scripts run inside Redis: `INFO commandstats` counts them too,
 /// but each is part of its script's one round trip (the fleet never sends them itself).
-const IN_SCRIPTS: [&str; 15] = [
+const IN_SCRIPTS: [&str; 17] = [
     "del",
     "exists",
     "get",
+    "hdel",
+    "hgetall",
     "hmget",
     "hset",
     "pexpire",
@@ -370,8 +372,7 @@ fn replica(args: &[String]) -> Result<(), String> {
             match words[..] {
                 ["go", from, until] => {
                     let (from, until) = (number(from)?, number(until)?);
-                    tokio::time::sleep(Duration::from_micros(from.saturating_sub(unix_us())))
-                        .await;
+                    tokio::time::sleep(Duration::from_micros(from.saturating_sub(unix_us()))).await;
                     let (mut admitted, mut refused, mut first) = (0u64, 0u64, 0u64);
                     loop {
                         let now = unix_us();

@@ -13,6 +13,8 @@
 //!   blocks sized to the replica's recent use (at most a quarter of the burst), in the order
 //!   the replicas ask, adds each token to the limiter when it falls due, asks for the next
 //!   block once the last has fallen due, and gives back what the replica holds beyond that.
+//!   Each call records what the replica holds (for a lease), which the fleet's bucket leaves
+//!   out.
 //! - While Redis is unreachable (or a limit's key holds a malformed value), each limit runs on
 //!   its local share of the fleet's settings, and takes the fleet's again when Redis answers.
 
@@ -42,6 +44,11 @@ pub(super) fn bulkhead_keys(namespace: &str, name: &str) -> [String; 2] {
 /// The key of a rate limiter's GCRA state, in a hash slot of its own.
 pub(super) fn rate_limiter_key(namespace: &str, name: &str) -> String {
     format!("resilience:{{{namespace}:rate_limiter:{name}}}:tat")
+}
+
+/// The key of what each replica holds of a rate limiter's tokens, in the slot of its state.
+pub(super) fn rate_limiter_held_key(namespace: &str, name: &str) -> String {
+    format!("resilience:{{{namespace}:rate_limiter:{name}}}:held")
 }
 
 /// Settings of the limits' part of the fleet.
@@ -77,6 +84,10 @@ struct SharedBulkhead {
 struct SharedLimiter {
     limiter: Arc<RateLimiter>,
     key: String,
+    /// What each replica holds of its tokens.
+    held_key: String,
+    /// Its record there is renewed from then on (half its lease after the last call).
+    renew_at: Instant,
     /// Tokens left when last sized, plus those added since: what it spent since is the
     /// difference with what it holds now.
     left: u64,
@@ -215,6 +226,8 @@ impl Limits {
                 name.clone(),
                 SharedLimiter {
                     key: rate_limiter_key(&self.settings.namespace, &name),
+                    held_key: rate_limiter_held_key(&self.settings.namespace, &name),
+                    renew_at: now,
                     refused: limiter.metrics().refused,
                     waited: limiter.waited(),
                     left: 0,
@@ -396,7 +409,9 @@ impl Limits {
         } else {
             (0, 0)
         };
-        if want == 0 && returned == 0 && shared.overflow == 0 && shared.shared {
+        // Its record of what it holds lasts a lease: renewed while it holds tokens.
+        let renew = now >= shared.renew_at && left > 0;
+        if want == 0 && returned == 0 && shared.overflow == 0 && shared.shared && !renew {
             shared.refused = metrics.refused;
             shared.waited = waited;
             shared.left = left;
@@ -408,7 +423,15 @@ impl Limits {
             0
         } + std::mem::take(&mut shared.overflow);
         let [interval, tolerance] = gcra(&config);
+        // What it holds once the tokens are given back: the fleet's bucket holds the rest.
+        let holds = if shared.shared {
+            shared.limiter.tokens()
+        } else {
+            0
+        }
+        .to_string();
         let (want_arg, returned_arg) = (want.to_string(), returned.to_string());
+        let lease = millis(self.settings.lease).to_string();
         // A reservation may reach a full bucket's time ahead: the replicas' blocks queue in
         // Redis, each falling due in turn, and none is asked for in vain.
         let args = [
@@ -417,9 +440,12 @@ impl Limits {
             &interval,
             &tolerance,
             &tolerance,
+            &self.settings.replica,
+            &holds,
+            &lease,
         ];
-        let reply: Result<(u64, u64, u64), FleetError> =
-            redis.run(&RATE, &[&shared.key], &args).await;
+        let keys = [shared.key.as_str(), &shared.held_key];
+        let reply: Result<(u64, u64, u64), FleetError> = redis.run(&RATE, &keys, &args).await;
         let shared = self.limiters.get_mut(name).expect("looked up above");
         match reply {
             Ok((granted, last_us, wait_us)) => {
@@ -432,6 +458,7 @@ impl Limits {
                 let answered = Instant::now();
                 shared.refused = metrics.refused;
                 shared.waited = waited;
+                shared.renew_at = now + self.settings.lease / 2;
                 shared.left = shared.limiter.tokens();
                 shared.pending = granted;
                 shared.last_due = answered + Duration::from_micros(last_us);
@@ -532,9 +559,19 @@ impl Limits {
                     + std::mem::take(&mut shared.overflow);
                 let returned = returned.to_string();
                 let [interval, tolerance] = gcra(shared.limiter.config());
-                let args = ["0", returned.as_str(), &interval, &tolerance, "0"];
-                let _: Result<(u64, u64, u64), FleetError> =
-                    redis.run(&RATE, &[&shared.key], &args).await;
+                let replica = self.settings.replica.as_str();
+                let args = [
+                    "0",
+                    returned.as_str(),
+                    &interval,
+                    &tolerance,
+                    "0",
+                    replica,
+                    "0",
+                    &lease,
+                ];
+                let keys = [shared.key.as_str(), &shared.held_key];
+                let _: Result<(u64, u64, u64), FleetError> = redis.run(&RATE, &keys, &args).await;
             }
         }
     }
@@ -587,6 +624,10 @@ mod tests {
             rate_limiter_key("crm", "zoho_credits"),
             "resilience:{crm:rate_limiter:zoho_credits}:tat"
         );
+        assert_eq!(
+            rate_limiter_held_key("crm", "zoho_credits"),
+            "resilience:{crm:rate_limiter:zoho_credits}:held"
+        );
     }
 
     /// A block reserved in Redis falls due token by token, one interval apart up to its last:
@@ -605,6 +646,8 @@ mod tests {
         let mut shared = SharedLimiter {
             limiter: Arc::clone(&limiter),
             key: String::new(),
+            held_key: String::new(),
+            renew_at: now,
             left: 0,
             refused: 0,
             waited: 0,
