@@ -12,7 +12,8 @@
 //! - **round trips** Redis served meanwhile (`INFO commandstats` before and after: `EVALSHA`,
 //!   and every other command a client sent; the commands a script runs inside Redis are part
 //!   of its one round trip) per admitted call;
-//! - the calls refused.
+//! - the tokens the replicas held unspent at the end (fallen due, not yet spent), and the calls
+//!   refused.
 //!
 //! ```text
 //! cargo build --release -p resilience-examples --example fleet_rate
@@ -121,9 +122,11 @@ fn measure(cli: &Cli) -> Result<(), String> {
         let mut outcome = Outcome::default();
         for replica in &mut replicas {
             let answer = replica.read()?;
-            let [admitted, refused, first] = fields(&answer, ["admitted", "refused", "first"])?;
+            let [admitted, refused, first, left] =
+                fields(&answer, ["admitted", "refused", "first", "left"])?;
             outcome.admitted += admitted;
             outcome.refused += refused;
+            outcome.left += left;
             if admitted > 0 {
                 outcome.first = outcome.first.min(first);
             }
@@ -139,11 +142,12 @@ fn measure(cli: &Cli) -> Result<(), String> {
         let per_call = trips.all as f64 / outcome.admitted.max(1) as f64;
         println!(
             "run {}: admitted {} of a limit of {limit:.1} ({share:.2} %, {:+.1} calls) over \
-             {span:.3} s; refused {}; {} round trips ({} EVALSHA, {} other): 1 per {:.1} \
+             {span:.3} s; {} held unspent at the end; refused {}; {} round trips ({} EVALSHA, {} other): 1 per {:.1} \
              admitted calls ({per_call:.4} per call)",
             run + 1,
             outcome.admitted,
             outcome.admitted as f64 - limit,
+            outcome.left,
             outcome.refused,
             trips.all,
             trips.evalsha,
@@ -171,6 +175,8 @@ fn measure(cli: &Cli) -> Result<(), String> {
 struct Outcome {
     admitted: u64,
     refused: u64,
+    /// Tokens the replicas held unspent at the end.
+    left: u64,
     /// The fleet's first admission, µs since the Unix epoch.
     first: u64,
 }
@@ -180,6 +186,7 @@ impl Default for Outcome {
         Outcome {
             admitted: 0,
             refused: 0,
+            left: 0,
             first: u64::MAX,
         }
     }
@@ -329,8 +336,8 @@ impl Drop for Replica {
 
 /// A replica: `fleet_rate --replica URL NAMESPACE NAME:RATE:PER_MS:BURST`. Answers `ready`
 /// once attached, then, to `go FROM UNTIL` (µs since the epoch), calls the limiter from
-/// `FROM` to `UNTIL` and answers `admitted A refused R first F` (`F`: its first admission);
-/// `quit` detaches it.
+/// `FROM` to `UNTIL` and answers `admitted A refused R first F left L` (`F`: its first
+/// admission; `L`: the tokens it held unspent at the end); `quit` detaches it.
 fn replica(args: &[String]) -> Result<(), String> {
     let [url, namespace, spec] = args else {
         return Err(format!("--replica URL NAMESPACE SPEC, not {args:?}"));
@@ -389,7 +396,9 @@ fn replica(args: &[String]) -> Result<(), String> {
                             tokio::task::yield_now().await;
                         }
                     }
-                    println!("admitted {admitted} refused {refused} first {first}");
+                    // Tokens that fell due to it and were not spent by the end.
+                    let left = limiter.metrics().tokens_left;
+                    println!("admitted {admitted} refused {refused} first {first} left {left}");
                 }
                 ["quit"] => break,
                 _ => return Err(format!("unknown command {line:?}")),
