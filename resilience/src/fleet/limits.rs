@@ -9,9 +9,12 @@
 //!   the slots, lowered before they are given back. The lease grows while calls are refused or
 //!   wait, and shrinks to the calls in flight (plus one) when they do not.
 //! - A **rate limiter** spends blocks of the fleet's tokens (`rate.lua`: one GCRA state in
-//!   Redis, on Redis' clock): the local limiter earns no tokens by itself, and the task adds
-//!   the blocks Redis grants, sized to the replica's recent use (at most a quarter of the
-//!   burst), and gives back what the replica holds beyond that.
+//!   Redis, on Redis' clock): the local limiter earns no tokens by itself. The task reserves
+//!   blocks sized to the replica's recent use (at most a quarter of the burst), in the order
+//!   the replicas ask, adds each token to the limiter when it falls due, asks for the next
+//!   block once the last has fallen due, and gives back what the replica holds beyond that.
+//!   Each call records what the replica holds (for a lease), which the fleet's bucket leaves
+//!   out.
 //! - While Redis is unreachable (or a limit's key holds a malformed value), each limit runs on
 //!   its local share of the fleet's settings, and takes the fleet's again when Redis answers.
 
@@ -41,6 +44,11 @@ pub(super) fn bulkhead_keys(namespace: &str, name: &str) -> [String; 2] {
 /// The key of a rate limiter's GCRA state, in a hash slot of its own.
 pub(super) fn rate_limiter_key(namespace: &str, name: &str) -> String {
     format!("resilience:{{{namespace}:rate_limiter:{name}}}:tat")
+}
+
+/// The key of what each replica holds of a rate limiter's tokens, in the slot of its state.
+pub(super) fn rate_limiter_held_key(namespace: &str, name: &str) -> String {
+    format!("resilience:{{{namespace}:rate_limiter:{name}}}:held")
 }
 
 /// Settings of the limits' part of the fleet.
@@ -76,13 +84,71 @@ struct SharedBulkhead {
 struct SharedLimiter {
     limiter: Arc<RateLimiter>,
     key: String,
-    /// Tokens left when last sized: what it spent since is the difference.
+    /// What each replica holds of its tokens.
+    held_key: String,
+    /// Its record there is renewed from then on (half its lease after the last call).
+    renew_at: Instant,
+    /// Tokens left when last sized, plus those added since: what it spent since is the
+    /// difference with what it holds now.
     left: u64,
     /// The limiter's refusals when last seen.
     refused: u64,
+    /// The tokens its calls waited for, when last seen.
+    waited: u64,
     /// No asking Redis for more before this, after it had fewer than asked.
     next_ask: Instant,
     shared: bool,
+    /// Tokens reserved in Redis that have not fallen due yet: added to the limiter one by one
+    /// as they do.
+    pending: u64,
+    /// When the last pending token falls due; each before it, one `step` earlier.
+    last_due: Instant,
+    /// The time a token is worth at the fleet's rate (`per / rate`, rounded up): pending
+    /// tokens fall due this far apart.
+    step: Duration,
+    /// Tokens that fell due when the limiter had no room for them: given back at the next ask.
+    overflow: u64,
+}
+
+impl SharedLimiter {
+    /// The pending tokens not yet due at `now`.
+    fn not_due(&self, now: Instant) -> u64 {
+        let ahead = self.last_due.saturating_duration_since(now).as_nanos();
+        let not_due = ahead.div_ceil(self.step.as_nanos().max(1));
+        u64::try_from(not_due).unwrap_or(u64::MAX).min(self.pending)
+    }
+
+    /// When the next pending token falls due, if any is pending.
+    fn next_due(&self, now: Instant) -> Option<Instant> {
+        let not_due = self.not_due(now);
+        if self.pending == 0 {
+            None
+        } else if not_due < self.pending {
+            Some(now)
+        } else {
+            let after = u32::try_from(not_due - 1).unwrap_or(u32::MAX);
+            Some(self.last_due - self.step * after)
+        }
+    }
+
+    /// Adds the pending tokens due by `now` to the limiter.
+    fn fall_due(&mut self, now: Instant) {
+        let due = self.pending - self.not_due(now);
+        if due == 0 {
+            return;
+        }
+        let added = self.limiter.add_tokens(due);
+        self.overflow += due - added;
+        self.left += added;
+        self.pending -= due;
+    }
+
+    /// Forgets what Redis reserved for it: Redis is out of reach, or the limiter leaves the
+    /// fleet.
+    fn forget_reservation(&mut self) {
+        self.pending = 0;
+        self.overflow = 0;
+    }
 }
 
 /// Why the limits are looked at.
@@ -154,15 +220,24 @@ impl Limits {
             }
             limiter.pace(Pace::Share(self.settings.local_share));
             limiter.demand().tell(Some(Arc::clone(&self.demand)));
+            let config = limiter.config();
+            let step = config.per.as_nanos().div_ceil(u128::from(config.rate));
             self.limiters.insert(
                 name.clone(),
                 SharedLimiter {
                     key: rate_limiter_key(&self.settings.namespace, &name),
+                    held_key: rate_limiter_held_key(&self.settings.namespace, &name),
+                    renew_at: now,
                     refused: limiter.metrics().refused,
+                    waited: limiter.waited(),
                     left: 0,
-                    limiter,
                     next_ask: now,
                     shared: false,
+                    pending: 0,
+                    last_due: now,
+                    step: Duration::from_nanos(u64::try_from(step).unwrap_or(u64::MAX)),
+                    overflow: 0,
+                    limiter,
                 },
             );
         }
@@ -300,10 +375,21 @@ impl Limits {
         let Some(shared) = self.limiters.get_mut(name) else {
             return true;
         };
+        // A reservation falling due answers the demand and the reconciliation: the next block
+        // is asked for once the last token of this one has fallen due and been spent, so that
+        // each ask at saturation is a whole block.
+        let reserved = shared.pending > 0;
+        shared.fall_due(now);
+        if reserved {
+            return true;
+        }
         let config = shared.limiter.config().clone();
         let metrics = shared.limiter.metrics();
-        let refused = metrics.refused.saturating_sub(shared.refused);
-        if cause == Cause::Demand && (refused == 0 || now < shared.next_ask) {
+        let waited = shared.limiter.waited();
+        // Tokens its calls were refused or waited for since the last look.
+        let wanted =
+            metrics.refused.saturating_sub(shared.refused) + waited.saturating_sub(shared.waited);
+        if cause == Cause::Demand && (wanted == 0 || now < shared.next_ask) {
             return true;
         }
         let left = if shared.shared {
@@ -311,9 +397,9 @@ impl Limits {
         } else {
             0
         };
-        // The block: twice what was spent (or refused) since the last look, at least one
+        // The block: twice what was spent (or wanted) since the last look, at least one
         // token, at most a quarter of the burst.
-        let spent = shared.left.saturating_sub(left) + refused;
+        let spent = shared.left.saturating_sub(left) + wanted;
         let block = block_size(config.burst, spent);
         // Idle, it gives back what it holds beyond its next block.
         let (want, returned) = if left >= block {
@@ -323,8 +409,11 @@ impl Limits {
         } else {
             (0, 0)
         };
-        if want == 0 && returned == 0 && shared.shared {
+        // Its record of what it holds lasts a lease: renewed while it holds tokens.
+        let renew = now >= shared.renew_at && left > 0;
+        if want == 0 && returned == 0 && shared.overflow == 0 && shared.shared && !renew {
             shared.refused = metrics.refused;
+            shared.waited = waited;
             shared.left = left;
             return true;
         }
@@ -332,22 +421,48 @@ impl Limits {
             shared.limiter.take_tokens(returned)
         } else {
             0
-        };
+        } + std::mem::take(&mut shared.overflow);
         let [interval, tolerance] = gcra(&config);
+        // What it holds once the tokens are given back: the fleet's bucket holds the rest.
+        let holds = if shared.shared {
+            shared.limiter.tokens()
+        } else {
+            0
+        }
+        .to_string();
         let (want_arg, returned_arg) = (want.to_string(), returned.to_string());
-        let args = [want_arg.as_str(), &returned_arg, &interval, &tolerance];
-        let reply: Result<(u64, u64), FleetError> = redis.run(&RATE, &[&shared.key], &args).await;
+        let lease = millis(self.settings.lease).to_string();
+        // A reservation may reach a full bucket's time ahead: the replicas' blocks queue in
+        // Redis, each falling due in turn, and none is asked for in vain.
+        let args = [
+            want_arg.as_str(),
+            &returned_arg,
+            &interval,
+            &tolerance,
+            &tolerance,
+            &self.settings.replica,
+            &holds,
+            &lease,
+        ];
+        let keys = [shared.key.as_str(), &shared.held_key];
+        let reply: Result<(u64, u64, u64), FleetError> = redis.run(&RATE, &keys, &args).await;
         let shared = self.limiters.get_mut(name).expect("looked up above");
         match reply {
-            Ok((granted, wait_us)) => {
+            Ok((granted, last_us, wait_us)) => {
                 self.reachable = true;
                 if !shared.shared {
                     shared.limiter.pace(Pace::Fleet);
                     shared.shared = true;
                 }
-                shared.limiter.add_tokens(granted);
+                // Never early: the delays count from the answer, after Redis' clock read.
+                let answered = Instant::now();
                 shared.refused = metrics.refused;
+                shared.waited = waited;
+                shared.renew_at = now + self.settings.lease / 2;
                 shared.left = shared.limiter.tokens();
+                shared.pending = granted;
+                shared.last_due = answered + Duration::from_micros(last_us);
+                shared.fall_due(answered);
                 shared.next_ask = if granted < want {
                     now + Duration::from_micros(wait_us).min(self.settings.interval)
                 } else {
@@ -365,12 +480,30 @@ impl Limits {
             Err(error) => {
                 bad.log(&error);
                 shared.next_ask = now + self.settings.interval;
+                shared.forget_reservation();
                 if shared.shared {
                     shared.limiter.pace(Pace::Share(self.settings.local_share));
                     shared.shared = false;
                 }
                 true
             }
+        }
+    }
+
+    /// When the next reserved token falls due, if any is pending.
+    pub(super) fn next_due(&self) -> Option<Instant> {
+        let now = Instant::now();
+        self.limiters
+            .values()
+            .filter_map(|shared| shared.next_due(now))
+            .min()
+    }
+
+    /// Adds the reserved tokens that have fallen due to their limiters.
+    pub(super) fn fall_due(&mut self) {
+        let now = Instant::now();
+        for shared in self.limiters.values_mut() {
+            shared.fall_due(now);
         }
     }
 
@@ -388,6 +521,8 @@ impl Limits {
             shared.shared = false;
         }
         for shared in self.limiters.values_mut() {
+            // What Redis reserved for it runs out there, unspent.
+            shared.forget_reservation();
             if shared.shared {
                 shared.limiter.pace(Pace::Share(share));
                 shared.shared = false;
@@ -418,11 +553,25 @@ impl Limits {
         }
         for shared in self.limiters.values_mut() {
             if shared.shared {
-                let returned = shared.limiter.take_tokens(u64::MAX).to_string();
+                // What it holds, and what Redis reserved for it that has not fallen due.
+                let returned = shared.limiter.take_tokens(u64::MAX)
+                    + std::mem::take(&mut shared.pending)
+                    + std::mem::take(&mut shared.overflow);
+                let returned = returned.to_string();
                 let [interval, tolerance] = gcra(shared.limiter.config());
-                let args = ["0", returned.as_str(), &interval, &tolerance];
-                let _: Result<(u64, u64), FleetError> =
-                    redis.run(&RATE, &[&shared.key], &args).await;
+                let replica = self.settings.replica.as_str();
+                let args = [
+                    "0",
+                    returned.as_str(),
+                    &interval,
+                    &tolerance,
+                    "0",
+                    replica,
+                    "0",
+                    &lease,
+                ];
+                let keys = [shared.key.as_str(), &shared.held_key];
+                let _: Result<(u64, u64, u64), FleetError> = redis.run(&RATE, &keys, &args).await;
             }
         }
     }
@@ -475,6 +624,58 @@ mod tests {
             rate_limiter_key("crm", "zoho_credits"),
             "resilience:{crm:rate_limiter:zoho_credits}:tat"
         );
+        assert_eq!(
+            rate_limiter_held_key("crm", "zoho_credits"),
+            "resilience:{crm:rate_limiter:zoho_credits}:held"
+        );
+    }
+
+    /// A block reserved in Redis falls due token by token, one interval apart up to its last:
+    /// those the bucket held at once, the rest as the fleet's rate earns them, never earlier.
+    #[tokio::test(start_paused = true)]
+    async fn a_reserved_block_falls_due_one_token_per_interval() {
+        let limiter = Arc::new(
+            RateLimiter::builder("unit_falls_due", 10, Duration::from_secs(1))
+                .burst(40)
+                .ignore_env()
+                .build()
+                .unwrap(),
+        );
+        limiter.pace(Pace::Fleet);
+        let now = Instant::now();
+        let mut shared = SharedLimiter {
+            limiter: Arc::clone(&limiter),
+            key: String::new(),
+            held_key: String::new(),
+            renew_at: now,
+            left: 0,
+            refused: 0,
+            waited: 0,
+            next_ask: now,
+            shared: true,
+            // Five tokens, the last due in 200 ms: three now, then one every 100 ms.
+            pending: 5,
+            last_due: now + Duration::from_millis(200),
+            step: Duration::from_millis(100),
+            overflow: 0,
+        };
+        assert_eq!(shared.next_due(now), Some(now));
+        shared.fall_due(now);
+        assert_eq!((limiter.tokens(), shared.pending, shared.left), (3, 2, 3));
+        let next = now + Duration::from_millis(100);
+        assert_eq!(shared.next_due(now), Some(next));
+        shared.fall_due(next - Duration::from_nanos(1));
+        assert_eq!(limiter.tokens(), 3, "not a nanosecond early");
+        shared.fall_due(next);
+        assert_eq!((limiter.tokens(), shared.pending), (4, 1));
+        shared.fall_due(now + Duration::from_secs(5));
+        assert_eq!((limiter.tokens(), shared.pending), (5, 0));
+        assert_eq!(shared.next_due(now + Duration::from_secs(5)), None);
+        // Tokens beyond the bucket's room are kept to be given back, not lost.
+        shared.pending = 40;
+        shared.last_due = now;
+        shared.fall_due(now);
+        assert_eq!((limiter.tokens(), shared.overflow), (40, 5));
     }
 
     #[test]

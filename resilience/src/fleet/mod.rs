@@ -76,20 +76,40 @@
 //!
 //! A rate limiter's rate and burst are the fleet's (Zoho's credits): one GCRA state in Redis,
 //! its theoretical arrival time on Redis' clock. A replica does not ask Redis per call: it
-//! takes a block of tokens at a time, sized to its recent use (twice the tokens it spent or was
-//! refused since the last look, at least one, at most a quarter of the burst), spends it
-//! locally with no round trip, asks for the next when a call is refused or at the next
-//! reconciliation, and gives back at each reconciliation what it holds beyond its next block
-//! when it spent nothing. Redis sees about one operation per block, not one per call.
+//! reserves a block of tokens at a time, sized to its recent use (twice the tokens it spent,
+//! was refused or waited for since the last look, at least one, at most a quarter of the
+//! burst). A block is reserved as a call that may wait reserves its tokens: those the bucket
+//! holds now, then those the rate earns next, queued behind the blocks other replicas reserved
+//! before it (at most a full bucket's time ahead). Each token is added to the replica's
+//! limiter when it falls due, and spent there with no round trip. The next block is asked for
+//! once the last has fallen due, when a call is refused or waits, or at a reconciliation; an
+//! idle replica gives back at each reconciliation what it holds beyond its next block. At
+//! saturation every ask is a whole block, and Redis sees one round trip per block, not one per
+//! call (one per 25 admitted calls for a burst of 100).
 //!
-//! **The guarantee.** While Redis answers, the calls admitted across the fleet over any
-//! interval of length `T` take at most `burst + rate × T` tokens from Redis, plus the blocks
-//! the replicas held when the interval began: at most `burst + rate × T + replicas ×
-//! max(burst / 4, 1)`. (A replica's limiter earns no tokens of its own meanwhile, but for one
-//! token per `100 years / burst`: one every 73 days for a burst of 500.) A refusal's
-//! `retry_after` is then the time the fleet's rate takes to earn the call's cost; a call with
-//! a `max_wait` is refused when its replica's block is spent, and the fleet's task asks for
-//! the next.
+//! **The guarantee.** While Redis answers, a replica's tokens fall due no earlier than the
+//! fleet's GCRA earns them, and the tokens the replicas hold are part of the burst, not on top
+//! of it: each replica's calls record in Redis what it holds (kept for a
+//! [`probe_lease`](FleetBuilder::probe_lease), renewed while it holds tokens), and the bucket
+//! holds at most the burst less that. The calls admitted across the fleet over an interval of
+//! length `T` take at most `burst + rate × T` tokens, within a token's rounding, when the
+//! replicas start it idle or at saturation (`tests/fleet_limits.rs` and `examples/fleet_rate.rs`
+//! check it); a replica whose tokens, once spent, were not yet reported may let the fleet
+//! admit up to what it last reported on top, at most its block (`max(burst / 4, 1)`), until
+//! its next call. (A replica's limiter earns no tokens of its own meanwhile, but for one token
+//! per `100 years / burst`: one every 73 days for a burst of 500.) A refusal's `retry_after` is then the time
+//! the fleet's rate takes to earn the call's cost. A call with a `max_wait` whose replica has
+//! no tokens left waits up to `max_wait` for the next ones, as it would for its own limiter's
+//! (the fleet's task asks for them at once), and is refused when none came in time.
+//!
+//! **Replicas that end.** A replica that detaches gives back the tokens it holds and those it
+//! reserved that have not fallen due, and its record goes: none is lost. A replica killed
+//! takes with it what it held and had reserved, together at most its block (`max(burst / 4,
+//! 1)` tokens); the others go on at the fleet's rate meanwhile, their reservations queued
+//! behind the lost ones. The bucket holds that much less until the dead replica's record
+//! lapses, a [`probe_lease`](FleetBuilder::probe_lease) after its last call (10 s unless set),
+//! and is whole again within the time the block is worth after that (`max(burst / 4, 1) ×
+//! per / rate`).
 //!
 //! # Never on the hot path, never a new way to fail
 //!
@@ -143,7 +163,7 @@
 //! |---|---|---|
 //! | breaker `<name>` | `resilience:{<ns>:<name>}:state` (a hash: `state`, `epoch`, `until`, `by`), `…:probes` (probe leases: `<replica>#<n>` → expiry, ms), `…:votes` (quorum votes), `…:failures` (the fleet's count of consecutive failures, a hash: `epoch`, `count`) | `read.lua`, `open.lua`, `probe.lua`, `close.lua`, `fail.lua` |
 //! | bulkhead `<name>` | `resilience:{<ns>:bulkhead:<name>}:slots` (slot leases: `<replica>#<n>` → expiry, ms), `…:short` (set while a replica is short of slots) | `bulkhead.lua`; `view_bulkhead.lua` reads |
-//! | rate limiter `<name>` | `resilience:{<ns>:rate_limiter:<name>}:tat` (the theoretical arrival time, whole µs on Redis' clock) | `rate.lua`; `view_rate.lua` reads |
+//! | rate limiter `<name>` | `resilience:{<ns>:rate_limiter:<name>}:tat` (the theoretical arrival time, whole µs on Redis' clock), `…:held` (what each replica holds: `<replica>` → `<held>:<granted>:<place in the TAT, µs>:<expiry, ms>`) | `rate.lua`; `view_rate.lua` reads |
 //!
 //! Breaker transitions are published on `resilience:{<ns>}:breakers`. Every update is a Lua
 //! script run with `EVALSHA`, never a read followed by a write from the client; every time is
@@ -413,8 +433,9 @@ impl FleetBuilder {
     }
 
     /// How long a replica's leases are its own without being renewed (10 s unless set): its
-    /// half-open probe slots and its bulkhead slots. The slots of a replica that died come
-    /// free after this. Renewed every reconciliation, so it must be longer than
+    /// half-open probe slots, its bulkhead slots and its record of the rate limiters' tokens it
+    /// holds. The slots of a replica that died come free after this. Renewed every
+    /// reconciliation, so it must be longer than
     /// [`reconcile_interval`](Self::reconcile_interval).
     pub fn probe_lease(mut self, lease: Duration) -> Self {
         self.probe_lease = lease;
@@ -992,9 +1013,17 @@ async fn run(
     let mut subscribed = false;
     let mut tick = tokio::time::interval(reconcile_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // When the next token a rate limiter reserved falls due.
+    let falls_due = tokio::time::sleep(reconcile_interval);
+    tokio::pin!(falls_due);
     // The first tick is at once: every breaker takes the fleet's state now.
     loop {
+        let due = task.limits.next_due();
+        if let Some(at) = due.filter(|at| *at != falls_due.deadline()) {
+            falls_due.as_mut().reset(at);
+        }
         tokio::select! {
+            () = &mut falls_due, if due.is_some() => task.limits.fall_due(),
             _ = &mut stop => {
                 task.limits.release(&redis).await;
                 break;

@@ -24,6 +24,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::sync::futures::OwnedNotified;
+use tokio::time::Sleep;
+
 use crate::clock;
 use crate::config::{Env, LimitKey, MAX_RATE, RateLimitVars};
 use crate::error::ConfigError;
@@ -315,6 +318,8 @@ impl RateLimiterBuilder {
             own: (interval, tolerance),
             fleet: std::sync::atomic::AtomicBool::new(false),
             demand: super::Demand::default(),
+            added: Arc::new(tokio::sync::Notify::new()),
+            waited: AtomicU64::new(0),
             max_wait: clock::nanos(resolved.max_wait),
             refused: AtomicU64::new(0),
             config: RateLimiterConfig {
@@ -435,8 +440,13 @@ pub struct RateLimiter {
     own: (u64, u64),
     /// Whether the tokens are the fleet's blocks ([`Pace::Fleet`]).
     fleet: std::sync::atomic::AtomicBool,
-    /// Told when a call is refused.
+    /// Told when a call is refused, or waits for the fleet's tokens.
     demand: super::Demand,
+    /// Wakes the calls that wait for the fleet's tokens: when a block falls due, and when the
+    /// pace changes.
+    added: Arc<tokio::sync::Notify>,
+    /// Tokens asked for by calls that waited for the fleet's (each time they began to wait).
+    waited: AtomicU64,
     max_wait: u64,
     refused: AtomicU64,
     config: RateLimiterConfig,
@@ -531,6 +541,14 @@ impl RateLimiter {
     /// or the refusal.
     #[inline]
     fn reserve(&self, cost: u32, max_wait: u64) -> Result<Reserved, RateLimitedError> {
+        self.reserve_or(cost, max_wait)
+            .map_err(|wait| self.refuse(wait))
+    }
+
+    /// [`reserve`](Self::reserve), the refusal not yet counted nor told: the wait it would
+    /// report (`None` when the cost is above the burst).
+    #[inline]
+    fn reserve_or(&self, cost: u32, max_wait: u64) -> Result<Reserved, Option<u64>> {
         if cost == 0 {
             return Ok(Reserved {
                 wait: 0,
@@ -538,7 +556,7 @@ impl RateLimiter {
             });
         }
         if cost > self.config.burst {
-            return Err(self.refuse(None));
+            return Err(None);
         }
         // At most `tolerance`: no overflow.
         let increment = u64::from(cost) * self.interval.load(Ordering::Relaxed);
@@ -550,7 +568,7 @@ impl RateLimiter {
             }
         }
         self.take(clock::now_noting_pause(), increment, max_wait)
-            .map_err(|wait| self.refuse(Some(self.retry_wait(wait, cost))))
+            .map_err(|wait| Some(self.retry_wait(wait, cost)))
     }
 
     /// Moves the TAT by `increment` as of `now` if the tokens are due within `max_wait`
@@ -674,6 +692,9 @@ impl RateLimiter {
         self.fleet.store(fleet, Ordering::Relaxed);
         let start = if fleet { now + tolerance } else { now };
         self.tat.store(start, Ordering::Relaxed);
+        // The calls waiting for the fleet's tokens look again: on their own pace now, or on
+        // the fleet's from an empty bucket.
+        self.added.notify_waiters();
     }
 
     /// Tokens left now (on the fleet's pace: of the blocks the fleet handed out).
@@ -682,13 +703,39 @@ impl RateLimiter {
         self.tokens_left()
     }
 
-    /// Adds `n` tokens the fleet handed out (at most what the bucket holds).
+    /// Adds `n` tokens the fleet handed out, at most what the bucket has room for: the number
+    /// added (the rest is the fleet's to take back). Wakes the calls waiting for them.
     #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
-    pub(crate) fn add_tokens(&self, n: u64) {
+    pub(crate) fn add_tokens(&self, n: u64) -> u64 {
         let interval = self.interval.load(Ordering::Relaxed);
         let room = u64::from(self.config.burst).saturating_sub(self.tokens_left());
-        self.tat
-            .fetch_sub(n.min(room) * interval, Ordering::Relaxed);
+        let added = n.min(room);
+        self.tat.fetch_sub(added * interval, Ordering::Relaxed);
+        if added > 0 {
+            self.added.notify_waiters();
+        }
+        added
+    }
+
+    /// Tokens asked for by calls that waited for the fleet's, since the limiter was built.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn waited(&self) -> u64 {
+        self.waited.load(Ordering::Relaxed)
+    }
+
+    /// Whether a call refused now (`wait`: what the refusal would tell) waits for the fleet's
+    /// next tokens instead: on the fleet's pace, with a `max_wait`, for a cost within the
+    /// burst.
+    #[cold]
+    fn waits_for_fleet(&self, wait: Option<u64>) -> bool {
+        wait.is_some() && self.max_wait > 0 && self.fleet.load(Ordering::Relaxed)
+    }
+
+    /// A call begins (again) to wait for the fleet's tokens: the fleet's task is told.
+    #[cold]
+    fn wait_for_fleet(&self, cost: u32) {
+        self.waited.fetch_add(u64::from(cost), Ordering::Relaxed);
+        self.demand.signal();
     }
 
     /// Takes back up to `n` unspent tokens, to return them to the fleet: the number taken.
@@ -790,6 +837,8 @@ pin_project_lite::pin_project! {
         waiting: bool,
         #[pin]
         sleep: Option<tokio::time::Sleep>,
+        // Waiting for the fleet's next tokens (nothing reserved); `sleep` is the deadline.
+        fleet: Option<Pin<Box<OwnedNotified>>>,
         done: bool,
     }
 
@@ -811,6 +860,7 @@ impl<B: Deref<Target = RateLimiter>> AcquireTokens<B> {
             left_at: None,
             waiting: false,
             sleep: None,
+            fleet: None,
             done: false,
         }
     }
@@ -831,8 +881,8 @@ impl<B: Deref<Target = RateLimiter>> Future for AcquireTokens<B> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         assert!(!*this.done, "`AcquireTokens` polled after it completed");
-        if this.left_at.is_none() {
-            match this.limiter.reserve(*this.cost, this.limiter.max_wait) {
+        if this.left_at.is_none() && this.fleet.is_none() {
+            match this.limiter.reserve_or(*this.cost, this.limiter.max_wait) {
                 Ok(Reserved { wait: 0, left_at }) => {
                     *this.left_at = Some(left_at);
                     *this.done = true;
@@ -847,10 +897,73 @@ impl<B: Deref<Target = RateLimiter>> Future for AcquireTokens<B> {
                         reserved.wait,
                     ))));
                 }
-                Err(refused) => {
-                    *this.done = true;
-                    return Poll::Ready(Err(refused));
+                Err(wait) if this.limiter.waits_for_fleet(wait) => {
+                    // This replica's block is spent: the call waits for the fleet's next
+                    // tokens, up to `max_wait`, as it would for its own limiter's.
+                    this.sleep.set(Some(tokio::time::sleep(Duration::from_nanos(
+                        this.limiter.max_wait,
+                    ))));
+                    *this.fleet = Some(Box::pin(Arc::clone(&this.limiter.added).notified_owned()));
                 }
+                Err(wait) => {
+                    *this.done = true;
+                    return Poll::Ready(Err(this.limiter.refuse(wait)));
+                }
+            }
+        }
+        if let Some(notified) = this.fleet.as_mut() {
+            loop {
+                // Registered before looking, so that tokens added after the look wake it.
+                notified.as_mut().enable();
+                if !this.limiter.fleet.load(Ordering::Relaxed) {
+                    // Off the fleet's pace (detached, or Redis unreachable): the limiter's
+                    // own tokens, within what is left of the wait.
+                    *this.fleet = None;
+                    let deadline = this.sleep.as_ref().get_ref().as_ref().map(Sleep::deadline);
+                    let left = deadline.map_or(Duration::ZERO, |deadline| {
+                        deadline.saturating_duration_since(tokio::time::Instant::now())
+                    });
+                    match this.limiter.reserve(*this.cost, clock::nanos(left)) {
+                        Ok(Reserved { wait: 0, left_at }) => {
+                            *this.left_at = Some(left_at);
+                            *this.done = true;
+                            return Poll::Ready(Ok(()));
+                        }
+                        Ok(reserved) => {
+                            *this.left_at = Some(reserved.left_at);
+                            *this.waiting = true;
+                            this.sleep.set(Some(tokio::time::sleep(Duration::from_nanos(
+                                reserved.wait,
+                            ))));
+                        }
+                        Err(refused) => {
+                            *this.done = true;
+                            return Poll::Ready(Err(refused));
+                        }
+                    }
+                    break;
+                }
+                if let Ok(Reserved { left_at, .. }) = this.limiter.reserve_or(*this.cost, 0) {
+                    *this.fleet = None;
+                    *this.left_at = Some(left_at);
+                    *this.done = true;
+                    return Poll::Ready(Ok(()));
+                }
+                this.limiter.wait_for_fleet(*this.cost);
+                if notified.as_mut().poll(cx).is_ready() {
+                    // Tokens came (or the pace changed), and other calls may have taken them:
+                    // look again, registered anew.
+                    notified.set(Arc::clone(&this.limiter.added).notified_owned());
+                    continue;
+                }
+                let deadline = this.sleep.as_mut().as_pin_mut().expect("set with `fleet`");
+                if deadline.poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                *this.fleet = None;
+                *this.done = true;
+                let wait = this.limiter.retry_wait(0, *this.cost);
+                return Poll::Ready(Err(this.limiter.refuse(Some(wait))));
             }
         }
         let sleep = this.sleep.as_pin_mut().expect("set with `waiting`");
@@ -899,6 +1012,55 @@ mod tests {
         credits.pace(Pace::Own);
         assert_eq!(credits.tokens(), 8);
         assert_eq!(credits.metrics().refused, 2);
+    }
+
+    /// On the fleet's pace, a call with a `max_wait` whose replica's block is spent waits for
+    /// the fleet's next tokens, as it would for its own limiter's: admitted when they come,
+    /// refused when they do not within `max_wait`, and on its own pace again if the fleet
+    /// lets go meanwhile.
+    #[tokio::test(start_paused = true)]
+    async fn on_the_fleets_pace_a_call_with_max_wait_waits_for_the_next_block() {
+        let credits = Arc::new(
+            RateLimiter::builder("unit_fleet_wait", 10, Duration::from_secs(1))
+                .burst(8)
+                .max_wait(Duration::from_millis(500))
+                .ignore_env()
+                .build()
+                .unwrap(),
+        );
+        let notify = Arc::new(tokio::sync::Notify::new());
+        credits.demand().tell(Some(Arc::clone(&notify)));
+        credits.pace(Pace::Fleet);
+        // Tokens that come within the wait: admitted.
+        let waiting = tokio::spawn(Arc::clone(&credits).acquire_n_owned(2));
+        notify.notified().await; // the fleet's task is told
+        assert!(credits.waited() >= 2);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!waiting.is_finished(), "no tokens yet");
+        assert_eq!(credits.add_tokens(1), 1);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(!waiting.is_finished(), "one token of the two");
+        assert_eq!(credits.add_tokens(1), 1);
+        waiting.await.unwrap().expect("admitted once both came");
+        assert_eq!(credits.tokens(), 0);
+        // None within the wait: refused at its end, with the fleet's rate as the hint.
+        let started = tokio::time::Instant::now();
+        let refused = credits.acquire_n(1).await.unwrap_err();
+        assert_eq!(started.elapsed(), Duration::from_millis(500));
+        assert_eq!(refused.retry_after(), Some(Duration::from_millis(100)));
+        assert_eq!(
+            credits.metrics().refused,
+            1,
+            "one refusal, not one per look"
+        );
+        // The fleet lets go while a call waits: its own tokens serve it.
+        let waiting = tokio::spawn(Arc::clone(&credits).acquire_n_owned(1));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        credits.pace(Pace::Own);
+        waiting.await.unwrap().expect("its own limiter's token");
+        // A cost above the burst is refused at once, fleet or not.
+        credits.pace(Pace::Fleet);
+        assert_eq!(credits.acquire_n(9).await.unwrap_err().retry_after(), None);
     }
 
     /// A share of the settings: a share of the burst (at least one token).
