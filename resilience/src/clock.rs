@@ -9,7 +9,9 @@
 //!   to read, at most one kernel tick behind) answers that until [`COARSE_SLACK`] before the
 //!   deadline; from there on, rejections read the precise clock, so the open period ends
 //!   exactly when it should.
-//! - a failure stamps `last_failure_time`, a value for metrics, to the coarse clock's tick.
+//! - a failure stamps `last_failure_time`, a value for metrics, to the coarse clock's tick: the
+//!   stamp is the coarse clock's own reading, converted to a wall time when the metrics are
+//!   read ([`stamp`], [`wall`]), so the failure path does not even look up the anchor.
 //! - a rate limiter's admission: a token may be handed out up to a tick before it is due
 //!   (the limit then holds over any interval lengthened by a tick), while every refusal, and
 //!   so every `retry_after`, is decided on the precise clock (see
@@ -69,6 +71,13 @@ const MARGINS: [Duration; 4] = [
     Duration::ZERO,
 ];
 
+/// Whether the coarse clock is compiled in (Linux and Android, without `test-util`); whether
+/// decisions use it is the anchor's call ([`Anchor::coarse_ok`]).
+const COARSE_BUILT: bool = cfg!(all(
+    any(target_os = "linux", target_os = "android"),
+    not(feature = "test-util")
+));
+
 /// Saturating nanoseconds of a duration.
 pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -84,7 +93,8 @@ struct Anchor {
     wall: SystemTime,
     /// Time zero on the coarse clock's timeline (wrapping): the monotonic clock read right
     /// *after* `instant`, so that a coarse reading minus it is never ahead of the precise time
-    /// since `instant`. See [`coarse_offset`].
+    /// since `instant`. See [`coarse_offset`]. Set wherever the coarse clock is compiled in,
+    /// even where it is not used for decisions: [`wall`] converts coarse stamps with it.
     coarse: u64,
     /// Whether breakers use the coarse clock: it exists here, ticks finely enough, and the
     /// anchor's readings were close enough together.
@@ -103,31 +113,48 @@ fn anchor() -> &'static Anchor {
         Anchor {
             instant: Instant::from_std(instant),
             wall: wall.checked_sub(margin).unwrap_or(SystemTime::UNIX_EPOCH),
-            coarse: coarse.unwrap_or(0).wrapping_sub(nanos(margin)),
-            coarse_ok: coarse.is_some(),
+            coarse: coarse.offset.wrapping_sub(nanos(margin)),
+            coarse_ok: coarse.usable,
         }
     })
 }
 
-/// The precise anchor, and its time on the coarse clock's timeline where the coarse clock is
-/// used: monotonic readings before and after the precise one, retried while a preemption
-/// keeps them more than [`ANCHOR_GAP`] apart.
-fn anchor_readings() -> (std::time::Instant, Option<u64>) {
+/// The anchor's time on the coarse clock's timeline, and whether decisions may use the coarse
+/// clock.
+struct CoarseAnchor {
+    offset: u64,
+    usable: bool,
+}
+
+/// The precise anchor, and where the coarse clock is compiled in, its time on the coarse
+/// clock's timeline: monotonic readings before and after the precise one, retried while a
+/// preemption keeps them more than [`ANCHOR_GAP`] apart. The coarse clock is usable for
+/// decisions when it ticks finely enough and the readings were close enough; the offset is
+/// kept either way, for the stamps of [`stamp`].
+fn anchor_readings() -> (std::time::Instant, CoarseAnchor) {
     #[cfg(all(
         any(target_os = "linux", target_os = "android"),
         not(feature = "test-util")
     ))]
-    if coarse::usable() {
+    {
+        let mut last = None;
         for _ in 0..16 {
             let before = coarse::monotonic();
             let now = std::time::Instant::now();
             let after = coarse::monotonic();
             if let Some(offset) = coarse_offset(before, after) {
-                return (now, Some(offset));
+                let usable = coarse::usable();
+                return (now, CoarseAnchor { offset, usable });
             }
+            last = Some((now, after));
+        }
+        if let Some((now, offset)) = last {
+            return (now, CoarseAnchor { offset, usable: false });
         }
     }
-    (std::time::Instant::now(), None)
+    #[allow(unreachable_code)]
+    let unused = CoarseAnchor { offset: 0, usable: false };
+    (std::time::Instant::now(), unused)
 }
 
 /// The anchor's offset on the coarse clock's timeline from monotonic readings taken right
@@ -154,20 +181,29 @@ pub(crate) fn now_for(deadline: u64) -> u64 {
     nanos(since)
 }
 
-/// A cheap timestamp for metrics: nanoseconds since the anchor plus one (never 0), to the
-/// coarse clock's tick where it is used.
+/// A cheap timestamp for metrics, never 0, for [`wall`]: where the coarse clock is compiled
+/// in, its reading as it is (one clock read, no anchor lookup: the failure path pays nothing
+/// more); elsewhere nanoseconds since the anchor plus one.
 #[inline]
 pub(crate) fn stamp() -> u64 {
-    let anchor = anchor();
     match coarse_reading() {
-        Some(coarse) if anchor.coarse_ok => coarse.wrapping_sub(anchor.coarse).saturating_add(1),
-        _ => now().saturating_add(1),
+        Some(coarse) => coarse.max(1),
+        None => now().saturating_add(1),
     }
 }
 
 /// The wall-clock time of a [`stamp`].
 pub(crate) fn wall(stamp: u64) -> SystemTime {
-    anchor().wall + Duration::from_nanos(stamp.saturating_sub(1))
+    let anchor = anchor();
+    let since = if COARSE_BUILT {
+        // Since the anchor on the coarse clock's timeline (the anchor lies decades back, by
+        // its margin); a reading before it, which no reading of this process is, would wrap.
+        let since = stamp.wrapping_sub(anchor.coarse);
+        if since > u64::MAX / 2 { 0 } else { since }
+    } else {
+        stamp.saturating_sub(1)
+    };
+    anchor.wall + Duration::from_nanos(since)
 }
 
 /// The deadline `timeout` from now, as an open breaker stores it: precise nanoseconds since
