@@ -149,11 +149,20 @@ fn anchor_readings() -> (std::time::Instant, CoarseAnchor) {
             last = Some((now, after));
         }
         if let Some((now, offset)) = last {
-            return (now, CoarseAnchor { offset, usable: false });
+            return (
+                now,
+                CoarseAnchor {
+                    offset,
+                    usable: false,
+                },
+            );
         }
     }
     #[allow(unreachable_code)]
-    let unused = CoarseAnchor { offset: 0, usable: false };
+    let unused = CoarseAnchor {
+        offset: 0,
+        usable: false,
+    };
     (std::time::Instant::now(), unused)
 }
 
@@ -272,18 +281,23 @@ pub(crate) fn precise(deadline: u64) -> u64 {
     deadline & !COARSE_OK
 }
 
-/// How long until `deadline` (from [`deadline`]), in nanoseconds, when the coarse clock shows
-/// it at least [`COARSE_SLACK`] away; `None` when the precise clock must decide.
+/// How long until the deadline that `deadline` loads (from [`deadline`]), in nanoseconds, when
+/// the coarse clock shows it at least [`COARSE_SLACK`] away; `None` when the precise clock must
+/// decide.
 ///
 /// The wait is never shorter than the time actually left, and longer by less than a tick plus
-/// [`ANCHOR_GAP`]: see the module's documentation.
+/// [`ANCHOR_GAP`]: see the module's documentation. The clock is read before the deadline is
+/// loaded (a caller then keeps less across the read): a later deadline loaded after an earlier
+/// reading only makes the wait longer, never shorter than what is left.
 #[inline]
-pub(crate) fn certainly_before(deadline: u64) -> Option<u64> {
+pub(crate) fn certainly_before(deadline: impl FnOnce() -> u64) -> Option<u64> {
+    let reading = coarse_reading()?;
+    let deadline = deadline();
     if deadline & COARSE_OK == 0 {
         return None;
     }
     // The flag is set only where the coarse clock is used.
-    coarse_wait(coarse_reading()?, anchor().coarse, precise(deadline))
+    coarse_wait(reading, anchor().coarse, precise(deadline))
 }
 
 /// The wait until `deadline` (precise nanoseconds since the anchor) from a coarse `reading`,
@@ -380,7 +394,7 @@ mod tests {
         assert_eq!(wait_if_far(deadline + MS, deadline), None);
         assert_eq!(wait_if_far(u64::MAX, deadline), None);
         assert_eq!(
-            certainly_before(5 * deadline),
+            certainly_before(|| 5 * deadline),
             None,
             "no coarse flag, no coarse check"
         );
@@ -477,9 +491,9 @@ mod tests {
         // paused in this test).
         assert_eq!(d & COARSE_OK != 0, coarse_now().is_some());
         if coarse_now().is_some() {
-            let wait = Duration::from_nanos(certainly_before(d).expect("30 s away"));
+            let wait = Duration::from_nanos(certainly_before(|| d).expect("30 s away"));
             assert!(wait <= timeout && wait > timeout - Duration::from_secs(1));
-            assert_eq!(certainly_before(deadline(COARSE_SLACK)), None);
+            assert_eq!(certainly_before(|| deadline(COARSE_SLACK)), None);
         }
     }
 
@@ -500,7 +514,7 @@ mod tests {
         tokio::time::advance(Duration::from_secs(5)).await;
         let d = deadline(Duration::from_secs(30));
         assert_eq!(d & COARSE_OK, 0);
-        assert_eq!(certainly_before(d), None);
+        assert_eq!(certainly_before(|| d), None);
     }
 
     /// What the rejection path relies on: the coarse clock is the monotonic clock, behind it

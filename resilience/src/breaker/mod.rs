@@ -257,12 +257,14 @@ impl CircuitBreaker {
     #[inline(never)]
     fn acquire_slow(&self, word: u64) -> Result<u64, Refusal> {
         if word & STATE_MASK == CircuitState::Open as u64 {
-            let deadline = self.open_until.load(Ordering::Acquire);
-            if let Some(wait) = clock::certainly_before(deadline) {
+            // The coarse clock is read first: only `self` is kept across the read.
+            if let Some(wait) = clock::certainly_before(|| self.open_until.load(Ordering::Acquire))
+            {
                 // To a coarse tick: never more than a whole timeout.
                 let wait = wait.min(self.recovery_nanos);
                 return Err(self.reject(CircuitState::Open, Some(wait)));
             }
+            return self.acquire_rest(self.word.load(Ordering::Acquire));
         }
         self.acquire_rest(word)
     }
