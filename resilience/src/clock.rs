@@ -121,6 +121,7 @@ fn anchor() -> &'static Anchor {
 
 /// The anchor's time on the coarse clock's timeline, and whether decisions may use the coarse
 /// clock.
+#[derive(Default)]
 struct CoarseAnchor {
     offset: u64,
     usable: bool,
@@ -137,33 +138,28 @@ fn anchor_readings() -> (std::time::Instant, CoarseAnchor) {
         not(feature = "test-util")
     ))]
     {
-        let mut last = None;
+        let mut readings = (std::time::Instant::now(), CoarseAnchor::default());
         for _ in 0..16 {
             let before = coarse::monotonic();
             let now = std::time::Instant::now();
             let after = coarse::monotonic();
-            if let Some(offset) = coarse_offset(before, after) {
-                let usable = coarse::usable();
-                return (now, CoarseAnchor { offset, usable });
-            }
-            last = Some((now, after));
-        }
-        if let Some((now, offset)) = last {
-            return (
+            let close = coarse_offset(before, after).is_some();
+            readings = (
                 now,
                 CoarseAnchor {
-                    offset,
-                    usable: false,
+                    offset: after,
+                    usable: close,
                 },
             );
+            if close {
+                break;
+            }
         }
+        readings.1.usable &= coarse::usable();
+        return readings;
     }
     #[allow(unreachable_code)]
-    let unused = CoarseAnchor {
-        offset: 0,
-        usable: false,
-    };
-    (std::time::Instant::now(), unused)
+    (std::time::Instant::now(), CoarseAnchor::default())
 }
 
 /// The anchor's offset on the coarse clock's timeline from monotonic readings taken right
