@@ -113,9 +113,11 @@ impl Window {
     }
 
     /// [`record`](Self::record), from `seen`, the slot's word as [`peek`](Self::peek) read it
-    /// a moment ago (before the CAS that took the slot, so that this load does not wait for
-    /// it): an older value only makes the write's CAS fail once and read the word again, or
-    /// skips a write that a lap-behind writer's could have followed just as well.
+    /// a moment ago (the breaker peeks before the CAS that takes the slot, so that the load
+    /// does not wait for the CAS). A word changed since then makes the write's CAS fail and
+    /// read it again. A write skipped because `seen` showed this outcome already is one that
+    /// a lap-behind writer of the same slot could have overwritten even if read after the
+    /// CAS: the tally counts only changes made, so it stays exact either way.
     #[inline]
     pub(super) fn record_seen(&self, slot: usize, tally: u64, failed: bool, seen: u64) {
         if !self.holds(slot, tally, failed, seen) {
