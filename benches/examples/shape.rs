@@ -7,7 +7,11 @@
 //! ```
 //!
 //! Only `measured` is collected, so the instruction count divided by the calls is the cost of
-//! one call. Shapes: `closed_success`, `closed_failure`, `open_reject`, `half_open`. Libraries:
+//! one call. A fourth argument, `shape <shape> <library> <calls> <batches>`, times the calls in
+//! that many batches and prints the fastest batch and the median one: on a machine shared with
+//! other work, the fastest batch moves least between runs (compare builds in alternation).
+//!
+//! Shapes: `closed_success`, `closed_failure`, `open_reject`, `half_open`. Libraries:
 //! `floor` (one `AtomicU64::fetch_add`), `resilience` (sync permits), `resilience_call` (async),
 //! `resilience_attr`, `failsafe`, `failsafe_async`, `recloser`, `recloser_async`,
 //! `tower_resilience`.
@@ -38,7 +42,10 @@ fn measured_floor(counter: &AtomicU64, calls: u64) {
     }
 }
 
-fn run<S: Subject>(shape: &str, calls: u64) -> Result<u64, String> {
+/// Nanoseconds per call of each batch, sorted.
+type Batches = Vec<f64>;
+
+fn run<S: Subject>(shape: &str, calls: u64, batches: u64) -> Result<(u64, Batches), String> {
     let (mut subject, calls) = match shape {
         "closed_success" | "closed_failure" => (S::closed(), calls),
         "open_reject" => (S::tripped(), calls),
@@ -48,41 +55,67 @@ fn run<S: Subject>(shape: &str, calls: u64) -> Result<u64, String> {
         ),
         _ => return Err(format!("unknown shape {shape}")),
     };
-    measured(&mut subject, shape == "closed_failure", calls);
-    Ok(calls)
+    let alternate = shape == "closed_failure";
+    if batches <= 1 {
+        measured(&mut subject, alternate, calls);
+        return Ok((calls, Vec::new()));
+    }
+    let per_batch = (calls / batches).max(1);
+    let mut times: Batches = (0..batches)
+        .map(|_| {
+            let start = Instant::now();
+            measured(&mut subject, alternate, per_batch);
+            start.elapsed().as_nanos() as f64 / per_batch as f64
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Ok((per_batch * batches, times))
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [shape, library, calls] = &args[..] else {
-        eprintln!("usage: shape <shape> <library> <calls>");
-        return ExitCode::FAILURE;
+    let (shape, library, calls, batches) = match &args[..] {
+        [shape, library, calls] => (shape, library, calls, "1"),
+        [shape, library, calls, batches] => (shape, library, calls, batches.as_str()),
+        _ => {
+            eprintln!("usage: shape <shape> <library> <calls> [<batches>]");
+            return ExitCode::FAILURE;
+        }
     };
-    let Ok(calls) = calls.parse::<u64>() else {
-        eprintln!("<calls> is a number");
+    let (Ok(calls), Ok(batches)) = (calls.parse::<u64>(), batches.parse::<u64>()) else {
+        eprintln!("<calls> and <batches> are numbers");
         return ExitCode::FAILURE;
     };
     let start = Instant::now();
     let done = match library.as_str() {
         "floor" => {
             measured_floor(&AtomicU64::new(0), calls);
-            Ok(calls)
+            Ok((calls, Vec::new()))
         }
-        "resilience" => run::<Permits>(shape, calls),
-        "resilience_call" => run::<Calls>(shape, calls),
-        "resilience_attr" if shape == "half_open" => run::<AttributeProbe>(shape, calls),
-        "resilience_attr" => run::<Attribute>(shape, calls),
-        "failsafe" => run::<FailsafeSync>(shape, calls),
-        "failsafe_async" => run::<FailsafeAsync>(shape, calls),
-        "recloser" => run::<RecloserSync>(shape, calls),
-        "recloser_async" => run::<RecloserAsync>(shape, calls),
-        "tower_resilience" => run::<Tower>(shape, calls),
+        "resilience" => run::<Permits>(shape, calls, batches),
+        "resilience_call" => run::<Calls>(shape, calls, batches),
+        "resilience_attr" if shape == "half_open" => run::<AttributeProbe>(shape, calls, batches),
+        "resilience_attr" => run::<Attribute>(shape, calls, batches),
+        "failsafe" => run::<FailsafeSync>(shape, calls, batches),
+        "failsafe_async" => run::<FailsafeAsync>(shape, calls, batches),
+        "recloser" => run::<RecloserSync>(shape, calls, batches),
+        "recloser_async" => run::<RecloserAsync>(shape, calls, batches),
+        "tower_resilience" => run::<Tower>(shape, calls, batches),
         other => Err(format!("unknown library {other}")),
     };
     match done {
-        Ok(calls) => {
+        Ok((calls, times)) if times.is_empty() => {
             let ns = start.elapsed().as_nanos() as f64 / calls as f64;
             println!("{shape} {library}: {calls} calls, {ns:.1} ns per call (setup included)");
+            ExitCode::SUCCESS
+        }
+        Ok((calls, times)) => {
+            let (fastest, median) = (times[0], times[times.len() / 2]);
+            println!(
+                "{shape} {library}: {calls} calls in {} batches, ns per call: fastest batch \
+                 {fastest:.2}, median {median:.2}",
+                times.len()
+            );
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -9,7 +9,9 @@
 //!   to read, at most one kernel tick behind) answers that until [`COARSE_SLACK`] before the
 //!   deadline; from there on, rejections read the precise clock, so the open period ends
 //!   exactly when it should.
-//! - a failure stamps `last_failure_time`, a value for metrics, to the coarse clock's tick.
+//! - a failure stamps `last_failure_time`, a value for metrics, to the coarse clock's tick: the
+//!   stamp is the coarse clock's own reading, converted to a wall time when the metrics are
+//!   read ([`stamp`], [`wall`]), so the failure path does not even look up the anchor.
 //! - a rate limiter's admission: a token may be handed out up to a tick before it is due
 //!   (the limit then holds over any interval lengthened by a tick), while every refusal, and
 //!   so every `retry_after`, is decided on the precise clock (see
@@ -69,6 +71,13 @@ const MARGINS: [Duration; 4] = [
     Duration::ZERO,
 ];
 
+/// Whether the coarse clock is compiled in (Linux and Android, without `test-util`); whether
+/// decisions use it is the anchor's call ([`Anchor::coarse_ok`]).
+const COARSE_BUILT: bool = cfg!(all(
+    any(target_os = "linux", target_os = "android"),
+    not(feature = "test-util")
+));
+
 /// Saturating nanoseconds of a duration.
 pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -84,7 +93,8 @@ struct Anchor {
     wall: SystemTime,
     /// Time zero on the coarse clock's timeline (wrapping): the monotonic clock read right
     /// *after* `instant`, so that a coarse reading minus it is never ahead of the precise time
-    /// since `instant`. See [`coarse_offset`].
+    /// since `instant`. See [`coarse_offset`]. Set wherever the coarse clock is compiled in,
+    /// even where it is not used for decisions: [`wall`] converts coarse stamps with it.
     coarse: u64,
     /// Whether breakers use the coarse clock: it exists here, ticks finely enough, and the
     /// anchor's readings were close enough together.
@@ -103,31 +113,53 @@ fn anchor() -> &'static Anchor {
         Anchor {
             instant: Instant::from_std(instant),
             wall: wall.checked_sub(margin).unwrap_or(SystemTime::UNIX_EPOCH),
-            coarse: coarse.unwrap_or(0).wrapping_sub(nanos(margin)),
-            coarse_ok: coarse.is_some(),
+            coarse: coarse.offset.wrapping_sub(nanos(margin)),
+            coarse_ok: coarse.usable,
         }
     })
 }
 
-/// The precise anchor, and its time on the coarse clock's timeline where the coarse clock is
-/// used: monotonic readings before and after the precise one, retried while a preemption
-/// keeps them more than [`ANCHOR_GAP`] apart.
-fn anchor_readings() -> (std::time::Instant, Option<u64>) {
+/// The anchor's time on the coarse clock's timeline, and whether decisions may use the coarse
+/// clock.
+#[derive(Default)]
+struct CoarseAnchor {
+    offset: u64,
+    usable: bool,
+}
+
+/// The precise anchor, and where the coarse clock is compiled in, its time on the coarse
+/// clock's timeline: monotonic readings before and after the precise one, retried while a
+/// preemption keeps them more than [`ANCHOR_GAP`] apart. The coarse clock is usable for
+/// decisions when it ticks finely enough and the readings were close enough; the offset is
+/// kept either way, for the stamps of [`stamp`].
+fn anchor_readings() -> (std::time::Instant, CoarseAnchor) {
     #[cfg(all(
         any(target_os = "linux", target_os = "android"),
         not(feature = "test-util")
     ))]
-    if coarse::usable() {
+    {
+        let mut readings = (std::time::Instant::now(), CoarseAnchor::default());
         for _ in 0..16 {
             let before = coarse::monotonic();
             let now = std::time::Instant::now();
             let after = coarse::monotonic();
-            if let Some(offset) = coarse_offset(before, after) {
-                return (now, Some(offset));
+            let close = coarse_offset(before, after).is_some();
+            readings = (
+                now,
+                CoarseAnchor {
+                    offset: after,
+                    usable: close,
+                },
+            );
+            if close {
+                break;
             }
         }
+        readings.1.usable &= coarse::usable();
+        return readings;
     }
-    (std::time::Instant::now(), None)
+    #[allow(unreachable_code)]
+    (std::time::Instant::now(), CoarseAnchor::default())
 }
 
 /// The anchor's offset on the coarse clock's timeline from monotonic readings taken right
@@ -154,20 +186,29 @@ pub(crate) fn now_for(deadline: u64) -> u64 {
     nanos(since)
 }
 
-/// A cheap timestamp for metrics: nanoseconds since the anchor plus one (never 0), to the
-/// coarse clock's tick where it is used.
+/// A cheap timestamp for metrics, never 0, for [`wall`]: where the coarse clock is compiled
+/// in, its reading as it is (one clock read, no anchor lookup: the failure path pays nothing
+/// more); elsewhere nanoseconds since the anchor plus one.
 #[inline]
 pub(crate) fn stamp() -> u64 {
-    let anchor = anchor();
     match coarse_reading() {
-        Some(coarse) if anchor.coarse_ok => coarse.wrapping_sub(anchor.coarse).saturating_add(1),
-        _ => now().saturating_add(1),
+        Some(coarse) => coarse.max(1),
+        None => now().saturating_add(1),
     }
 }
 
 /// The wall-clock time of a [`stamp`].
 pub(crate) fn wall(stamp: u64) -> SystemTime {
-    anchor().wall + Duration::from_nanos(stamp.saturating_sub(1))
+    let anchor = anchor();
+    let since = if COARSE_BUILT {
+        // Since the anchor on the coarse clock's timeline (the anchor lies decades back, by
+        // its margin); a reading before it, which no reading of this process is, would wrap.
+        let since = stamp.wrapping_sub(anchor.coarse);
+        if since > u64::MAX / 2 { 0 } else { since }
+    } else {
+        stamp.saturating_sub(1)
+    };
+    anchor.wall + Duration::from_nanos(since)
 }
 
 /// The deadline `timeout` from now, as an open breaker stores it: precise nanoseconds since
@@ -236,18 +277,23 @@ pub(crate) fn precise(deadline: u64) -> u64 {
     deadline & !COARSE_OK
 }
 
-/// How long until `deadline` (from [`deadline`]), in nanoseconds, when the coarse clock shows
-/// it at least [`COARSE_SLACK`] away; `None` when the precise clock must decide.
+/// How long until the deadline that `deadline` loads (from [`deadline`]), in nanoseconds, when
+/// the coarse clock shows it at least [`COARSE_SLACK`] away; `None` when the precise clock must
+/// decide.
 ///
 /// The wait is never shorter than the time actually left, and longer by less than a tick plus
-/// [`ANCHOR_GAP`]: see the module's documentation.
+/// [`ANCHOR_GAP`]: see the module's documentation. The clock is read before the deadline is
+/// loaded (a caller then keeps less across the read): a later deadline loaded after an earlier
+/// reading only makes the wait longer, never shorter than what is left.
 #[inline]
-pub(crate) fn certainly_before(deadline: u64) -> Option<u64> {
+pub(crate) fn certainly_before(deadline: impl FnOnce() -> u64) -> Option<u64> {
+    let reading = coarse_reading()?;
+    let deadline = deadline();
     if deadline & COARSE_OK == 0 {
         return None;
     }
     // The flag is set only where the coarse clock is used.
-    coarse_wait(coarse_reading()?, anchor().coarse, precise(deadline))
+    coarse_wait(reading, anchor().coarse, precise(deadline))
 }
 
 /// The wait until `deadline` (precise nanoseconds since the anchor) from a coarse `reading`,
@@ -344,7 +390,7 @@ mod tests {
         assert_eq!(wait_if_far(deadline + MS, deadline), None);
         assert_eq!(wait_if_far(u64::MAX, deadline), None);
         assert_eq!(
-            certainly_before(5 * deadline),
+            certainly_before(|| 5 * deadline),
             None,
             "no coarse flag, no coarse check"
         );
@@ -441,9 +487,9 @@ mod tests {
         // paused in this test).
         assert_eq!(d & COARSE_OK != 0, coarse_now().is_some());
         if coarse_now().is_some() {
-            let wait = Duration::from_nanos(certainly_before(d).expect("30 s away"));
+            let wait = Duration::from_nanos(certainly_before(|| d).expect("30 s away"));
             assert!(wait <= timeout && wait > timeout - Duration::from_secs(1));
-            assert_eq!(certainly_before(deadline(COARSE_SLACK)), None);
+            assert_eq!(certainly_before(|| deadline(COARSE_SLACK)), None);
         }
     }
 
@@ -464,7 +510,7 @@ mod tests {
         tokio::time::advance(Duration::from_secs(5)).await;
         let d = deadline(Duration::from_secs(30));
         assert_eq!(d & COARSE_OK, 0);
-        assert_eq!(certainly_before(d), None);
+        assert_eq!(certainly_before(|| d), None);
     }
 
     /// What the rejection path relies on: the coarse clock is the monotonic clock, behind it

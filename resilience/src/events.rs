@@ -60,6 +60,7 @@ use tokio::sync::broadcast;
 
 use crate::breaker::CircuitState;
 use crate::error::{AllTiersFailedError, TierOutcome};
+use crate::name::Name;
 
 /// How many state changes a subscriber may fall behind before it starts missing them.
 pub const STATE_CHANGE_CAPACITY: usize = 64;
@@ -198,8 +199,11 @@ fn level_enabled(level: tracing::Level) -> bool {
         && level <= tracing::level_filters::LevelFilter::current()
 }
 
+// The call path's events take the breaker's `Name` and read the string out of it only when
+// they emit: read before the level check, it costs the path three loads for nothing.
+
 #[inline]
-pub(crate) fn call_failed(name: &str, failure_count: u32, threshold: u32) {
+pub(crate) fn call_failed(name: &Name, failure_count: u32, threshold: u32) {
     #[cfg(feature = "metrics")]
     crate::metrics::call_failed(name);
     if level_enabled(tracing::Level::DEBUG) {
@@ -209,11 +213,11 @@ pub(crate) fn call_failed(name: &str, failure_count: u32, threshold: u32) {
 
 #[cold]
 #[inline(never)]
-fn emit_call_failed(name: &str, failure_count: u32, threshold: u32) {
+fn emit_call_failed(name: &Name, failure_count: u32, threshold: u32) {
     tracing::debug!(
         target: "resilience",
         event = "call_failed",
-        circuit_breaker = name,
+        circuit_breaker = name.as_str(),
         failure_count,
         threshold,
         "call through circuit breaker failed"
@@ -221,7 +225,7 @@ fn emit_call_failed(name: &str, failure_count: u32, threshold: u32) {
 }
 
 #[inline]
-pub(crate) fn call_rejected(name: &str, state: CircuitState) {
+pub(crate) fn call_rejected(name: &Name, state: CircuitState) {
     #[cfg(feature = "metrics")]
     crate::metrics::call_rejected(name, state);
     if level_enabled(tracing::Level::DEBUG) {
@@ -231,11 +235,11 @@ pub(crate) fn call_rejected(name: &str, state: CircuitState) {
 
 #[cold]
 #[inline(never)]
-fn emit_call_rejected(name: &str, state: CircuitState) {
+fn emit_call_rejected(name: &Name, state: CircuitState) {
     tracing::debug!(
         target: "resilience",
         event = "call_rejected",
-        circuit_breaker = name,
+        circuit_breaker = name.as_str(),
         state = state.as_str(),
         "call rejected by circuit breaker"
     );

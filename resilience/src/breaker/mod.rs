@@ -258,12 +258,14 @@ impl CircuitBreaker {
     #[inline(never)]
     fn acquire_slow(&self, word: u64) -> Result<u64, Refusal> {
         if word & STATE_MASK == CircuitState::Open as u64 {
-            let deadline = self.open_until.load(Ordering::Acquire);
-            if let Some(wait) = clock::certainly_before(deadline) {
+            // The coarse clock is read first: only `self` is kept across the read.
+            if let Some(wait) = clock::certainly_before(|| self.open_until.load(Ordering::Acquire))
+            {
                 // To a coarse tick: never more than a whole timeout.
                 let wait = wait.min(self.recovery_nanos);
                 return Err(self.reject(CircuitState::Open, Some(wait)));
             }
+            return self.acquire_rest(self.word.load(Ordering::Acquire));
         }
         self.acquire_rest(word)
     }
@@ -381,52 +383,102 @@ impl CircuitBreaker {
         if word & !CURSOR_MASK == stamp && admits_all(word) && self.window.all_succeeded(tally) {
             return;
         }
-        self.on_outcome_with(tally, word, stamp, false);
+        self.on_outcome_with::<false>(tally, word, stamp);
     }
 
-    fn on_outcome(&self, stamp: u64, failed: bool) {
+    /// A failure.
+    #[inline(always)]
+    fn on_failure(&self, stamp: u64) {
         let tally = self.window.tally();
         let word = self.word.load(Ordering::Acquire);
-        self.on_outcome_with(tally, word, stamp, failed);
+        self.on_outcome_with::<true>(tally, word, stamp);
     }
 
-    /// Records an outcome; `tally` and `word` were read in that order (see `on_success`).
+    /// Records an outcome, a failure when `FAILED`; `tally` and `word` were read in that order
+    /// (see `on_success`).
     ///
     /// One CAS of the state word takes the call's window slot and moves its count (or makes
     /// the count a transition needs); then the slot is written, a failure's time stored, and a
-    /// transition, if one is due, made. The closed state, the common one, takes a straight path.
+    /// transition, if one is due, made ([`on_recorded`](Self::on_recorded)). The closed state,
+    /// the common one, takes a straight path.
+    ///
+    /// One function per outcome. A success's calls nothing but in tail position, so it needs
+    /// no frame and its CAS (which waits for every store before it) waits for no saved
+    /// register; one whose slot already holds a success, with no failure rate to check, ends
+    /// there.
     #[inline(never)]
-    fn on_outcome_with(&self, tally: u64, mut word: u64, stamp: u64, failed: bool) {
+    fn on_outcome_with<const FAILED: bool>(&self, tally: u64, mut word: u64, stamp: u64) {
+        let failed = FAILED;
+        // The state is the permit's as long as its stamp matches.
+        if stamp & STATE_MASK != CircuitState::Closed as u64 {
+            return self.on_other_outcome(tally, word, stamp, failed);
+        }
         let threshold = self.config.failure_threshold;
-        let (slot, next, failures) = loop {
+        let (slot, next, failures, seen) = loop {
             if word & STAMP_MASK != stamp {
                 return; // admitted before the last transition: does not count now
             }
-            if word & STATE_MASK != CircuitState::Closed as u64 {
-                return self.on_other_outcome(tally, word, stamp, failed);
-            }
             let slot = cursor_of(word);
+            // Read before the CAS, so that this load does not wait for it.
+            let seen = self.window.peek(slot);
             let moved = cursor_moved(word, slot, self.window.size);
             // A success clears the count. A count that makes a transition is not stored: the
             // transition's word replaces it, and no snapshot sees the threshold reached while
             // still closed. (Below the threshold, a count fits its field.)
             let failures = if failed { count_of(word) + 1 } else { 0 };
-            let next = if failures >= threshold {
+            let next = if !failed {
+                moved & !COUNT_MASK
+            } else if failures >= threshold {
                 moved
             } else {
-                (moved & !COUNT_MASK) | u64::from(failures) << COUNT_SHIFT
+                moved + (1 << COUNT_SHIFT)
             };
             match self
                 .word
                 .compare_exchange_weak(word, next, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => break (slot, next, failures),
+                Ok(_) => break (slot, next, failures, seen),
                 Err(actual) => word = actual,
             }
         };
-        self.window.record(slot, tally, failed);
+        // The fleet's count (when one follows this breaker): a failure, or the success that
+        // ends a run of them; `word` is the state word the CAS replaced.
         #[cfg(feature = "fleet")]
         self.mark_for_fleet(failed, count_of(word));
+        if failed {
+            self.on_recorded::<FAILED>(slot, tally, seen, next, failures);
+        } else {
+            // The rate can only be reached while the window holds failures.
+            let rate_due =
+                tally & TALLY_FAILED_MASK != 0 && self.config.failure_rate_threshold.is_some();
+            if rate_due || !self.window.holds(slot, tally, failed, seen) {
+                self.on_success_recorded(slot, tally, seen, next);
+            }
+        }
+    }
+
+    /// [`on_recorded`](Self::on_recorded) for a success, out of line.
+    #[inline(never)]
+    fn on_success_recorded(&self, slot: usize, tally: u64, seen: u64, next: u64) {
+        self.on_recorded::<false>(slot, tally, seen, next, 0);
+    }
+
+    /// The rest of [`on_outcome_with`](Self::on_outcome_with) once the CAS took the call's
+    /// `slot` and made the state word `next` (`failures` in a row counted): the slot written
+    /// (`seen` is its word as read before the CAS), a failure's time stored, the transition or
+    /// the rate check.
+    #[inline(always)]
+    fn on_recorded<const FAILED: bool>(
+        &self,
+        slot: usize,
+        tally: u64,
+        seen: u64,
+        next: u64,
+        failures: u32,
+    ) {
+        let failed = FAILED;
+        let threshold = self.config.failure_threshold;
+        self.window.record_seen(slot, tally, failed, seen);
         if failed {
             self.last_failure.store(clock::stamp(), Ordering::Relaxed);
             events::call_failed(&self.name, failures, threshold);
@@ -436,7 +488,6 @@ impl CircuitBreaker {
                 self.check_failure_rate(next);
             }
         } else if tally & TALLY_FAILED_MASK != 0 {
-            // The rate can only be reached while the window holds failures.
             self.check_failure_rate(next);
         }
     }
@@ -467,8 +518,11 @@ impl CircuitBreaker {
                 (CircuitState::HalfOpen, true) => (moved, Verdict::Reopen),
                 // Disabled: counted in the window only. Open states admit no permits.
                 (CircuitState::Disabled, _) => (moved, Verdict::Counted),
-                (CircuitState::Closed, _) => {
-                    return self.on_outcome_with(tally, word, stamp, failed);
+                (CircuitState::Closed, true) => {
+                    return self.on_outcome_with::<true>(tally, word, stamp);
+                }
+                (CircuitState::Closed, false) => {
+                    return self.on_outcome_with::<false>(tally, word, stamp);
                 }
                 _ => return,
             };
@@ -497,8 +551,16 @@ impl CircuitBreaker {
     }
 
     /// Opens the breaker (still in the state stamped in `word`) if the failure-rate rule
-    /// fires now.
+    /// fires now. Without the rule, one compare.
+    #[inline]
     fn check_failure_rate(&self, word: u64) {
+        if self.config.failure_rate_threshold.is_some() {
+            self.check_failure_rate_now(word);
+        }
+    }
+
+    #[inline(never)]
+    fn check_failure_rate_now(&self, word: u64) {
         if let Some(in_window) = self.failure_rate_tripped() {
             self.transition_from(word, CircuitState::Open, in_window);
         }

@@ -76,7 +76,7 @@ impl<B: Deref<Target = CircuitBreaker>> Admission<B> {
         let stamp = std::mem::replace(&mut self.stamp, RECORDED);
         #[cfg(feature = "metrics")]
         self.timer.finish(&self.breaker.name, true);
-        self.breaker.on_outcome(stamp, true);
+        self.breaker.on_failure(stamp);
     }
 
     /// Records `Ok` as a success and every `Err` as a failure.

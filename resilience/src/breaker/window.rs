@@ -58,6 +58,16 @@ pub(super) const TALLY_WRITTEN_SHIFT: u32 = 32;
 /// The tally's failed count.
 pub(super) const TALLY_FAILED_MASK: u64 = (1 << TALLY_WRITTEN_SHIFT) - 1;
 
+/// The nibble of `slot` holding an outcome under `tally`'s epoch, in place in its word, and
+/// the slot's mask there.
+#[inline]
+fn slot_bits(slot: usize, tally: u64, failed: bool) -> (u64, u64) {
+    let epoch = tally >> TALLY_EPOCH_SHIFT;
+    let shift = (slot % SLOTS_PER_WORD) * 4;
+    let nibble = (SLOT_WRITTEN | epoch << 1 | u64::from(failed)) << shift;
+    (nibble, 0b1111 << shift)
+}
+
 impl Window {
     pub(super) fn new(size: u32) -> Self {
         let size = size.max(1);
@@ -85,12 +95,44 @@ impl Window {
     /// Writes an outcome in `slot` (from the cursor) under `tally`'s epoch.
     #[inline]
     pub(super) fn record(&self, slot: usize, tally: u64, failed: bool) {
+        self.record_seen(slot, tally, failed, self.peek(slot));
+    }
+
+    /// The word holding `slot`, as it is now: for [`record_seen`](Self::record_seen).
+    #[inline]
+    pub(super) fn peek(&self, slot: usize) -> u64 {
+        self.slots[slot / SLOTS_PER_WORD].load(Ordering::Acquire)
+    }
+
+    /// Whether `slot`, in its word `seen` (from [`peek`](Self::peek)), already holds this
+    /// outcome under `tally`'s epoch: [`record_seen`](Self::record_seen) would write nothing.
+    #[inline]
+    pub(super) fn holds(&self, slot: usize, tally: u64, failed: bool, seen: u64) -> bool {
+        let (nibble, mask) = slot_bits(slot, tally, failed);
+        seen & mask == nibble
+    }
+
+    /// [`record`](Self::record), from `seen`, the slot's word as [`peek`](Self::peek) read it
+    /// a moment ago (the breaker peeks before the CAS that takes the slot, so that the load
+    /// does not wait for the CAS). A word changed since then makes the write's CAS fail and
+    /// read it again. A write skipped because `seen` showed this outcome already is one that
+    /// a lap-behind writer of the same slot could have overwritten even if read after the
+    /// CAS: the tally counts only changes made, so it stays exact either way.
+    #[inline]
+    pub(super) fn record_seen(&self, slot: usize, tally: u64, failed: bool, seen: u64) {
+        if !self.holds(slot, tally, failed, seen) {
+            self.write(slot, tally, failed, seen);
+        }
+    }
+
+    /// [`record_seen`](Self::record_seen) when the slot changes (or `seen` is out of date).
+    #[inline(never)]
+    fn write(&self, slot: usize, tally: u64, failed: bool, seen: u64) {
         let epoch = tally >> TALLY_EPOCH_SHIFT;
         let word = &self.slots[slot / SLOTS_PER_WORD];
         let shift = (slot % SLOTS_PER_WORD) * 4;
-        let nibble = (SLOT_WRITTEN | epoch << 1 | u64::from(failed)) << shift;
-        let mask = 0b1111 << shift;
-        let mut current = word.load(Ordering::Acquire);
+        let (nibble, mask) = slot_bits(slot, tally, failed);
+        let mut current = seen;
         while current & mask != nibble {
             let old = (current & mask) >> shift;
             if old & SLOT_WRITTEN != 0
