@@ -241,7 +241,7 @@ async fn a_malformed_value_is_an_error_naming_its_key_and_value() {
     let tat = "resilience:{malformed:rate_limiter:view_credits}:tat";
     let held = "resilience:{malformed:rate_limiter:view_credits}:held";
 
-    let cases: [(&[&str], &str, &str, &str); 7] = [
+    let cases: [(&[&str], &str, &str, &str); 8] = [
         (&["SET", slots, "three"], slots, "value", "three"),
         (&["DEL", slots], slots, "", ""),
         (&["SET", tat, "soon"], tat, "value", "soon"),
@@ -249,6 +249,7 @@ async fn a_malformed_value_is_an_error_naming_its_key_and_value() {
         (&["DEL", tat], tat, "", ""),
         (&["HSET", held, "r9", "lots"], held, "r9", "lots"),
         (&["SET", held, "1"], held, "type", "string"),
+        (&["HSET", held, "a b", "x"], held, "a b", "x"),
     ];
     for (command, key, field, value) in cases {
         redis.command(&["DEL", key]);
