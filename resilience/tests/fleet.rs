@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use resilience::fleet::{Fleet, FleetError, Policy};
-use resilience::limit::Bulkhead;
+use resilience::limit::{Bulkhead, RateLimiter};
 use resilience::{CallError, CircuitBreaker, CircuitBreakerManager, CircuitState};
 
 /// The tests of this binary run one at a time: one sets a process variable that the other's
@@ -405,5 +405,45 @@ async fn a_wrong_password_is_an_outage_and_the_breaker_decides_alone() {
         error.contains("pass") || error.contains("auth"),
         "the error says why: {error}"
     );
+    fleet.detach().await;
+}
+
+/// A foreign record under `…:held` claiming more tokens than the burst (no replica can hold
+/// that many) is bad input: an error naming it, and the limiter keeps working on its local
+/// share; it must not silently refuse every call for as long as the record claims to last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_held_record_above_the_burst_does_not_starve_the_limiter() {
+    let _serial = SERIAL.lock().await;
+    let redis = resilience_test_support::RedisServer::start();
+    let manager = Arc::new(CircuitBreakerManager::new());
+    manager
+        .register_rate_limiter(
+            RateLimiter::builder("ghost_credits", 1000, Duration::from_secs(1)).burst(100),
+        )
+        .unwrap();
+    let limiter = manager.rate_limiter("ghost_credits").unwrap();
+    let held = "resilience:{ghost:rate_limiter:ghost_credits}:held";
+    redis.command(&["HSET", held, "ghost", "1000000:0:0:99999999999999"]);
+    let fleet = Fleet::builder()
+        .url(redis.url())
+        .namespace("ghost")
+        .manager(Arc::clone(&manager))
+        .op_timeout(Duration::from_secs(1))
+        .reconcile_interval(Duration::from_millis(50))
+        .attach()
+        .unwrap();
+    fleet.ready().await;
+    let mut spent = 0;
+    for _ in 0..200 {
+        if spent == 10 {
+            break;
+        }
+        if limiter.try_acquire().is_ok() {
+            spent += 1;
+        } else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    assert_eq!(spent, 10, "2 s for 10 tokens of a 1000/s limiter");
     fleet.detach().await;
 }

@@ -239,12 +239,17 @@ async fn a_malformed_value_is_an_error_naming_its_key_and_value() {
     let view = builder(&redis, "malformed", manager).view().unwrap();
     let slots = "resilience:{malformed:bulkhead:view_org}:slots";
     let tat = "resilience:{malformed:rate_limiter:view_credits}:tat";
+    let held = "resilience:{malformed:rate_limiter:view_credits}:held";
 
-    let cases: [(&[&str], &str, &str, &str); 4] = [
+    let cases: [(&[&str], &str, &str, &str); 8] = [
         (&["SET", slots, "three"], slots, "value", "three"),
         (&["DEL", slots], slots, "", ""),
         (&["SET", tat, "soon"], tat, "value", "soon"),
         (&["HSET", tat, "tat", "1"], tat, "type", "hash"),
+        (&["DEL", tat], tat, "", ""),
+        (&["HSET", held, "r9", "lots"], held, "r9", "lots"),
+        (&["SET", held, "1"], held, "type", "string"),
+        (&["HSET", held, "a b", "x"], held, "a b", "x"),
     ];
     for (command, key, field, value) in cases {
         redis.command(&["DEL", key]);
@@ -278,7 +283,7 @@ async fn a_malformed_value_is_an_error_naming_its_key_and_value() {
         "{error}"
     );
     // The malformed keys are theirs alone: the other limit reads well.
-    redis.command(&["DEL", tat]);
+    redis.command(&["DEL", tat, held]);
     assert_eq!(
         fleet
             .shared_rate_limiter("view_credits")
@@ -374,5 +379,55 @@ async fn a_read_while_redis_is_down_is_an_error_within_its_timeout() {
         .expect("an answer within the connect timeout")
         .unwrap_err();
     assert!(matches!(error, FleetError::Unreachable(_)), "{error}");
+    fleet.detach().await;
+}
+
+/// The tokens a replica holds are inside the fleet's burst (`rate.lua` leaves them out of the
+/// bucket): once the bucket's theoretical arrival time has caught up with now, the view's
+/// `available` and what the replicas hold still make no more than the burst.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_view_leaves_out_the_tokens_replicas_hold() {
+    let redis = RedisServer::start();
+    let manager = Arc::new(CircuitBreakerManager::new());
+    // A token every millisecond: the bucket's TAT is back at now a moment after a block.
+    manager
+        .register_rate_limiter(
+            RateLimiter::builder("held_credits", 1000, Duration::from_secs(1)).burst(100),
+        )
+        .unwrap();
+    let limiter = manager.rate_limiter("held_credits").unwrap();
+    let fleet = builder(&redis, "held", Arc::clone(&manager))
+        .attach()
+        .unwrap();
+    fleet.ready().await;
+    let mut spent = 0;
+    for _ in 0..200 {
+        if spent == 10 {
+            break;
+        }
+        if limiter.try_acquire().is_ok() {
+            spent += 1;
+        } else {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    assert_eq!(spent, 10, "the fleet's blocks came");
+    // Idle, the replica keeps its next block (at least a token) and gives back the rest.
+    let held = eventually(
+        "the replica keeps a block and the bucket's TAT is past",
+        || async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            limiter.metrics().tokens_left
+        },
+        |held| *held > 0,
+    )
+    .await;
+    let view = fleet.shared_rate_limiter("held_credits").await.unwrap();
+    let held_now = limiter.metrics().tokens_left;
+    assert!(
+        view.available + held_now.min(held) <= 100,
+        "the view shows {} in the bucket while the replica holds {held_now}: more than the burst",
+        view.available
+    );
     fleet.detach().await;
 }

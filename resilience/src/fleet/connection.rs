@@ -464,22 +464,28 @@ impl ConnectionLike for OnSlot {
     }
 }
 
-/// The error for a script's `BADVALUE <key> <field> <length> <value>` reply (after which Redis
-/// may append where the script stopped).
+/// The error for a script's `BADVALUE <key> <field length> <field> <value length> <value>`
+/// reply (after which Redis may append where the script stopped).
 pub(super) fn bad_value(detail: &str) -> FleetError {
-    let mut parts = detail.splitn(4, ' ');
-    let key = parts.next().unwrap_or_default().to_owned();
-    let field = parts.next().unwrap_or_default().to_owned();
-    let length = parts.next().and_then(|n| n.parse::<usize>().ok());
-    let rest = parts.next().unwrap_or_default();
-    let value = match length {
-        Some(n) if rest.is_char_boundary(n.min(rest.len())) => &rest[..n.min(rest.len())],
-        _ => rest,
-    };
+    let (key, rest) = detail.split_once(' ').unwrap_or((detail, ""));
+    let (field, rest) = counted(rest);
+    let (value, _) = counted(rest.strip_prefix(' ').unwrap_or(rest));
     FleetError::BadValue {
-        key,
-        field,
+        key: key.to_owned(),
+        field: field.to_owned(),
         value: value.to_owned(),
+    }
+}
+
+/// `<length> <text>` at the start of `s`: the text (`length` bytes of it, or all that is
+/// left if that is not a whole number of bytes within it) and what follows.
+fn counted(s: &str) -> (&str, &str) {
+    let Some((length, rest)) = s.split_once(' ') else {
+        return (s, "");
+    };
+    match length.parse::<usize>() {
+        Ok(n) if n <= rest.len() && rest.is_char_boundary(n) => rest.split_at(n),
+        _ => (rest, ""),
     }
 }
 
@@ -550,11 +556,18 @@ mod tests {
     #[test]
     fn a_bad_value_reply_names_key_field_and_value() {
         let error = bad_value(
-            "resilience:{ns:tier1}:state until 13 soon or later script: 8ac1, on @user_script:18.",
+            "resilience:{ns:tier1}:state 5 until 13 soon or later script: 8ac1, on @user_script:18.",
         );
         assert_eq!(
             error.to_string(),
             "malformed value in Redis at resilience:{ns:tier1}:state, field until: \"soon or later\""
+        );
+        // A hash's field with spaces in it (a foreign record's, say) is named whole.
+        let error = bad_value("resilience:{ns:rate_limiter:c}:held 3 a b 1 x script: 8ac1.");
+        assert!(
+            matches!(&error, FleetError::BadValue { key, field, value }
+                if key == "resilience:{ns:rate_limiter:c}:held" && field == "a b" && value == "x"),
+            "{error:?}"
         );
     }
 }

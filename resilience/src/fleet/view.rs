@@ -13,7 +13,7 @@ use std::time::Duration;
 use redis::Script;
 
 use super::connection::Redis;
-use super::limits::{bulkhead_keys, rate_limiter_key};
+use super::limits::{bulkhead_keys, rate_limiter_held_key, rate_limiter_key};
 use super::{Fleet, FleetBuilder, FleetError, SharedBreaker};
 use crate::ManagerRef;
 
@@ -50,8 +50,8 @@ impl SharedBulkhead {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SharedRateLimiter {
     /// Tokens the fleet's bucket holds now, on Redis' clock: the most a replica could take
-    /// at once. The tokens of the blocks the replicas hold are taken already (Redis does not
-    /// record who holds them): they count here once given back.
+    /// at once. The tokens the replicas hold (their live records under `…:held`) are inside
+    /// the burst, as `rate.lua` counts them: they count here once given back.
     pub available: u64,
     /// The most tokens the bucket holds.
     pub burst: u32,
@@ -59,7 +59,8 @@ pub struct SharedRateLimiter {
     pub rate: u64,
     /// The period [`rate`](Self::rate) is counted over.
     pub per: Duration,
-    /// How long until the bucket is full again, at the rate (zero when it is full).
+    /// How long until the bucket is full again, at the rate (zero when it is full); while
+    /// replicas hold tokens, full is the burst less what they hold.
     pub until_full: Duration,
 }
 
@@ -102,8 +103,9 @@ impl Fleet {
     }
 
     /// The fleet's tokens of the rate limiter `name`, read from Redis now, without changing
-    /// them: what its one GCRA state leaves in the bucket on Redis' clock, by the rate and
-    /// burst of the rate limiter of that name in the fleet's manager.
+    /// them: what its one GCRA state leaves in the bucket on Redis' clock, less the tokens
+    /// the replicas hold (they are inside the burst), by the rate and burst of the rate
+    /// limiter of that name in the fleet's manager.
     ///
     /// Errors as for [`shared_bulkhead`](Self::shared_bulkhead).
     ///
@@ -266,7 +268,9 @@ async fn read_rate_limiter(
     name: &str,
 ) -> Result<SharedRateLimiter, FleetError> {
     let key = rate_limiter_key(namespace, name);
-    let (now, stored): (u64, Option<String>) = redis.run(&VIEW_RATE, &[&key], &[]).await?;
+    let held = rate_limiter_held_key(namespace, name);
+    let (now, stored, holding): (u64, Option<String>, u64) =
+        redis.run(&VIEW_RATE, &[&key, &held], &[]).await?;
     let limiter = manager
         .rate_limiter(name)
         .ok_or_else(|| FleetError::Unknown {
@@ -282,12 +286,15 @@ async fn read_rate_limiter(
         })?,
     };
     let config = limiter.config();
+    // The tokens the replicas hold are inside the burst, as `rate.lua` counts them.
+    let interval = config.per.as_secs_f64() * 1e6 / config.rate.max(1) as f64;
+    let held_until = now.saturating_add((holding as f64 * interval).ceil() as u64);
     Ok(tokens_at(
         config.rate,
         config.per,
         config.burst,
         now,
-        tat.max(now),
+        tat.max(held_until),
     ))
 }
 

@@ -17,10 +17,11 @@ local function now_ms()
 end
 
 -- A malformed field: an error naming the key, the field and the value, "BADVALUE <key>
--- <field> <length of the value> <value>" (Redis may append where in the script it stopped).
+-- <length of the field> <field> <length of the value> <value>" (a hash's field may hold
+-- spaces; Redis may append where in the script it stopped).
 local function bad(key, field, value)
   local shown = tostring(value)
-  return error({err = 'BADVALUE ' .. key .. ' ' .. field .. ' ' .. #shown .. ' ' .. shown})
+  return error({err = 'BADVALUE ' .. key .. ' ' .. #field .. ' ' .. field .. ' ' .. #shown .. ' ' .. shown})
 end
 
 local function whole(key, field, value)

@@ -26,14 +26,16 @@ if kind ~= 'hash' and kind ~= 'none' then bad(held, 'type', kind) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local now_ms = math.floor(now / 1000)
--- What the other replicas hold, their expired records dropped.
+-- What the other replicas hold, their expired records dropped. No replica holds more than the
+-- burst: a record above it is malformed (it would empty the bucket for as long as it lasts).
+local burst = math.floor(tolerance / interval + 0.5)
 local others = 0
 local records = redis.call('HGETALL', held)
 for i = 1, #records, 2 do
   local who, record = records[i], records[i + 1]
   if who ~= replica then
     local tokens, granted, place, expiry = string.match(record, '^(%d+):(%d+):(%d+):(%d+)$')
-    if not tokens then bad(held, who, record) end
+    if not tokens or tonumber(tokens) + tonumber(granted) > burst then bad(held, who, record) end
     if tonumber(expiry) <= now_ms then
       redis.call('HDEL', held, who)
     else
