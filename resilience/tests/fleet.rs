@@ -447,3 +447,73 @@ async fn a_foreign_held_record_above_the_burst_does_not_starve_the_limiter() {
     assert_eq!(spent, 10, "2 s for 10 tokens of a 1000/s limiter");
     fleet.detach().await;
 }
+
+/// A replica's failures left in the fleet's count when it stops (killed, or detached) lapse
+/// one `probe_lease` after the last of them: a single failure elsewhere long after does not
+/// open the fleet with them, while failures that keep coming still add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_count_left_by_a_replica_that_stopped_lapses_after_the_lease() {
+    let _serial = SERIAL.lock().await;
+    let redis = resilience_test_support::RedisServer::start();
+    let lease = Duration::from_millis(400);
+    let replica = || {
+        let manager = Arc::new(CircuitBreakerManager::new());
+        let breaker = manager
+            .register(
+                CircuitBreaker::builder("fleet_stale_tier")
+                    .failure_threshold(3)
+                    .recovery_timeout(Duration::from_secs(60))
+                    .ignore_env(),
+            )
+            .unwrap();
+        let fleet = Fleet::builder()
+            .url(redis.url())
+            .namespace("stale")
+            .manager(manager)
+            .policy(Policy::ShareOpen)
+            .op_timeout(Duration::from_secs(1))
+            .reconcile_interval(Duration::from_millis(50))
+            .probe_lease(lease)
+            .attach()
+            .unwrap();
+        (breaker, fleet)
+    };
+    let (a, a_fleet) = replica();
+    let (b, b_fleet) = replica();
+    a_fleet.ready().await;
+    b_fleet.ready().await;
+    for _ in 0..2 {
+        let _ = a.call(|| async { Err::<(), _>("down") }).await;
+    }
+    let count = "resilience:{stale:fleet_stale_tier}:failures";
+    eventually("A's two failures counted", || {
+        redis.command(&["HGET", count, "count"]) == "2"
+    })
+    .await;
+    let ttl: i64 = redis
+        .command(&["PTTL", count])
+        .trim_start_matches(':')
+        .parse()
+        .unwrap();
+    assert!(
+        ttl > 0 && ttl <= 400,
+        "the count lapses within the lease: PTTL {ttl}"
+    );
+    a_fleet.detach().await;
+    eventually("the count lapsed", || {
+        redis.command(&["EXISTS", count]) == ":0"
+    })
+    .await;
+    let _ = b.call(|| async { Err::<(), _>("one blip") }).await;
+    eventually("B's failure counted alone", || {
+        redis.command(&["HGET", count, "count"]) == "1"
+    })
+    .await;
+    assert_eq!(b.state(), CircuitState::Closed);
+    // Failures that keep coming are a run: B's own next two open the fleet.
+    for _ in 0..2 {
+        let _ = b.call(|| async { Err::<(), _>("down") }).await;
+    }
+    assert_eq!(b.state(), CircuitState::Open);
+    b_fleet.detach().await;
+}

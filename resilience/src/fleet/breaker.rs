@@ -613,6 +613,7 @@ impl Breakers {
             &marks.failures.to_string(),
             &config.failure_threshold.to_string(),
             &millis(config.recovery_timeout).to_string(),
+            &millis(self.settings.probe_lease).to_string(),
         ];
         let reply = redis.run(&FAIL, &keys.with_failures(), &args).await;
         let answer = match reply.and_then(|r| Answer::from_reply(&keys.state, r)) {

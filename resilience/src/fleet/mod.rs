@@ -37,7 +37,11 @@
 //! reset is the success that ends a run of a replica's own failures (its consecutive count
 //! going from more than 0 to 0): it zeroes the fleet's count. A success on a replica whose
 //! last recorded call succeeded too is not sent, so that healthy calls make no round trip: it
-//! does not reset what other replicas counted. Each replica's breaker still counts its own
+//! does not reset what other replicas counted. The count lapses one
+//! [`probe_lease`](FleetBuilder::probe_lease) (10 s by default) after the last failure it took:
+//! failures further apart than that are no run, and the count a replica left when it stopped
+//! (killed, or detached after failures) cannot open the fleet on another replica's single
+//! failure long after. Each replica's breaker still counts its own
 //! failures as well, and opens on its own at `failure_threshold`, as without a fleet (its open
 //! is then shared); the failure-rate rule stays each replica's, on its own window.
 //!
@@ -436,7 +440,8 @@ impl FleetBuilder {
     /// half-open probe slots, its bulkhead slots and its record of the rate limiters' tokens it
     /// holds. The slots of a replica that died come free after this. Renewed every
     /// reconciliation, so it must be longer than
-    /// [`reconcile_interval`](Self::reconcile_interval).
+    /// [`reconcile_interval`](Self::reconcile_interval). The fleet's count of a breaker's
+    /// failures lapses this long after the last failure it took (see the module's docs).
     pub fn probe_lease(mut self, lease: Duration) -> Self {
         self.probe_lease = lease;
         self

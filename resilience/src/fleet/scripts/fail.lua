@@ -4,12 +4,14 @@
 -- added, and at failure_threshold the fleet opens as open.lua opens it. Counted only while the
 -- fleet is closed and the replica knows its latest transition (the epoch it sends): failures
 -- from before a transition are not carried over, and a count of an older epoch is stale.
+-- The count lapses a lease (ms) after the last failure it took: failures further apart are
+-- no run, and a count left by a replica that stopped does not stay for ever.
 -- The answer's n is the count after it when closed.
 -- ARGV: channel, breaker, replica, the epoch the replica knows, reset (1 or 0), failures,
---       failure_threshold, recovery timeout (ms)
+--       failure_threshold, recovery timeout (ms), lease (ms)
 local channel, breaker, replica = ARGV[1], ARGV[2], ARGV[3]
 local known, reset, failures = tonumber(ARGV[4]), ARGV[5] == '1', tonumber(ARGV[6])
-local threshold, recovery = tonumber(ARGV[7]), tonumber(ARGV[8])
+local threshold, recovery, lease = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local now = now_ms()
 local state, epoch, untl = load_state(KEYS[1])
 if state ~= 'closed' or epoch ~= known then
@@ -34,5 +36,6 @@ if count == 0 then
   redis.call('DEL', key)
 else
   redis.call('HSET', key, 'epoch', epoch, 'count', count)
+  redis.call('PEXPIRE', key, lease)
 end
 return {0, 'closed', epoch, count}
