@@ -61,41 +61,11 @@ fn fields<const N: usize>(answer: &str, words: [&str; N]) -> [u64; N] {
     })
 }
 
-/// The commands the fleet's scripts run inside Redis: `INFO commandstats` counts them too,
-/// but they are part of the script's one round trip (the fleet never sends them itself).
-const IN_SCRIPTS: [&str; 17] = [
-    "del",
-    "exists",
-    "get",
-    "hdel",
-    "hgetall",
-    "hmget",
-    "hset",
-    "pexpire",
-    "publish",
-    "set",
-    "time",
-    "type",
-    "zadd",
-    "zcard",
-    "zrem",
-    "zremrangebyscore",
-    "zscore",
-];
-
 /// The round trips Redis served since it started: every command it counted (`INFO
 /// commandstats`: `EVALSHA`, `SCRIPT`, `SUBSCRIBE`, ...) but `INFO` itself and those run
 /// inside the scripts.
 fn round_trips(redis: &RedisServer) -> u64 {
-    redis
-        .command(&["INFO", "commandstats"])
-        .lines()
-        .filter_map(|line| {
-            let (command, rest) = line.strip_prefix("cmdstat_")?.split_once(":calls=")?;
-            let counted = command != "info" && !IN_SCRIPTS.contains(&command);
-            counted.then(|| rest.split(',').next()?.parse::<u64>().ok())?
-        })
-        .sum()
+    redis.round_trips().iter().map(|(_, calls)| calls).sum()
 }
 
 /// The totals of `saturate` over the replicas: admitted, refused, first and last admission.

@@ -22,6 +22,28 @@ pub const INSTALL_HINT: &str = "the fleet tests need `redis-server` (Redis 6.2 o
      newer for a cluster, or Valkey) on the PATH, or its path in REDIS_SERVER: install it with \
      `apt-get install -y redis-server` (Debian, Ubuntu) or `brew install redis` (macOS)";
 
+/// The commands the fleet's scripts run inside Redis: `INFO commandstats` counts them too, but
+/// each is part of its script's one round trip (the fleet never sends them itself).
+pub const IN_FLEET_SCRIPTS: [&str; 17] = [
+    "del",
+    "exists",
+    "get",
+    "hdel",
+    "hgetall",
+    "hmget",
+    "hset",
+    "pexpire",
+    "publish",
+    "set",
+    "time",
+    "type",
+    "zadd",
+    "zcard",
+    "zrem",
+    "zremrangebyscore",
+    "zscore",
+];
+
 /// How long a started server may take to answer `PING`.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -112,6 +134,26 @@ impl RedisServer {
         if let Err(e) = self.spawn() {
             panic!("redis-server did not restart on port {}: {e}", self.port);
         }
+    }
+
+    /// The round trips the server has served since it started, by command (`INFO
+    /// commandstats`, in lower case: `evalsha`, `script`, `subscribe`, ...): every command it
+    /// counted but `INFO` itself and those run inside the fleet's scripts
+    /// ([`IN_FLEET_SCRIPTS`]).
+    ///
+    /// # Panics
+    ///
+    /// When the server does not answer.
+    pub fn round_trips(&self) -> Vec<(String, u64)> {
+        self.command(&["INFO", "commandstats"])
+            .lines()
+            .filter_map(|line| {
+                let (command, rest) = line.strip_prefix("cmdstat_")?.split_once(":calls=")?;
+                let calls = rest.split(',').next()?.parse::<u64>().ok()?;
+                let counted = command != "info" && !IN_FLEET_SCRIPTS.contains(&command);
+                counted.then(|| (command.to_owned(), calls))
+            })
+            .collect()
     }
 
     /// Sends one command and returns its reply: a bulk string's contents, or the first line of
