@@ -192,28 +192,6 @@ impl Default for Outcome {
     }
 }
 
-/// The commands the fleet's scripts run inside Redis: `INFO commandstats` counts them too,
-/// but each is part of its script's one round trip (the fleet never sends them itself).
-const IN_SCRIPTS: [&str; 17] = [
-    "del",
-    "exists",
-    "get",
-    "hdel",
-    "hgetall",
-    "hmget",
-    "hset",
-    "pexpire",
-    "publish",
-    "set",
-    "time",
-    "type",
-    "zadd",
-    "zcard",
-    "zrem",
-    "zremrangebyscore",
-    "zscore",
-];
-
 /// Round trips Redis served since it started: all of them, and the scripts run by hash.
 #[derive(Debug, Clone, Copy)]
 struct Trips {
@@ -233,19 +211,7 @@ impl Trips {
 /// Every command `INFO commandstats` counted, but `INFO` itself and those run inside scripts.
 fn round_trips(redis: &RedisServer) -> Trips {
     let mut trips = Trips { all: 0, evalsha: 0 };
-    for line in redis.command(&["INFO", "commandstats"]).lines() {
-        let Some((command, rest)) = line
-            .strip_prefix("cmdstat_")
-            .and_then(|l| l.split_once(":calls="))
-        else {
-            continue;
-        };
-        let Some(calls) = rest.split(',').next().and_then(|n| n.parse::<u64>().ok()) else {
-            continue;
-        };
-        if command == "info" || IN_SCRIPTS.contains(&command) {
-            continue;
-        }
+    for (command, calls) in redis.round_trips() {
         trips.all += calls;
         if command == "evalsha" {
             trips.evalsha += calls;

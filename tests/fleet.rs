@@ -3,80 +3,31 @@
 //!
 //! Every wait is bounded; a replica answers each command within `ANSWER`.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+#[path = "common/replica.rs"]
+mod replica;
+
+use std::io::Write;
 use std::time::{Duration, Instant};
 
+use replica::Replica;
 use resilience_test_support::RedisServer;
 
 /// The longest a replica may take to answer a command (a `wait` answers within its own bound).
 const ANSWER: Duration = Duration::from_secs(20);
 
-/// A replica process, killed when dropped.
-struct Replica {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<String>,
-    log: PathBuf,
-}
-
 impl Replica {
     fn start(redis: &RedisServer, ns: &str, extra: &[&str]) -> Replica {
-        let log = redis.dir().join(format!(
-            "replica-{ns}-{}.log",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fleet_replica"))
-            .args(["--redis", &redis.url(), "--ns", ns, "--reconcile-ms", "100"])
+        Replica::launch(
+            env!("CARGO_BIN_EXE_fleet_replica"),
+            redis,
+            ns,
             // Not the 20 ms default: a test machine busy with other work would see outages
             // that are not there. (The timeout itself is tested on a frozen server, in the
             // runtime crate's tests/fleet.rs.)
-            .args(["--op-timeout-ms", "1000"])
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("a log file"))
-            .spawn()
-            .expect("the replica starts");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut replica = Replica {
-            child,
-            stdin,
-            lines,
-            log,
-        };
-        let ready = replica.read();
-        assert!(ready.starts_with("ready "), "{ready}");
-        replica
-    }
-
-    fn read(&mut self) -> String {
-        self.lines.recv_timeout(ANSWER).unwrap_or_else(|_| {
-            panic!(
-                "the replica did not answer within {ANSWER:?}; its log:\n{}",
-                self.log()
-            )
-        })
-    }
-
-    fn ask(&mut self, command: &str) -> String {
-        writeln!(self.stdin, "{command}").expect("the replica reads");
-        self.read()
+            Duration::from_millis(1000),
+            extra,
+            ANSWER,
+        )
     }
 
     /// Waits (at most `ms`) for the breaker's state; panics with the replica's log otherwise.
@@ -123,28 +74,13 @@ impl Replica {
         }
     }
 
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
     /// Ends the replica (detached from the fleet), returning its log.
     fn quit(mut self) -> String {
-        let _ = writeln!(self.stdin, "quit");
-        let deadline = Instant::now() + ANSWER;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return self.log();
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        self.try_send("quit");
+        if self.wait_exit() {
+            return self.log();
         }
         panic!("the replica did not quit; log:\n{}", self.log());
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -781,9 +717,9 @@ fn counts(answer: &str) -> (u64, u64) {
 /// Sends `command` to every replica at once, then collects their answers.
 fn all_at_once(replicas: &mut [Replica], command: &str) -> Vec<String> {
     for replica in replicas.iter_mut() {
-        writeln!(replica.stdin, "{command}").expect("the replica reads");
+        replica.send(command);
     }
-    replicas.iter_mut().map(Replica::read).collect()
+    replicas.iter_mut().map(|replica| replica.read()).collect()
 }
 
 /// How many times Redis ran a script by its hash (`EVALSHA`) since it started.

@@ -11,97 +11,35 @@
 //!
 //! Every wait is bounded; a replica answers each command within `ANSWER`.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+#[path = "common/replica.rs"]
+mod replica;
+
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use replica::Replica;
 use resilience_test_support::RedisServer;
 
 /// The longest a replica may take to answer a command (a `saturate` answers after its run).
 const ANSWER: Duration = Duration::from_secs(30);
 
-/// A replica process, killed (SIGKILL) when dropped.
-struct Replica {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<String>,
-    log: PathBuf,
-}
-
 impl Replica {
     fn start(redis: &RedisServer, ns: &str, extra: &[&str]) -> Replica {
-        let log = redis.dir().join(format!("replica-{ns}-{}.log", unix_us()));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fleet_limits_replica"))
-            .args(["--redis", &redis.url(), "--ns", ns, "--reconcile-ms", "100"])
+        Replica::launch(
+            env!("CARGO_BIN_EXE_fleet_limits_replica"),
+            redis,
+            ns,
             // Not the 20 ms default: a loaded test machine would see outages that are not
             // there, and the limits would run on their local share meanwhile.
-            .args(["--op-timeout-ms", "2000"])
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("a log file"))
-            .spawn()
-            .expect("the replica starts");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut replica = Replica {
-            child,
-            stdin,
-            lines,
-            log,
-        };
-        let ready = replica.read();
-        assert!(ready.starts_with("ready "), "{ready}");
-        replica
-    }
-
-    fn read(&mut self) -> String {
-        self.lines.recv_timeout(ANSWER).unwrap_or_else(|_| {
-            panic!(
-                "the replica did not answer within {ANSWER:?}; its log:\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            )
-        })
-    }
-
-    fn send(&mut self, command: &str) {
-        writeln!(self.stdin, "{command}").expect("the replica reads");
-    }
-
-    fn ask(&mut self, command: &str) -> String {
-        self.send(command);
-        self.read()
+            Duration::from_millis(2000),
+            extra,
+            ANSWER,
+        )
     }
 
     /// Ends the replica cleanly: detached from the fleet, its unspent tokens given back.
     fn quit(mut self) {
         assert_eq!(self.ask("quit"), "bye");
-        let deadline = Instant::now() + ANSWER;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("the replica did not exit");
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        assert!(self.wait_exit(), "the replica did not exit");
     }
 }
 
@@ -123,41 +61,11 @@ fn fields<const N: usize>(answer: &str, words: [&str; N]) -> [u64; N] {
     })
 }
 
-/// The commands the fleet's scripts run inside Redis: `INFO commandstats` counts them too,
-/// but they are part of the script's one round trip (the fleet never sends them itself).
-const IN_SCRIPTS: [&str; 17] = [
-    "del",
-    "exists",
-    "get",
-    "hdel",
-    "hgetall",
-    "hmget",
-    "hset",
-    "pexpire",
-    "publish",
-    "set",
-    "time",
-    "type",
-    "zadd",
-    "zcard",
-    "zrem",
-    "zremrangebyscore",
-    "zscore",
-];
-
 /// The round trips Redis served since it started: every command it counted (`INFO
 /// commandstats`: `EVALSHA`, `SCRIPT`, `SUBSCRIBE`, ...) but `INFO` itself and those run
 /// inside the scripts.
 fn round_trips(redis: &RedisServer) -> u64 {
-    redis
-        .command(&["INFO", "commandstats"])
-        .lines()
-        .filter_map(|line| {
-            let (command, rest) = line.strip_prefix("cmdstat_")?.split_once(":calls=")?;
-            let counted = command != "info" && !IN_SCRIPTS.contains(&command);
-            counted.then(|| rest.split(',').next()?.parse::<u64>().ok())?
-        })
-        .sum()
+    redis.round_trips().iter().map(|(_, calls)| calls).sum()
 }
 
 /// The totals of `saturate` over the replicas: admitted, refused, first and last admission.
@@ -176,7 +84,7 @@ fn saturate(replicas: &mut [Replica], name: &str, lead: Duration, length: Durati
         // than its share of the rate allows, and the 2-core test machine keeps some breath.
         replica.send(&format!("saturate {name} {from} {until} 1000"));
     }
-    let answers: Vec<String> = replicas.iter_mut().map(Replica::read).collect();
+    let answers: Vec<String> = replicas.iter_mut().map(|replica| replica.read()).collect();
     let mut run = Run {
         admitted: 0,
         refused: 0,

@@ -251,14 +251,8 @@ async fn a_detached_breaker_decides_its_probes_alone_again() {
 }
 
 /// Waits (5 s at most) until `condition` holds.
-async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    for _ in 0..500 {
-        if condition() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("not within 5 s: {what}");
+async fn eventually(what: &str, condition: impl FnMut() -> bool) {
+    support::eventually(what, Duration::from_secs(5), condition).await;
 }
 
 /// A Redis that accepts connections and never answers (frozen): every operation gives up at its
@@ -433,17 +427,7 @@ async fn a_foreign_held_record_above_the_burst_does_not_starve_the_limiter() {
         .attach()
         .unwrap();
     fleet.ready().await;
-    let mut spent = 0;
-    for _ in 0..200 {
-        if spent == 10 {
-            break;
-        }
-        if limiter.try_acquire().is_ok() {
-            spent += 1;
-        } else {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
+    let spent = support::spend(&limiter, 10).await;
     assert_eq!(spent, 10, "2 s for 10 tokens of a 1000/s limiter");
     fleet.detach().await;
 }

@@ -17,12 +17,8 @@ use resilience_test_support::RedisCluster;
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Waits (10 s at most) until `condition` holds.
-async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(Instant::now() < deadline, "not within 10 s: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+async fn eventually(what: &str, condition: impl FnMut() -> bool) {
+    support::eventually(what, Duration::from_secs(10), condition).await;
 }
 
 /// How many pub/sub connections the cluster's nodes hold.

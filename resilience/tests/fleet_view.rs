@@ -3,6 +3,8 @@
 //! `redis-server`.
 #![cfg(feature = "fleet")]
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -201,17 +203,7 @@ async fn the_view_shows_the_tokens_a_replica_took() {
         .unwrap();
     fleet.ready().await;
 
-    let mut spent = 0;
-    for _ in 0..200 {
-        if spent == 10 {
-            break;
-        }
-        if limiter.try_acquire().is_ok() {
-            spent += 1;
-        } else {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
+    let spent = support::spend(&limiter, 10).await;
     assert_eq!(spent, 10, "the fleet's blocks came");
     eventually(
         "the bucket, the replica's block and the tokens spent make the burst",
@@ -400,17 +392,7 @@ async fn the_view_leaves_out_the_tokens_replicas_hold() {
         .attach()
         .unwrap();
     fleet.ready().await;
-    let mut spent = 0;
-    for _ in 0..200 {
-        if spent == 10 {
-            break;
-        }
-        if limiter.try_acquire().is_ok() {
-            spent += 1;
-        } else {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
+    let spent = support::spend(&limiter, 10).await;
     assert_eq!(spent, 10, "the fleet's blocks came");
     // Idle, the replica keeps its next block (at least a token) and gives back the rest.
     let held = eventually(

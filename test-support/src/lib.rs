@@ -4,19 +4,45 @@
 //! of its own, for the tests of the `fleet` feature: started by [`RedisServer::start`], stopped
 //! (and its directory removed) when dropped. A test that needs Redis and cannot find
 //! `redis-server` fails with a message saying how to install it; it never skips silently.
+//!
+//! [`LineProcess`] drives a child process one line at a time (a command on its stdin, an
+//! answer on its stdout), its stderr kept in a log file that a missing answer shows.
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// How to get `redis-server`, in the failure of a test that cannot find it.
 pub const INSTALL_HINT: &str = "the fleet tests need `redis-server` (Redis 6.2 or newer, 7 or \
      newer for a cluster, or Valkey) on the PATH, or its path in REDIS_SERVER: install it with \
      `apt-get install -y redis-server` (Debian, Ubuntu) or `brew install redis` (macOS)";
+
+/// The commands the fleet's scripts run inside Redis: `INFO commandstats` counts them too, but
+/// each is part of its script's one round trip (the fleet never sends them itself).
+pub const IN_FLEET_SCRIPTS: [&str; 17] = [
+    "del",
+    "exists",
+    "get",
+    "hdel",
+    "hgetall",
+    "hmget",
+    "hset",
+    "pexpire",
+    "publish",
+    "set",
+    "time",
+    "type",
+    "zadd",
+    "zcard",
+    "zrem",
+    "zremrangebyscore",
+    "zscore",
+];
 
 /// How long a started server may take to answer `PING`.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -108,6 +134,26 @@ impl RedisServer {
         if let Err(e) = self.spawn() {
             panic!("redis-server did not restart on port {}: {e}", self.port);
         }
+    }
+
+    /// The round trips the server has served since it started, by command (`INFO
+    /// commandstats`, in lower case: `evalsha`, `script`, `subscribe`, ...): every command it
+    /// counted but `INFO` itself and those run inside the fleet's scripts
+    /// ([`IN_FLEET_SCRIPTS`]).
+    ///
+    /// # Panics
+    ///
+    /// When the server does not answer.
+    pub fn round_trips(&self) -> Vec<(String, u64)> {
+        self.command(&["INFO", "commandstats"])
+            .lines()
+            .filter_map(|line| {
+                let (command, rest) = line.strip_prefix("cmdstat_")?.split_once(":calls=")?;
+                let calls = rest.split(',').next()?.parse::<u64>().ok()?;
+                let counted = command != "info" && !IN_FLEET_SCRIPTS.contains(&command);
+                counted.then(|| (command.to_owned(), calls))
+            })
+            .collect()
     }
 
     /// Sends one command and returns its reply: a bulk string's contents, or the first line of
@@ -458,6 +504,111 @@ fn start_program(program: Option<PathBuf>, extra: Vec<String>) -> Result<RedisSe
         }
     }
     Err(format!("redis-server did not start: {last}"))
+}
+
+/// A child process driven line by line: commands written to its stdin, one answer a line read
+/// from its stdout, its stderr written to a log file. Killed (SIGKILL) when dropped.
+#[derive(Debug)]
+pub struct LineProcess {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+    log: PathBuf,
+    answer: Duration,
+}
+
+impl LineProcess {
+    /// Spawns `command` with its stdin and stdout piped and its stderr written to `log`; each
+    /// [`read`](Self::read) waits at most `answer` for a line.
+    ///
+    /// # Panics
+    ///
+    /// When the log file cannot be created or the process cannot be spawned.
+    pub fn spawn(mut command: Command, log: PathBuf, answer: Duration) -> Self {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("a log file"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("{:?} does not start: {e}", command.get_program()));
+        let stdin = child.stdin.take().expect("a piped stdin");
+        let stdout = child.stdout.take().expect("a piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        LineProcess {
+            child,
+            stdin,
+            lines,
+            log,
+            answer,
+        }
+    }
+
+    /// The next line the process writes.
+    ///
+    /// # Panics
+    ///
+    /// When none comes within the `answer` bound (with the process' log).
+    pub fn read(&mut self) -> String {
+        self.lines.recv_timeout(self.answer).unwrap_or_else(|_| {
+            panic!(
+                "the process did not answer within {:?}; its log:\n{}",
+                self.answer,
+                self.log()
+            )
+        })
+    }
+
+    /// Writes `command` and a newline to the process' stdin.
+    ///
+    /// # Panics
+    ///
+    /// When the process no longer reads its stdin.
+    pub fn send(&mut self, command: &str) {
+        writeln!(self.stdin, "{command}").expect("the process reads");
+    }
+
+    /// [`send`](Self::send)s `command` and [`read`](Self::read)s the answer.
+    pub fn ask(&mut self, command: &str) -> String {
+        self.send(command);
+        self.read()
+    }
+
+    /// Writes `command` without expecting the process to read it (it may have exited).
+    pub fn try_send(&mut self, command: &str) {
+        let _ = writeln!(self.stdin, "{command}");
+    }
+
+    /// Everything the process has written to its stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (at most the `answer` bound) for the process to exit: `false` if it has not.
+    pub fn wait_exit(&mut self) -> bool {
+        let deadline = Instant::now() + self.answer;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    }
+}
+
+impl Drop for LineProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A port that was free a moment ago on `127.0.0.1`.

@@ -7,7 +7,7 @@
 //!               [--lease-ms MS] [--op-timeout-ms MS] [--expected-replicas N]
 //!               --breaker NAME:THRESHOLD:RECOVERY_MS:HALF_OPEN:SUCCESSES ...
 //!               --bulkhead NAME:MAX_CONCURRENT:MAX_WAIT_MS ...
-//!               --rate NAME:RATE:PER_MS:BURST ...
+//!               --rate NAME:RATE:PER_MS:BURST[:MAX_WAIT_MS] ...
 //! ```
 //!
 //! Commands: `ok NAME`, `fail NAME` (a call that succeeds or fails: `ok`, `failed` or
@@ -27,41 +27,23 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use resilience::fleet::{Fleet, Policy};
-use resilience::limit::{Bulkhead, OwnedBulkheadPermit, RateLimiter};
+use resilience::fleet::Policy;
+use resilience::limit::{Bulkhead, OwnedBulkheadPermit};
 use resilience::{CallError, CircuitBreaker, OwnedPermit};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
+#[path = "../common/replica_main.rs"]
+mod replica_main;
+
 fn main() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(replica());
+    replica_main::run(replica());
 }
 
 async fn replica() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut builder = Fleet::builder();
     let (mut quorum, mut window) = (None, Duration::from_secs(10));
-    let mut pairs = args.chunks(2);
-    for pair in &mut pairs {
-        let [flag, value] = pair else {
-            panic!("flags come in pairs: {args:?}")
-        };
+    let mut builder = replica_main::fleet_from_args(|builder, flag, value| {
         let ms = || Duration::from_millis(value.parse().expect("milliseconds"));
-        builder = match flag.as_str() {
-            "--redis" => builder.url(value),
-            "--ns" => builder.namespace(value),
-            "--reconcile-ms" => builder.reconcile_interval(ms()),
-            "--lease-ms" => builder.probe_lease(ms()),
-            "--op-timeout-ms" => builder.op_timeout(ms()),
+        match flag {
             "--expected-replicas" => builder.expected_replicas(value.parse().expect("replicas")),
             "--bulkhead" => {
                 let parts: Vec<&str> = value.split(':').collect();
@@ -75,23 +57,6 @@ async fn replica() {
                             .max_wait(Duration::from_millis(wait.parse().expect("ms"))),
                     )
                     .expect("a valid bulkhead");
-                builder
-            }
-            "--rate" => {
-                let parts: Vec<&str> = value.split(':').collect();
-                let [name, rate, per, burst] = parts[..] else {
-                    panic!("--rate NAME:RATE:PER_MS:BURST")
-                };
-                resilience::registry()
-                    .register_rate_limiter(
-                        RateLimiter::builder(
-                            name.to_owned(),
-                            rate.parse().expect("a rate"),
-                            Duration::from_millis(per.parse().expect("ms")),
-                        )
-                        .burst(burst.parse().expect("a burst")),
-                    )
-                    .expect("a valid rate limiter");
                 builder
             }
             "--quorum" => {
@@ -120,8 +85,8 @@ async fn replica() {
                 builder
             }
             other => panic!("unknown flag {other}"),
-        };
-    }
+        }
+    });
     if let Some(replicas) = quorum {
         builder = builder.policy(Policy::quorum(replicas, window));
     }

@@ -20,62 +20,17 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use resilience::fleet::Fleet;
-use resilience::limit::RateLimiter;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+#[path = "../common/replica_main.rs"]
+mod replica_main;
+
 fn main() {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    runtime.block_on(replica());
+    replica_main::run(replica());
 }
 
 async fn replica() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut builder = Fleet::builder();
-    for pair in args.chunks(2) {
-        let [flag, value] = pair else {
-            panic!("flags come in pairs: {args:?}")
-        };
-        let ms = || Duration::from_millis(value.parse().expect("milliseconds"));
-        builder = match flag.as_str() {
-            "--redis" => builder.url(value),
-            "--ns" => builder.namespace(value),
-            "--reconcile-ms" => builder.reconcile_interval(ms()),
-            "--lease-ms" => builder.probe_lease(ms()),
-            "--op-timeout-ms" => builder.op_timeout(ms()),
-            "--rate" => {
-                let parts: Vec<&str> = value.split(':').collect();
-                let (name, rate, per, burst, wait) = match parts[..] {
-                    [name, rate, per, burst] => (name, rate, per, burst, "0"),
-                    [name, rate, per, burst, wait] => (name, rate, per, burst, wait),
-                    _ => panic!("--rate NAME:RATE:PER_MS:BURST[:MAX_WAIT_MS]"),
-                };
-                let ms = |s: &str| Duration::from_millis(s.parse().expect("ms"));
-                resilience::registry()
-                    .register_rate_limiter(
-                        RateLimiter::builder(
-                            name.to_owned(),
-                            rate.parse().expect("a rate"),
-                            ms(per),
-                        )
-                        .burst(burst.parse().expect("a burst"))
-                        .max_wait(ms(wait)),
-                    )
-                    .expect("a valid rate limiter");
-                builder
-            }
-            other => panic!("unknown flag {other}"),
-        };
-    }
+    let builder = replica_main::fleet_from_args(|_, flag, _| panic!("unknown flag {flag}"));
     let fleet = builder.attach().expect("attached");
     fleet.ready().await;
     println!("ready {}", fleet.replica());

@@ -130,3 +130,37 @@ pub fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
         .collect();
     move |k: &str| map.get(k).cloned()
 }
+
+/// Waits (`within` at most, on the host clock) until `condition` holds, asking every 10 ms.
+pub async fn eventually(
+    what: &str,
+    within: std::time::Duration,
+    mut condition: impl FnMut() -> bool,
+) {
+    let deadline = std::time::Instant::now() + within;
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not within {} s: {what}",
+            within.as_secs_f64()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Takes `n` tokens from `limiter` one by one without waiting, trying again 10 ms after a
+/// refusal, 200 tries at most: how many it took.
+pub async fn spend(limiter: &resilience::limit::RateLimiter, n: u32) -> u32 {
+    let mut spent = 0;
+    for _ in 0..200 {
+        if spent == n {
+            break;
+        }
+        if limiter.try_acquire().is_ok() {
+            spent += 1;
+        } else {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    spent
+}
