@@ -30,6 +30,43 @@ local function whole(key, field, value)
   return n
 end
 
+-- A rate limiter's keys checked (its theoretical arrival time a string, what its replicas
+-- hold a hash, either absent), and Redis' clock read: now in µs, and in ms.
+local function rate_now(key, held)
+  local kind = redis.call('TYPE', key)['ok']
+  if kind ~= 'string' and kind ~= 'none' then bad(key, 'type', kind) end
+  kind = redis.call('TYPE', held)['ok']
+  if kind ~= 'hash' and kind ~= 'none' then bad(held, 'type', kind) end
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  return now, math.floor(now / 1000)
+end
+
+-- The tokens the replicas other than `except` hold by their live records in `held`
+-- ("<tokens>:<granted>:<place in the TAT, µs>:<expiry, ms>"; the granted ones count once their
+-- place has come). A malformed record, or one holding more than `burst`, is a bad value: it
+-- would empty the bucket for as long as it lasts. With `drop`, expired records are deleted.
+local function holdings(held, except, now, now_ms, burst, drop)
+  local holding = 0
+  local records = redis.call('HGETALL', held)
+  for i = 1, #records, 2 do
+    local who, record = records[i], records[i + 1]
+    if who ~= except then
+      local tokens, granted, place, expiry = string.match(record, '^(%d+):(%d+):(%d+):(%d+)$')
+      if not tokens or (burst and tonumber(tokens) + tonumber(granted) > burst) then
+        bad(held, who, record)
+      end
+      if tonumber(expiry) > now_ms then
+        holding = holding + tonumber(tokens)
+        if now >= tonumber(place) then holding = holding + tonumber(granted) end
+      elseif drop then
+        redis.call('HDEL', held, who)
+      end
+    end
+  end
+  return holding
+end
+
 -- The breaker's fleet state: state, epoch, until. An absent key is a closed breaker.
 local function load_state(key)
   local kind = redis.call('TYPE', key)['ok']

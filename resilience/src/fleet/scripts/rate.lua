@@ -19,31 +19,11 @@ local key, held = KEYS[1], KEYS[2]
 local want, returned = tonumber(ARGV[1]), tonumber(ARGV[2])
 local interval, tolerance = tonumber(ARGV[3]), tonumber(ARGV[4])
 local ahead, replica, holds, lease = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
-local kind = redis.call('TYPE', key)['ok']
-if kind ~= 'string' and kind ~= 'none' then bad(key, 'type', kind) end
-kind = redis.call('TYPE', held)['ok']
-if kind ~= 'hash' and kind ~= 'none' then bad(held, 'type', kind) end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local now_ms = math.floor(now / 1000)
+local now, now_ms = rate_now(key, held)
 -- What the other replicas hold, their expired records dropped. No replica holds more than the
 -- burst: a record above it is malformed (it would empty the bucket for as long as it lasts).
 local burst = math.floor(tolerance / interval + 0.5)
-local others = 0
-local records = redis.call('HGETALL', held)
-for i = 1, #records, 2 do
-  local who, record = records[i], records[i + 1]
-  if who ~= replica then
-    local tokens, granted, place, expiry = string.match(record, '^(%d+):(%d+):(%d+):(%d+)$')
-    if not tokens or tonumber(tokens) + tonumber(granted) > burst then bad(held, who, record) end
-    if tonumber(expiry) <= now_ms then
-      redis.call('HDEL', held, who)
-    else
-      others = others + tonumber(tokens)
-      if now >= tonumber(place) then others = others + tonumber(granted) end
-    end
-  end
-end
+local others = holdings(held, replica, now, now_ms, burst, true)
 local tat = now
 local stored = redis.call('GET', key)
 if stored then tat = whole(key, 'value', stored) end

@@ -4,22 +4,6 @@
 -- counts them}, now in µs on Redis' clock.
 -- No ARGV.
 local key, held = KEYS[1], KEYS[2]
-local kind = redis.call('TYPE', key)['ok']
-if kind ~= 'string' and kind ~= 'none' then bad(key, 'type', kind) end
-kind = redis.call('TYPE', held)['ok']
-if kind ~= 'hash' and kind ~= 'none' then bad(held, 'type', kind) end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local now_ms = math.floor(now / 1000)
-local holding = 0
-local records = redis.call('HGETALL', held)
-for i = 1, #records, 2 do
-  local who, record = records[i], records[i + 1]
-  local tokens, granted, place, expiry = string.match(record, '^(%d+):(%d+):(%d+):(%d+)$')
-  if not tokens then bad(held, who, record) end
-  if tonumber(expiry) > now_ms then
-    holding = holding + tonumber(tokens)
-    if now >= tonumber(place) then holding = holding + tonumber(granted) end
-  end
-end
+local now, now_ms = rate_now(key, held)
+local holding = holdings(held, nil, now, now_ms, nil, false)
 return {now, redis.call('GET', key), holding}
