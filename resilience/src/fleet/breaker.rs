@@ -383,12 +383,9 @@ impl Breakers {
             Ok(answer) => answer,
             Err(error) => return self.failed(name, error),
         };
-        self.go_shared();
-        let counts = self.counts();
-        let Some(tracked) = self.tracked.get_mut(name) else {
+        let Some(tracked) = self.answered(name) else {
             return true;
         };
-        tracked.answered(counts);
         let local = tracked.breaker.state();
         if answer.epoch < tracked.known {
             // The fleet's record was lost (Redis restarted empty): this replica's own
@@ -463,12 +460,9 @@ impl Breakers {
             Ok(answer) => answer,
             Err(error) => return self.failed(&name, error),
         };
-        self.go_shared();
-        let counts = self.counts();
-        let Some(tracked) = self.tracked.get_mut(&name) else {
+        let Some(tracked) = self.answered(&name) else {
             return true;
         };
-        tracked.answered(counts);
         tracked.pending = None;
         match (report, answer.state) {
             // Waiting for a quorum: this replica's breaker stays open on its own judgement.
@@ -534,6 +528,16 @@ impl Breakers {
                 share(&tracked.breaker, false, false);
             }
         }
+    }
+
+    /// Redis answered about `name`: the fleet is shared again, and so is `name` if it was
+    /// deciding alone for a malformed record. Its entry, unless it was dropped meanwhile.
+    fn answered(&mut self, name: &str) -> Option<&mut Tracked> {
+        self.go_shared();
+        let counts = self.counts();
+        let tracked = self.tracked.get_mut(name)?;
+        tracked.answered(counts);
+        Some(tracked)
     }
 
     /// Redis answered: the fleet decides the probes again (a half-open breaker takes its
@@ -624,12 +628,9 @@ impl Breakers {
             }
             Err(error) => return self.failed(name, error),
         };
-        self.go_shared();
-        let counts = self.counts();
-        let Some(tracked) = self.tracked.get_mut(name) else {
+        let Some(tracked) = self.answered(name) else {
             return true;
         };
-        tracked.answered(counts);
         // Opened by these failures, or a transition this replica has not taken yet.
         if answer.epoch > tracked.known {
             adopt(tracked, &answer);
